@@ -1,0 +1,7 @@
+#pragma once
+#include <napi.h>
+
+namespace gpu_arbiter::nvml {
+// Returns the `nvml` namespace object of the addon (sampler class, error names).
+Napi::Object InitModule(Napi::Env env);
+}  // namespace gpu_arbiter::nvml
