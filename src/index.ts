@@ -2,3 +2,5 @@ export { GpuArbiterError, isGpuArbiterError, ErrorCodes } from './errors';
 export type { ErrorCode, GpuArbiterErrorDetails } from './errors';
 export { addonInfo } from './native';
 export type { AddonInfo } from './native';
+export { HostLedger, HostGrant, listHostNamespaces, removeHostNamespace, hostNamespacePath } from './host-ledger';
+export type { HostLedgerOptions, HostAcquireOptions, HostLedgerStatus, HostHolderInfo, HostWaiterInfo } from './host-ledger';

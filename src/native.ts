@@ -64,7 +64,94 @@ export interface RawAddon {
     Sampler: new (options: RawSamplerOptions) => RawSampler;
     returnName(code: number): string;
   };
-  host: Record<string, unknown>;
+  host: RawHostModule;
+}
+
+/** One holder as the host ledger's inspect() reports it (native/host/ledger_wrap.cc). */
+export interface RawHostHolder {
+  resource: string;
+  pid: number;
+  /** worker_threads threadId of the holder (0 = main thread). */
+  thread: number;
+  owner: number;
+  slot: number;
+  priority: number;
+  units: number;
+  fence: number;
+  sinceMs: number;
+  /** Held by this process. */
+  mine: boolean;
+}
+
+export interface RawHostWaiter {
+  resource: string;
+  pid: number;
+  thread: number;
+  owner: number;
+  priority: number;
+  units: number;
+  seq: number;
+  sinceMs: number;
+  /** Granted, not yet picked up by its process's waiter thread. */
+  granted: boolean;
+}
+
+export interface RawHostView {
+  resources: Array<{ name: string; capacity: number; used: number; fence: number; waiting: number }>;
+  holders: RawHostHolder[];
+  waiters: RawHostWaiter[];
+  processes: Array<{ pid: number; startTime: number }>;
+  ownershipViolations: number;
+  repairs: number;
+  reclaimedProcesses: number;
+  grants: number;
+}
+
+export interface RawHostLedgerOptions {
+  namespace: string;
+  /** worker_threads threadId, recorded on holds and waiters for inspect(). */
+  threadId: number;
+  /**
+   * Called on the JS thread (through a ThreadSafeFunction) for each grant the waiter thread
+   * picked up for one of this handle's queued requests.
+   */
+  onGrant: (request: number, slot: number, tokenHi: number, tokenLo: number, fence: number) => void;
+  /** Length >= 5: acquire() writes [slot, tokenHi, tokenLo, fence, request] here. */
+  scratch: Float64Array;
+}
+
+/** One open handle on a host ledger (native/host/ledger_wrap.cc). Throws Errors with a `code`. */
+export interface RawHostLedger {
+  /** Defines (or checks the capacity of) a resource; returns its index. */
+  defineResource(name: string, capacity: number): number;
+  /** Index of a resource defined by any process, or -1. */
+  findResource(name: string): number;
+  /**
+   * 0 granted, 1 queued, 2 busy (queue=false), 3 does not fit, 4 table full, 5 unknown
+   * resource. Details in the scratch array.
+   */
+  acquire(resource: number, units: number, priority: number, queue: boolean): number;
+  /** 0 removed, 1 removed and its fresh grant given back, 2 not found (grant already in flight). */
+  cancel(waiterSlot: number, request: number): number;
+  /** false: refused (no such hold with this token); counted host-wide. */
+  release(slot: number, tokenHi: number, tokenLo: number): boolean;
+  inspect(): RawHostView;
+  /** Releases this handle's holds and waiters; idempotent. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+  /** Test hook: takes the ledger lock, tears an update and sleeps until killed. */
+  testParkInLock(): never;
+  /** Test hook: a holder claiming to belong to (pid, startTime); -1 if no slot. */
+  testInjectHolder(resource: number, units: number, pid: number, startTime: number): number;
+}
+
+export interface RawHostModule {
+  Ledger: new (options: RawHostLedgerOptions) => RawHostLedger;
+  /** /proc/<pid>/stat field 22 (clock ticks since boot), 0 when there is no such process. */
+  processStartTime(pid: number): number;
+  layoutVersion: number;
+  ledgerBytes: number;
 }
 
 export interface AddonInfo {

@@ -1,0 +1,179 @@
+#pragma once
+// ProcessLedger: this process's view of one shared ledger (one mapping of
+// /dev/shm/gpu-arbiter-<namespace>), shared by every JS environment (main thread and
+// worker_threads) of the process that opened the same namespace. It owns:
+//   - the mapping and this process's Proc slot (registration, liveness mutex);
+//   - the one waiter thread of the process for this ledger (see waiter_thread.cc);
+//   - the table of grant sinks (one per open HostLedger handle, i.e. per `owner`).
+// Every ledger operation takes the robust process-shared lock in the header for a few
+// microseconds; nothing here ever waits for a grant on the calling thread.
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "host/ledger_layout.h"
+
+namespace gpu_arbiter::host {
+
+// A grant picked up by the waiter thread for one of this process's waiters.
+struct GrantInfo {
+  uint32_t owner;
+  uint64_t request;
+  uint32_t holder;
+  uint64_t token;
+  uint64_t fence;
+};
+
+// Receives grants for one owner. Deliver() runs on the waiter thread with the sink table lock
+// held, so a sink removed by RemoveSink() is never called afterwards.
+class GrantSink {
+ public:
+  virtual ~GrantSink() = default;
+  virtual void Deliver(const GrantInfo& grant) = 0;
+};
+
+// Thrown by Open/DefineResource: `code` is a GpuArbiterError code.
+struct LedgerError {
+  std::string code;
+  std::string message;
+};
+
+enum class AcquireStatus { kGranted, kQueued, kBusy, kDoesNotFit, kQueueFull, kUnknownResource };
+
+struct AcquireResult {
+  AcquireStatus status;
+  uint32_t slot = kNone;  // holder slot (kGranted) or waiter slot (kQueued)
+  uint64_t token = 0;
+  uint64_t fence = 0;
+  uint64_t request = 0;  // kQueued
+};
+
+enum class CancelStatus { kRemoved, kReleasedGrant, kNotFound };
+
+struct HolderView {
+  std::string resource;
+  int32_t pid;
+  uint32_t thread, owner, holder;
+  int32_t priority;
+  uint64_t units, fence;
+  int64_t since_ms;
+  bool mine;
+};
+struct WaiterView {
+  std::string resource;
+  int32_t pid;
+  uint32_t thread, owner;
+  int32_t priority;
+  uint64_t units, seq;
+  int64_t since_ms;
+  bool granted;
+};
+struct ResourceView {
+  std::string name;
+  uint64_t capacity, used, fence;
+  uint32_t waiting;
+};
+struct LedgerView {
+  std::vector<ResourceView> resources;
+  std::vector<HolderView> holders;
+  std::vector<WaiterView> waiters;
+  std::vector<std::pair<int32_t, uint64_t>> procs;  // pid, start time
+  uint64_t ownership_violations, repairs, reclaimed_procs, grants;
+};
+
+class ProcessLedger {
+ public:
+  // Maps (creating if needed) the ledger of `ns`, or returns this process's existing mapping of
+  // the same file. JS thread. Throws LedgerError.
+  static std::shared_ptr<ProcessLedger> Open(const std::string& ns);
+  ~ProcessLedger();
+  ProcessLedger(const ProcessLedger&) = delete;
+  ProcessLedger& operator=(const ProcessLedger&) = delete;
+
+  // JS thread: sinks (one per handle). AddSink returns the owner id stamped on the handle's
+  // holds and waiters; RemoveSink stops deliveries, then ReleaseOwner frees what it held.
+  uint32_t AddSink(GrantSink* sink);
+  void RemoveSink(uint32_t owner);
+  void ReleaseOwner(uint32_t owner);
+
+  // JS thread. Returns the resource index; throws LedgerError on a capacity mismatch/full table.
+  uint32_t DefineResource(const std::string& name, uint64_t capacity);
+  // Index of a resource another process defined, or kNone.
+  uint32_t FindResource(const std::string& name);
+
+  // JS thread. queue=false: grant now or kBusy; queue=true: grant now or enqueue.
+  AcquireResult Acquire(uint32_t resource, uint64_t units, int32_t priority, uint32_t owner,
+                        uint32_t thread, bool queue);
+  CancelStatus Cancel(uint32_t waiter, uint64_t request);
+  // false: the slot is not held with this token (refused, counted host-wide).
+  bool Release(uint32_t holder, uint64_t token);
+  LedgerView Inspect();
+
+  // Test hooks (JS thread). ParkInLock never returns: it takes the lock, leaves a torn update
+  // behind and sleeps until the process is killed. InjectHolder makes a holder that claims to
+  // belong to process (pid, start_time), for the pid-reuse test.
+  [[noreturn]] void TestParkInLock();
+  uint32_t TestInjectHolder(uint32_t resource, uint64_t units, int32_t pid, uint64_t start_time);
+
+  pid_t pid() const { return pid_; }
+
+ private:
+  ProcessLedger() = default;
+  // RAII ledger lock; whoever finds it owner-died repairs the ledger first (Repair()).
+  class Locked {
+   public:
+    explicit Locked(ProcessLedger* l);
+    ~Locked();
+    Locked(const Locked&) = delete;
+    Locked& operator=(const Locked&) = delete;
+
+   private:
+    ProcessLedger* l_;
+  };
+
+  void Register();    // claims a Proc slot (under the lock)
+  void Unregister();  // frees it (under the lock), after the waiter thread let go of `alive`
+  void ThreadMain();  // the waiter thread
+
+  // All below: caller holds the ledger lock. `wake` collects Proc slots to wake after unlock.
+  void Repair();
+  void Sweep(std::vector<uint32_t>* wake);
+  bool ProcDead(Proc& p);
+  void ReclaimProc(uint32_t p, std::vector<uint32_t>* wake);
+  void Schedule(uint32_t r, std::vector<uint32_t>* wake, uint32_t inline_waiter, bool* inline_granted);
+  uint32_t NewHolder(uint32_t r, uint64_t units, int32_t priority, uint32_t proc, int32_t pid,
+                     uint32_t owner, uint32_t thread);
+  void FreeHolder(uint32_t h);
+  uint32_t NewWaiterSlot();
+  void UnlinkGranted(uint32_t w);
+  uint64_t NextToken();
+  void WakeAll(const std::vector<uint32_t>& wake);
+
+  std::string path_;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+  Header* hdr_ = nullptr;
+  size_t size_ = 0;
+  pid_t pid_ = 0;
+  uint64_t start_time_ = 0;
+  uint32_t proc_ = kNone;
+  uint64_t rng_ = 0;  // token generator state; used under the ledger lock only
+
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> pending_{0};  // this process's waiters in the ledger (drives the poll)
+
+  std::mutex sinks_mu_;
+  std::map<uint32_t, GrantSink*> sinks_;
+  uint32_t next_owner_ = 1;
+  std::atomic<uint64_t> next_request_{1};
+};
+
+}  // namespace gpu_arbiter::host

@@ -1,0 +1,307 @@
+#include "host/ledger_wrap.h"
+
+#include <functional>
+
+#include "host/liveness.h"
+
+namespace gpu_arbiter::host {
+
+void ThrowCoded(Napi::Env env, const std::string& code, const std::string& message) {
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, code));
+  throw err;
+}
+
+namespace {
+
+// Scratch layout shared with host-ledger.ts (a Float64Array it passes at construction), so the
+// hot path returns one number and allocates no result object.
+enum Scratch { kSlot = 0, kTokenHi = 1, kTokenLo = 2, kFence = 3, kRequest = 4, kScratchLen = 5 };
+
+// Codes returned by acquire(); host-ledger.ts mirrors them.
+int StatusCode(AcquireStatus s) {
+  switch (s) {
+    case AcquireStatus::kGranted: return 0;
+    case AcquireStatus::kQueued: return 1;
+    case AcquireStatus::kBusy: return 2;
+    case AcquireStatus::kDoesNotFit: return 3;
+    case AcquireStatus::kQueueFull: return 4;
+    case AcquireStatus::kUnknownResource: return 5;
+  }
+  return 5;
+}
+
+uint64_t U64(const Napi::Value& v) {
+  double d = v.As<Napi::Number>().DoubleValue();
+  return d <= 0 ? 0 : static_cast<uint64_t>(d);
+}
+
+uint64_t Token(const Napi::Value& hi, const Napi::Value& lo) {
+  return (static_cast<uint64_t>(hi.As<Napi::Number>().Uint32Value()) << 32) |
+         lo.As<Napi::Number>().Uint32Value();
+}
+
+}  // namespace
+
+Napi::Function LedgerWrap::DefineClass(Napi::Env env) {
+  return Napi::ObjectWrap<LedgerWrap>::DefineClass(
+      env, "Ledger",
+      {
+          InstanceMethod<&LedgerWrap::DefineResource>("defineResource"),
+          InstanceMethod<&LedgerWrap::FindResource>("findResource"),
+          InstanceMethod<&LedgerWrap::Acquire>("acquire"),
+          InstanceMethod<&LedgerWrap::Cancel>("cancel"),
+          InstanceMethod<&LedgerWrap::Release>("release"),
+          InstanceMethod<&LedgerWrap::Inspect>("inspect"),
+          InstanceMethod<&LedgerWrap::Close>("close"),
+          InstanceMethod<&LedgerWrap::Ref>("ref"),
+          InstanceMethod<&LedgerWrap::Unref>("unref"),
+          InstanceMethod<&LedgerWrap::TestParkInLock>("testParkInLock"),
+          InstanceMethod<&LedgerWrap::TestInjectHolder>("testInjectHolder"),
+      });
+}
+
+// JS thread: new Ledger({ namespace, threadId, onGrant, scratch }).
+LedgerWrap::LedgerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LedgerWrap>(info) {
+  Napi::Env env = info.Env();
+  Napi::Object opts = info[0].As<Napi::Object>();
+  std::string ns = opts.Get("namespace").As<Napi::String>().Utf8Value();
+  thread_ = opts.Get("threadId").As<Napi::Number>().Uint32Value();
+  Napi::Function on_grant = opts.Get("onGrant").As<Napi::Function>();
+  Napi::Float64Array scratch = opts.Get("scratch").As<Napi::Float64Array>();
+  if (scratch.ElementLength() < kScratchLen) ThrowCoded(env, "E_INVALID_ARGUMENT", "scratch too small");
+  scratch_ref_ = Napi::Persistent(scratch);
+  scratch_ = scratch.Data();
+  try {
+    ledger_ = ProcessLedger::Open(ns);
+  } catch (const LedgerError& e) {
+    ThrowCoded(env, e.code, e.message);
+  }
+  tsfn_ = GrantFn::New(env, on_grant, "gpu-arbiter:host-grant", 0, 1, this);
+  tsfn_live_ = true;
+  tsfn_.Unref(env);  // host-ledger.ts refs it while it has waiters
+  owner_ = ledger_->AddSink(this);
+  // Registered after the TSFN, so (cleanup hooks run last-in first-out) it runs while the TSFN
+  // still exists: a worker_thread that exits holding or waiting gives everything back here.
+  cleanup_ = env.AddCleanupHook(std::function<void()>([this] { CloseNative(); }));
+}
+
+// JS thread (GC finalizer) or env teardown.
+LedgerWrap::~LedgerWrap() {
+  if (!closed_) {
+    cleanup_.Remove(Env());
+    CloseNative();
+  }
+}
+
+void LedgerWrap::CloseNative() {
+  if (closed_) return;
+  closed_ = true;
+  if (ledger_) {
+    ledger_->RemoveSink(owner_);  // from here the waiter thread never calls Deliver() on us
+    try {
+      ledger_->ReleaseOwner(owner_);
+    } catch (const LedgerError&) {
+      // Unrecoverable ledger: nothing of ours can be freed in it anyway.
+    }
+    ledger_.reset();  // the last handle in the process stops the waiter thread and unregisters
+  }
+  if (tsfn_live_) {
+    tsfn_live_ = false;
+    tsfn_.Release();
+  }
+}
+
+ProcessLedger& LedgerWrap::Ledger(const Napi::Env& env) {
+  if (closed_) ThrowCoded(env, "E_CLOSED", "The host ledger is closed");
+  return *ledger_;
+}
+
+// Waiter thread.
+void LedgerWrap::Deliver(const GrantInfo& grant) {
+  if (tsfn_.NonBlockingCall(new GrantInfo(grant)) != napi_ok) {
+    // The TSFN is closing (env teardown): the cleanup hook's ReleaseOwner frees the hold.
+  }
+}
+
+void CallGrantJs(Napi::Env env, Napi::Function cb, LedgerWrap* self, GrantInfo* g) {
+  std::unique_ptr<GrantInfo> grant(g);
+  if (env == nullptr || cb.IsEmpty()) return;
+  try {
+    cb.Call({Napi::Number::New(env, static_cast<double>(grant->request)),
+             Napi::Number::New(env, grant->holder),
+             Napi::Number::New(env, static_cast<double>(grant->token >> 32)),
+             Napi::Number::New(env, static_cast<double>(grant->token & 0xFFFFFFFFu)),
+             Napi::Number::New(env, static_cast<double>(grant->fence))});
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();  // surfaces as an uncaught exception, never a C++ abort
+  }
+}
+
+Napi::Value LedgerWrap::DefineResource(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  uint64_t capacity = U64(info[1]);
+  try {
+    return Napi::Number::New(env, Ledger(env).DefineResource(name, capacity));
+  } catch (const LedgerError& e) {
+    ThrowCoded(env, e.code, e.message);
+  }
+}
+
+Napi::Value LedgerWrap::FindResource(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    uint32_t r = Ledger(env).FindResource(info[0].As<Napi::String>().Utf8Value());
+    return Napi::Number::New(env, r == kNone ? -1.0 : static_cast<double>(r));
+  } catch (const LedgerError& e) {
+    ThrowCoded(env, e.code, e.message);
+  }
+}
+
+// acquire(resource, units, priority, queue) -> status code; details in the scratch array.
+Napi::Value LedgerWrap::Acquire(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    AcquireResult r = Ledger(env).Acquire(info[0].As<Napi::Number>().Uint32Value(), U64(info[1]),
+                                          info[2].As<Napi::Number>().Int32Value(), owner_, thread_,
+                                          info[3].As<Napi::Boolean>().Value());
+    scratch_[kSlot] = r.slot;
+    scratch_[kTokenHi] = static_cast<double>(r.token >> 32);
+    scratch_[kTokenLo] = static_cast<double>(r.token & 0xFFFFFFFFu);
+    scratch_[kFence] = static_cast<double>(r.fence);
+    scratch_[kRequest] = static_cast<double>(r.request);
+    return Napi::Number::New(env, StatusCode(r.status));
+  } catch (const LedgerError& e) {
+    ThrowCoded(env, e.code, e.message);
+  }
+}
+
+// cancel(waiterSlot, request) -> 0 removed, 1 was granted (hold given back), 2 not found (the
+// grant is already on its way to the JS thread).
+Napi::Value LedgerWrap::Cancel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    CancelStatus s = Ledger(env).Cancel(info[0].As<Napi::Number>().Uint32Value(), U64(info[1]));
+    return Napi::Number::New(env, s == CancelStatus::kRemoved ? 0 : s == CancelStatus::kReleasedGrant ? 1 : 2);
+  } catch (const LedgerError& e) {
+    ThrowCoded(env, e.code, e.message);
+  }
+}
+
+// release(holderSlot, tokenHi, tokenLo) -> true, or false when refused (wrong/stale token).
+Napi::Value LedgerWrap::Release(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    bool ok = Ledger(env).Release(info[0].As<Napi::Number>().Uint32Value(), Token(info[1], info[2]));
+    return Napi::Boolean::New(env, ok);
+  } catch (const LedgerError& e) {
+    ThrowCoded(env, e.code, e.message);
+  }
+}
+
+Napi::Value LedgerWrap::Inspect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LedgerView v;
+  try {
+    v = Ledger(env).Inspect();
+  } catch (const LedgerError& e) {
+    ThrowCoded(env, e.code, e.message);
+  }
+  auto num = [&env](double d) { return Napi::Number::New(env, d); };
+  Napi::Object out = Napi::Object::New(env);
+  Napi::Array resources = Napi::Array::New(env, v.resources.size());
+  for (size_t i = 0; i < v.resources.size(); i++) {
+    const ResourceView& r = v.resources[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", r.name);
+    o.Set("capacity", num(static_cast<double>(r.capacity)));
+    o.Set("used", num(static_cast<double>(r.used)));
+    o.Set("fence", num(static_cast<double>(r.fence)));
+    o.Set("waiting", num(r.waiting));
+    resources.Set(i, o);
+  }
+  Napi::Array holders = Napi::Array::New(env, v.holders.size());
+  for (size_t i = 0; i < v.holders.size(); i++) {
+    const HolderView& h = v.holders[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("resource", h.resource);
+    o.Set("pid", num(h.pid));
+    o.Set("thread", num(h.thread));
+    o.Set("owner", num(h.owner));
+    o.Set("slot", num(h.holder));
+    o.Set("priority", num(h.priority));
+    o.Set("units", num(static_cast<double>(h.units)));
+    o.Set("fence", num(static_cast<double>(h.fence)));
+    o.Set("sinceMs", num(static_cast<double>(h.since_ms)));
+    o.Set("mine", Napi::Boolean::New(env, h.mine));
+    holders.Set(i, o);
+  }
+  Napi::Array waiters = Napi::Array::New(env, v.waiters.size());
+  for (size_t i = 0; i < v.waiters.size(); i++) {
+    const WaiterView& w = v.waiters[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("resource", w.resource);
+    o.Set("pid", num(w.pid));
+    o.Set("thread", num(w.thread));
+    o.Set("owner", num(w.owner));
+    o.Set("priority", num(w.priority));
+    o.Set("units", num(static_cast<double>(w.units)));
+    o.Set("seq", num(static_cast<double>(w.seq)));
+    o.Set("sinceMs", num(static_cast<double>(w.since_ms)));
+    o.Set("granted", Napi::Boolean::New(env, w.granted));
+    waiters.Set(i, o);
+  }
+  Napi::Array procs = Napi::Array::New(env, v.procs.size());
+  for (size_t i = 0; i < v.procs.size(); i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("pid", num(v.procs[i].first));
+    o.Set("startTime", num(static_cast<double>(v.procs[i].second)));
+    procs.Set(i, o);
+  }
+  out.Set("resources", resources);
+  out.Set("holders", holders);
+  out.Set("waiters", waiters);
+  out.Set("processes", procs);
+  out.Set("ownershipViolations", num(static_cast<double>(v.ownership_violations)));
+  out.Set("repairs", num(static_cast<double>(v.repairs)));
+  out.Set("reclaimedProcesses", num(static_cast<double>(v.reclaimed_procs)));
+  out.Set("grants", num(static_cast<double>(v.grants)));
+  return out;
+}
+
+Napi::Value LedgerWrap::Close(const Napi::CallbackInfo& info) {
+  if (!closed_) {
+    cleanup_.Remove(info.Env());
+    CloseNative();
+  }
+  return info.Env().Undefined();
+}
+
+// The TSFN keeps the event loop alive only while this handle has waiters (host-ledger.ts).
+Napi::Value LedgerWrap::Ref(const Napi::CallbackInfo& info) {
+  if (tsfn_live_) tsfn_.Ref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value LedgerWrap::Unref(const Napi::CallbackInfo& info) {
+  if (tsfn_live_) tsfn_.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value LedgerWrap::TestParkInLock(const Napi::CallbackInfo& info) {
+  Ledger(info.Env()).TestParkInLock();
+}
+
+Napi::Value LedgerWrap::TestInjectHolder(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    uint32_t h = Ledger(env).TestInjectHolder(info[0].As<Napi::Number>().Uint32Value(), U64(info[1]),
+                                              info[2].As<Napi::Number>().Int32Value(), U64(info[3]));
+    return Napi::Number::New(env, h == kNone ? -1.0 : static_cast<double>(h));
+  } catch (const LedgerError& e) {
+    ThrowCoded(env, e.code, e.message);
+  }
+}
+
+}  // namespace gpu_arbiter::host

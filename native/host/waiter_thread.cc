@@ -1,0 +1,74 @@
+// The waiter thread: one per process per mapped ledger, shared by every JS environment of the
+// process (main thread and worker_threads). It sleeps on this process's futex word in the
+// shared ledger and, when woken, picks up the grants other processes (or threads) made for our
+// waiters and hands them to the owning handle's ThreadSafeFunction. Waiting therefore never
+// blocks an event loop and never occupies a libuv threadpool thread (cf. node-pty).
+//
+// While this process has waiters queued, the sleep is bounded by kPollMs and each timeout runs a
+// liveness sweep: that is the "slow liveness poll" that reclaims a holder killed while we wait
+// (no other process may touch the ledger again). With no waiters it sleeps without a timeout.
+#include <chrono>
+
+#include "host/futex_wake.h"
+#include "host/ledger.h"
+
+namespace gpu_arbiter::host {
+
+namespace {
+constexpr int kPollMs = 20;
+}
+
+// Runs on the waiter thread, from Open() until ~ProcessLedger().
+void ProcessLedger::ThreadMain() {
+  Proc& me = hdr_->procs[proc_];
+  // Our liveness beacon: held for as long as we are registered. If the process dies the kernel
+  // marks it owner-died (robust futex list), and other processes see that with one trylock.
+  pthread_mutex_lock(&me.alive);
+  auto last_sweep = std::chrono::steady_clock::now();
+  std::vector<GrantInfo> grants;
+  std::vector<uint32_t> wake;
+  while (!stop_.load()) {
+    uint32_t seen = me.wake.load(std::memory_order_acquire);
+    bool have = __atomic_load_n(&me.granted_head, __ATOMIC_ACQUIRE) != kNone;
+    auto now = std::chrono::steady_clock::now();
+    bool poll = pending_.load() > 0 && now - last_sweep >= std::chrono::milliseconds(kPollMs);
+    if (have || poll) {
+      try {
+        Locked lock(this);
+        if (poll) {
+          Sweep(&wake);
+          last_sweep = now;
+        }
+        for (uint32_t wi = me.granted_head, guard = 0; wi != kNone && guard < kMaxWaiters; guard++) {
+          Waiter& w = hdr_->waiters[wi];
+          const Holder& h = hdr_->holders[w.holder];
+          grants.push_back(GrantInfo{w.owner, w.request, w.holder, h.token, h.fence});
+          uint32_t next = w.next_granted;
+          __atomic_store_n(&w.state, kFree, __ATOMIC_RELEASE);
+          pending_.fetch_sub(1);
+          wi = next;
+        }
+        me.granted_head = kNone;
+      } catch (const LedgerError&) {
+        // Unrecoverable ledger: JS sees the same error on its next call; keep the thread alive.
+      }
+      WakeAll(wake);
+      wake.clear();
+      if (!grants.empty()) {
+        std::lock_guard<std::mutex> g(sinks_mu_);
+        for (const GrantInfo& grant : grants) {
+          auto it = sinks_.find(grant.owner);
+          // No sink: the handle closed after we picked the grant up; its ReleaseOwner() frees
+          // the hold (it runs after RemoveSink), so there is nothing to do here.
+          if (it != sinks_.end()) it->second->Deliver(grant);
+        }
+        grants.clear();
+      }
+    }
+    if (stop_.load()) break;
+    FutexWait(&me.wake, seen, pending_.load() > 0 ? kPollMs : -1);
+  }
+  pthread_mutex_unlock(&me.alive);
+}
+
+}  // namespace gpu_arbiter::host

@@ -1,0 +1,597 @@
+// Host-wide GPU mutexes and VRAM semaphores: one arbitration ledger shared by every process and
+// worker_thread of the host, in POSIX shared memory (native/host/). This file is the typed,
+// validated API over the raw addon; waiting happens on a native thread, never here.
+import * as fs from 'node:fs';
+import { threadId } from 'node:worker_threads';
+import { GpuArbiterError } from './errors';
+import { addon, type RawHostLedger, type RawHostModule } from './native';
+import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from './validate';
+
+const SHM_DIR = '/dev/shm';
+const PREFIX = 'gpu-arbiter-';
+const NAMESPACE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+const RESOURCE_RE = /^[\x21-\x7e]{1,63}$/;
+const MAX_UNITS = Number.MAX_SAFE_INTEGER;
+const MAX_PRIORITY = 1_000_000;
+const MAX_TIMEOUT_MS = 2_147_483_647; // setTimeout's limit
+
+// Codes of RawHostLedger.acquire().
+const GRANTED = 0;
+const QUEUED = 1;
+const BUSY = 2;
+const DOES_NOT_FIT = 3;
+const TABLE_FULL = 4;
+const UNKNOWN_RESOURCE = 5;
+
+export interface HostLedgerOptions {
+  /** Ledger name: `/dev/shm/gpu-arbiter-<namespace>`. Letters, digits, `_`, `.`, `-`. */
+  namespace: string;
+  /**
+   * Resources to define (or check) with their capacity: VRAM MiB for a memory resource, 1 for a
+   * plain mutex. A resource already defined with another capacity is refused.
+   * @example { 'gpu:0': 24576, 'gpu:0:lock': 1 }
+   * @default {}
+   */
+  resources?: Record<string, number>;
+}
+
+export interface HostAcquireOptions {
+  /** Units to hold (MiB, or 1 for a mutex). @default 1 */
+  units?: number;
+  /** Higher is served first, host-wide; FIFO within a priority. @default 0 */
+  priority?: number;
+  /** Give up after this long with `E_TIMEOUT` (0: try once). @default no limit */
+  timeoutMs?: number;
+  /** Aborting removes the waiter at once and rejects with `E_ABORTED`. */
+  signal?: AbortSignal;
+}
+
+export interface HostHolderInfo {
+  resource: string;
+  pid: number;
+  /** worker_threads threadId (0 = main thread). */
+  thread: number;
+  units: number;
+  priority: number;
+  /** When the hold was granted (wall clock). */
+  since: Date;
+  fencingToken: bigint;
+}
+
+export interface HostWaiterInfo {
+  resource: string;
+  pid: number;
+  thread: number;
+  units: number;
+  priority: number;
+  since: Date;
+  /** Position in the host-wide queue of its resource (0 = next). */
+  position: number;
+}
+
+export interface HostLedgerStatus {
+  namespace: string;
+  resources: Array<{ name: string; capacity: number; used: number; waiting: number; lastFencingToken: bigint }>;
+  holders: HostHolderInfo[];
+  waiters: HostWaiterInfo[];
+  /** Processes registered on the ledger (pid and start time in clock ticks since boot). */
+  processes: Array<{ pid: number; startTime: number }>;
+  /** Host-wide count of refused releases (wrong or stale token). */
+  ownershipViolations: number;
+  /** Times a process died inside the ledger's lock and the ledger was repaired. */
+  repairs: number;
+  /** Dead processes whose holds and waiters were reclaimed. */
+  reclaimedProcesses: number;
+  /** Total grants since the ledger was created. */
+  grants: number;
+}
+
+interface Pending {
+  request: number;
+  slot: number;
+  resource: string;
+  units: number;
+  priority: number;
+  resolve(grant: HostGrant): void;
+  reject(err: GpuArbiterError): void;
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+function platformCheck(): void {
+  if (process.platform !== 'linux') {
+    throw new GpuArbiterError(
+      'E_UNSUPPORTED_PLATFORM',
+      `The host ledger needs Linux (POSIX shared memory, robust mutexes, futexes); this is ${process.platform}-${process.arch}`,
+    );
+  }
+}
+
+function hostModule(): RawHostModule {
+  platformCheck();
+  return addon().host;
+}
+
+/** Turns an Error with a `code` thrown by the addon into a GpuArbiterError. */
+function fromNative(err: unknown): unknown {
+  const code = (err as { code?: unknown })?.code;
+  if (err instanceof Error && typeof code === 'string' && code.startsWith('E_')) {
+    return new GpuArbiterError(code as GpuArbiterError['code'], err.message, {}, { cause: err });
+  }
+  return err;
+}
+
+function validateNamespace(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !NAMESPACE_RE.test(value)) {
+    throw invalid(field, 'a namespace of 1-100 letters, digits, "_", "." or "-" (not starting with "." or "-")', value);
+  }
+  return value;
+}
+
+function validateResourceName(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !RESOURCE_RE.test(value)) {
+    throw invalid(field, 'a resource name of 1-63 printable ASCII characters without spaces', value);
+  }
+  return value;
+}
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}
+
+/**
+ * A hold on a host resource. Release it exactly once (further calls do nothing), or use
+ * `await using`.
+ */
+export class HostGrant {
+  /** The resource held. */
+  readonly resource: string;
+  /** Units held. */
+  readonly units: number;
+  /** Priority it was requested with. */
+  readonly priority: number;
+  /** @internal */ readonly slot: number;
+  /** @internal */ readonly tokenHi: number;
+  /** @internal */ readonly tokenLo: number;
+  readonly #fence: number;
+  readonly #ledger: HostLedger;
+  #released = false;
+  #lost: AbortController | undefined;
+
+  /** @internal */
+  constructor(ledger: HostLedger, resource: string, units: number, priority: number, slot: number, hi: number, lo: number, fence: number) {
+    this.#ledger = ledger;
+    this.resource = resource;
+    this.units = units;
+    this.priority = priority;
+    this.slot = slot;
+    this.tokenHi = hi;
+    this.tokenLo = lo;
+    this.#fence = fence;
+  }
+
+  /**
+   * Ownership token: opaque, random, valid until released. `HostLedger.release(token)` with a
+   * stale or forged one is refused with `E_NOT_OWNER` and counted.
+   */
+  get token(): string {
+    return `h${this.slot}.${hex8(this.tokenHi)}${hex8(this.tokenLo)}`;
+  }
+
+  /**
+   * Strictly increasing per resource across every process of the host: pass it to storage that
+   * must reject writes from a holder that has since lost the resource. A bigint because the
+   * ledger keeps a 64-bit counter and the Redis backend's INCR is 64-bit too: one type compares
+   * exactly across backends, with no 2^53 cliff, at the cost of JSON needing `.toString()`.
+   */
+  get fencingToken(): bigint {
+    return BigInt(this.#fence);
+  }
+
+  /**
+   * Aborts if the hold is taken away: the ledger was closed (or its worker_thread is exiting)
+   * while holding, or a release found the hold already gone. Reason: a GpuArbiterError
+   * `E_LEASE_LOST`.
+   */
+  get lost(): AbortSignal {
+    this.#lost ??= new AbortController();
+    return this.#lost.signal;
+  }
+
+  /** True once released (or lost). */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** Gives the units back. Idempotent: only the first call does anything. */
+  async release(): Promise<void> {
+    this.releaseSync();
+  }
+
+  /** Synchronous form of {@link release} (the ledger operation takes microseconds). */
+  releaseSync(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#ledger._releaseGrant(this);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.releaseSync();
+  }
+
+  /** @internal The ledger took it away (close, or found gone). */
+  _markLost(message: string): void {
+    if (this.#released && this.#lost?.signal.aborted) return;
+    this.#released = true;
+    this.#lost ??= new AbortController();
+    if (!this.#lost.signal.aborted) this.#lost.abort(new GpuArbiterError('E_LEASE_LOST', message, { resource: this.resource }));
+  }
+}
+
+/**
+ * A handle on a host-wide arbitration ledger: every process and worker_thread that opens the
+ * same namespace shares capacities, queues and fencing counters.
+ *
+ * @example
+ * const gpu0 = await HostLedger.open({ namespace: 'prod', resources: { 'gpu:0': 24576 } });
+ * const grant = await gpu0.acquire('gpu:0', { units: 4096, priority: 80, timeoutMs: 3000 });
+ * try { ... } finally { await grant.release(); }
+ */
+export class HostLedger {
+  /** The namespace this handle opened. */
+  readonly namespace: string;
+  readonly #raw: RawHostLedger;
+  readonly #scratch = new Float64Array(5);
+  readonly #resources = new Map<string, number>();
+  readonly #capacity = new Map<string, number>();
+  readonly #pending = new Map<number, Pending>();
+  readonly #grants = new Set<HostGrant>();
+  #closed = false;
+  #violations = 0;
+
+  private constructor(namespace: string, raw: RawHostLedger | ((self: HostLedger) => RawHostLedger)) {
+    this.namespace = namespace;
+    this.#raw = typeof raw === 'function' ? raw(this) : raw;
+  }
+
+  /**
+   * Opens (creating if needed) the ledger of `namespace` and defines `resources`. Fails with
+   * `E_UNSUPPORTED_PLATFORM` off Linux, and `E_BACKEND_UNAVAILABLE` when the file is not a
+   * ledger of this layout version.
+   */
+  static async open(options: HostLedgerOptions): Promise<HostLedger> {
+    return HostLedger.openSync(options);
+  }
+
+  /** Synchronous form of {@link open}. */
+  static openSync(options: HostLedgerOptions): HostLedger {
+    const opts = optionsObject<HostLedgerOptions>('options', options);
+    if (options === undefined) throw invalid('options', 'an object', options);
+    knownKeys('options', opts, ['namespace', 'resources']);
+    const namespace = validateNamespace('options.namespace', opts.namespace);
+    const resources = optionsObject<Record<string, number>>('options.resources', opts.resources);
+    const entries = Object.entries(resources) as Array<[string, number]>;
+    for (const [name, capacity] of entries) {
+      validateResourceName(`options.resources key ${JSON.stringify(name)}`, name);
+      integerInRange(`options.resources[${JSON.stringify(name)}]`, capacity, 1, MAX_UNITS);
+    }
+    const host = hostModule();
+    let ledger: HostLedger;
+    try {
+      ledger = new HostLedger(namespace, (self) =>
+        new host.Ledger({
+          namespace,
+          threadId,
+          scratch: self.#scratch,
+          onGrant: (request, slot, hi, lo, fence) => self.#onGrant(request, slot, hi, lo, fence),
+        }),
+      );
+    } catch (err) {
+      throw fromNative(err);
+    }
+    try {
+      for (const [name, capacity] of entries) {
+        ledger.#resources.set(name, ledger.#raw.defineResource(name, capacity));
+        ledger.#capacity.set(name, capacity);
+      }
+    } catch (err) {
+      ledger.#raw.close();
+      throw fromNative(err);
+    }
+    return ledger;
+  }
+
+  /** Refused releases (wrong or stale token) made through this handle. */
+  get ownershipViolations(): number {
+    return this.#violations;
+  }
+
+  /** Requests of this handle waiting in the ledger. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** True after {@link close}. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Waits (off the event loop) until `units` of `resource` are granted. Rejects with
+   * `E_DOES_NOT_FIT` at once if `units` exceeds the capacity, `E_TIMEOUT` after `timeoutMs`,
+   * `E_ABORTED` when `signal` aborts, `E_QUEUE_FULL` when the ledger's tables are full,
+   * `E_CLOSED` when the ledger is closed meanwhile. Timeout and abort leave no waiter behind.
+   */
+  async acquire(resource: string, options?: HostAcquireOptions): Promise<HostGrant> {
+    const { index, units, priority, timeoutMs, signal } = this.#check(resource, options, true);
+    if (signal?.aborted) throw this.#abortError(resource, signal);
+    const code = this.#call(() => this.#raw.acquire(index, units, priority, timeoutMs !== 0));
+    const s = this.#scratch;
+    switch (code) {
+      case GRANTED:
+        return this.#grant(resource, units, priority, s[0], s[1], s[2], s[3]);
+      case QUEUED:
+        break;
+      case BUSY:
+        throw new GpuArbiterError('E_TIMEOUT', `${resource} is busy and timeoutMs is 0`, { resource });
+      default:
+        throw this.#failure(code, resource, units);
+    }
+    const slot = s[0];
+    const request = s[4];
+    return new Promise<HostGrant>((resolve, reject) => {
+      const pending: Pending = {
+        request, slot, resource, units, priority, resolve, reject, signal, timer: undefined, onAbort: undefined,
+      };
+      if (timeoutMs !== undefined) {
+        pending.timer = setTimeout(() => {
+          this.#giveUp(pending, new GpuArbiterError('E_TIMEOUT', `Timed out after ${timeoutMs} ms waiting for ${units} unit(s) of ${resource}`, { resource, timeoutMs }));
+        }, timeoutMs);
+      }
+      if (signal) {
+        pending.onAbort = () => this.#giveUp(pending, this.#abortError(resource, signal));
+        signal.addEventListener('abort', pending.onAbort, { once: true });
+      }
+      if (this.#pending.size === 0) this.#raw.ref(); // keep the loop alive while waiting
+      this.#pending.set(request, pending);
+    });
+  }
+
+  /**
+   * Grants now if `units` fit without jumping the host-wide queue, else returns null (never
+   * waits, never queues). `E_DOES_NOT_FIT` when `units` exceeds the capacity.
+   */
+  tryAcquire(resource: string, options?: Pick<HostAcquireOptions, 'units' | 'priority'>): HostGrant | null {
+    const { index, units, priority } = this.#check(resource, options, false);
+    const code = this.#call(() => this.#raw.acquire(index, units, priority, false));
+    const s = this.#scratch;
+    if (code === GRANTED) return this.#grant(resource, units, priority, s[0], s[1], s[2], s[3]);
+    if (code === BUSY) return null;
+    throw this.#failure(code, resource, units);
+  }
+
+  /**
+   * Releases the hold a token names (for a token kept outside its HostGrant). A token that is
+   * not currently held - stale, forged, already released - is refused with `E_NOT_OWNER` and
+   * counted in {@link ownershipViolations} and in the ledger's host-wide count.
+   */
+  release(token: string): void {
+    const m = typeof token === 'string' ? /^h(\d{1,5})\.([0-9a-f]{8})([0-9a-f]{8})$/.exec(token) : null;
+    if (!m) throw invalid('token', 'a grant token (HostGrant.token)', token);
+    this.#ensureOpen();
+    const slot = Number(m[1]);
+    const hi = parseInt(m[2], 16);
+    const lo = parseInt(m[3], 16);
+    if (!this.#call(() => this.#raw.release(slot, hi, lo))) {
+      this.#violations++;
+      throw new GpuArbiterError('E_NOT_OWNER', `Token ${token} does not hold anything in namespace ${this.namespace}; release refused`, { token });
+    }
+    for (const g of this.#grants) {
+      if (g.slot === slot && g.tokenHi === hi && g.tokenLo === lo) {
+        this.#grants.delete(g);
+        g._markLost('released through HostLedger.release(token)');
+      }
+    }
+  }
+
+  /** Host-wide view of the ledger: resources, holders, waiters in queue order, counters. */
+  inspect(): HostLedgerStatus {
+    this.#ensureOpen();
+    const v = this.#call(() => this.#raw.inspect());
+    const waiters = [...v.waiters].filter((w) => !w.granted).sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+    const positions = new Map<string, number>();
+    return {
+      namespace: this.namespace,
+      resources: v.resources.map((r) => ({
+        name: r.name, capacity: r.capacity, used: r.used, waiting: r.waiting, lastFencingToken: BigInt(r.fence),
+      })),
+      holders: v.holders.map((h) => ({
+        resource: h.resource, pid: h.pid, thread: h.thread, units: h.units, priority: h.priority,
+        since: new Date(h.sinceMs), fencingToken: BigInt(h.fence),
+      })),
+      waiters: waiters.map((w) => {
+        const position = positions.get(w.resource) ?? 0;
+        positions.set(w.resource, position + 1);
+        return { resource: w.resource, pid: w.pid, thread: w.thread, units: w.units, priority: w.priority, since: new Date(w.sinceMs), position };
+      }),
+      processes: v.processes,
+      ownershipViolations: v.ownershipViolations,
+      repairs: v.repairs,
+      reclaimedProcesses: v.reclaimedProcesses,
+      grants: v.grants,
+    };
+  }
+
+  /**
+   * Releases this handle's holds (their `lost` signals abort) and removes its waiters (they
+   * reject with `E_CLOSED`). Idempotent. Other handles on the namespace are unaffected.
+   */
+  async close(): Promise<void> {
+    this.closeSync();
+  }
+
+  /** Synchronous form of {@link close}. */
+  closeSync(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#raw.close(); // frees holds and waiters natively first: nothing can be granted after
+    for (const p of [...this.#pending.values()]) {
+      this.#settle(p);
+      p.reject(new GpuArbiterError('E_CLOSED', `The host ledger ${this.namespace} was closed while waiting for ${p.resource}`, { resource: p.resource }));
+    }
+    for (const g of this.#grants) g._markLost(`The host ledger ${this.namespace} was closed while holding ${g.resource}`);
+    this.#grants.clear();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.closeSync();
+  }
+
+  /** Test hooks (not part of the API): see native/host/ledger.h. @internal */
+  _testParkInLock(): never {
+    return this.#raw.testParkInLock();
+  }
+
+  /** @internal */
+  _testInjectHolder(resource: string, units: number, pid: number, startTime: number): number {
+    return this.#raw.testInjectHolder(this.#resourceIndex(resource), units, pid, startTime);
+  }
+
+  /** @internal Called by HostGrant.release(). */
+  _releaseGrant(grant: HostGrant): void {
+    this.#grants.delete(grant);
+    if (this.#closed) return; // close() already gave it back
+    if (!this.#call(() => this.#raw.release(grant.slot, grant.tokenHi, grant.tokenLo))) {
+      this.#violations++;
+      grant._markLost(`The hold on ${grant.resource} was already gone when released`);
+      throw new GpuArbiterError('E_NOT_OWNER', `The hold on ${grant.resource} was already gone when released`, { resource: grant.resource });
+    }
+  }
+
+  #check(resource: string, options: HostAcquireOptions | undefined, full: boolean) {
+    validateResourceName('resource', resource);
+    const opts = optionsObject<HostAcquireOptions>('options', options);
+    knownKeys('options', opts, full ? ['units', 'priority', 'timeoutMs', 'signal'] : ['units', 'priority']);
+    const units = opts.units === undefined ? 1 : integerInRange('options.units', opts.units, 1, MAX_UNITS);
+    const priority = opts.priority === undefined ? 0 : integerInRange('options.priority', opts.priority, -MAX_PRIORITY, MAX_PRIORITY);
+    const timeoutMs = opts.timeoutMs === undefined ? undefined : integerInRange('options.timeoutMs', opts.timeoutMs, 0, MAX_TIMEOUT_MS);
+    const signal = opts.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('options.signal', 'an AbortSignal', signal);
+    this.#ensureOpen();
+    return { index: this.#resourceIndex(resource), units, priority, timeoutMs, signal };
+  }
+
+  #resourceIndex(resource: string): number {
+    let index = this.#resources.get(resource);
+    if (index === undefined) {
+      // Defined by another process (or handle) of the namespace?
+      index = this.#call(() => this.#raw.findResource(resource));
+      if (index < 0) throw invalid('resource', `a resource defined in namespace ${this.namespace}`, resource);
+      this.#resources.set(resource, index);
+    }
+    return index;
+  }
+
+  #ensureOpen(): void {
+    if (this.#closed) throw new GpuArbiterError('E_CLOSED', `The host ledger ${this.namespace} is closed`);
+  }
+
+  #call<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  #failure(code: number, resource: string, units: number): GpuArbiterError {
+    if (code === DOES_NOT_FIT) {
+      return new GpuArbiterError('E_DOES_NOT_FIT', `${units} unit(s) can never fit ${resource} (capacity ${this.#capacityOf(resource)})`, { resource, units });
+    }
+    if (code === TABLE_FULL) {
+      return new GpuArbiterError('E_QUEUE_FULL', `The host ledger ${this.namespace} has no free holder/waiter slot`, { resource });
+    }
+    if (code === UNKNOWN_RESOURCE) return invalid('resource', `a resource defined in namespace ${this.namespace}`, resource);
+    return new GpuArbiterError('E_BACKEND_UNAVAILABLE', `Unexpected ledger status ${code}`, { resource });
+  }
+
+  #capacityOf(resource: string): string {
+    const known = this.#capacity.get(resource);
+    if (known !== undefined) return String(known);
+    const r = this.#raw.inspect().resources.find((x) => x.name === resource);
+    return r ? String(r.capacity) : 'unknown';
+  }
+
+  #abortError(resource: string, signal: AbortSignal): GpuArbiterError {
+    return new GpuArbiterError('E_ABORTED', `Acquiring ${resource} was aborted`, { resource, reason: signal.reason });
+  }
+
+  #grant(resource: string, units: number, priority: number, slot: number, hi: number, lo: number, fence: number): HostGrant {
+    const g = new HostGrant(this, resource, units, priority, slot, hi, lo, fence);
+    this.#grants.add(g);
+    return g;
+  }
+
+  #settle(p: Pending): void {
+    this.#pending.delete(p.request);
+    if (p.timer !== undefined) clearTimeout(p.timer);
+    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+    if (this.#pending.size === 0 && !this.#closed) this.#raw.unref();
+  }
+
+  // Timeout or abort: leave the queue now. If the grant was already made, give it straight back.
+  #giveUp(p: Pending, err: GpuArbiterError): void {
+    if (!this.#pending.has(p.request)) return;
+    this.#settle(p);
+    // 2 = already picked up by the waiter thread: #onGrant finds no pending entry and releases.
+    this.#call(() => this.#raw.cancel(p.slot, p.request));
+    p.reject(err);
+  }
+
+  // JS thread, through the ThreadSafeFunction.
+  #onGrant(request: number, slot: number, hi: number, lo: number, fence: number): void {
+    const p = this.#pending.get(request);
+    if (p === undefined) {
+      // Its waiter gave up (timeout/abort) while the grant was in flight: give it back.
+      if (!this.#closed) this.#raw.release(slot, hi, lo);
+      return;
+    }
+    this.#settle(p);
+    p.resolve(this.#grant(p.resource, p.units, p.priority, slot, hi, lo, fence));
+  }
+}
+
+/** Namespaces with a ledger on this host (`/dev/shm/gpu-arbiter-*`); [] off Linux. */
+export function listHostNamespaces(): string[] {
+  if (process.platform !== 'linux') return [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(SHM_DIR);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n.startsWith(PREFIX) && n.length > PREFIX.length).map((n) => n.slice(PREFIX.length)).sort();
+}
+
+/**
+ * Removes a namespace's ledger file. Processes that have it open keep using their mapping
+ * (and can no longer be reached by new ones): call it when nothing uses the namespace.
+ * Returns false when there was nothing to remove.
+ */
+export function removeHostNamespace(namespace: string): boolean {
+  validateNamespace('namespace', namespace);
+  platformCheck();
+  try {
+    fs.unlinkSync(`${SHM_DIR}/${PREFIX}${namespace}`);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** Path of a namespace's ledger file. */
+export function hostNamespacePath(namespace: string): string {
+  return `${SHM_DIR}/${PREFIX}${validateNamespace('namespace', namespace)}`;
+}
