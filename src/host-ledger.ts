@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import { GpuArbiterError } from './errors';
 import { addon, type RawHostLedger, type RawHostModule } from './native';
-import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from './validate';
+import { booleanValue, integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from './validate';
 
 const SHM_DIR = '/dev/shm';
 const PREFIX = 'gpu-arbiter-';
@@ -33,6 +33,12 @@ export interface HostLedgerOptions {
    * @default {}
    */
   resources?: Record<string, number>;
+  /**
+   * Create the ledger if it does not exist. `false` fails with `E_BACKEND_UNAVAILABLE`
+   * instead (for status tools that must not create namespaces).
+   * @default true
+   */
+  create?: boolean;
 }
 
 export interface HostAcquireOptions {
@@ -268,7 +274,8 @@ export class HostLedger {
   static openSync(options: HostLedgerOptions): HostLedger {
     const opts = optionsObject<HostLedgerOptions>('options', options);
     if (options === undefined) throw invalid('options', 'an object', options);
-    knownKeys('options', opts, ['namespace', 'resources']);
+    knownKeys('options', opts, ['namespace', 'resources', 'create']);
+    const create = opts.create === undefined ? true : booleanValue('options.create', opts.create);
     const namespace = validateNamespace('options.namespace', opts.namespace);
     const resources = optionsObject<Record<string, number>>('options.resources', opts.resources);
     const entries = Object.entries(resources) as Array<[string, number]>;
@@ -283,6 +290,7 @@ export class HostLedger {
         new host.Ledger({
           namespace,
           threadId,
+          create,
           scratch: self.#scratch,
           onGrant: (request, slot, hi, lo, fence) => self.#onGrant(request, slot, hi, lo, fence),
         }),

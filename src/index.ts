@@ -4,3 +4,5 @@ export { addonInfo } from './native';
 export type { AddonInfo } from './native';
 export { HostLedger, HostGrant, listHostNamespaces, removeHostNamespace, hostNamespacePath } from './host-ledger';
 export type { HostLedgerOptions, HostAcquireOptions, HostLedgerStatus, HostHolderInfo, HostWaiterInfo } from './host-ledger';
+export { readHostLedgers, formatHostLedgers } from './host-status';
+export type { HostNamespaceStatus } from './host-status';

@@ -118,6 +118,8 @@ export interface RawHostLedgerOptions {
   onGrant: (request: number, slot: number, tokenHi: number, tokenLo: number, fence: number) => void;
   /** Length >= 5: acquire() writes [slot, tokenHi, tokenLo, fence, request] here. */
   scratch: Float64Array;
+  /** false: fail (E_BACKEND_UNAVAILABLE) instead of creating a missing ledger. Default true. */
+  create?: boolean;
 }
 
 /** One open handle on a host ledger (native/host/ledger_wrap.cc). Throws Errors with a `code`. */

@@ -114,13 +114,16 @@ ProcessLedger::Locked::Locked(ProcessLedger* l) : l_(l) {
 ProcessLedger::Locked::~Locked() { pthread_mutex_unlock(&l_->hdr_->lock); }
 
 // ---------------------------------------------------------------------------------------------
-std::shared_ptr<ProcessLedger> ProcessLedger::Open(const std::string& ns) {
+std::shared_ptr<ProcessLedger> ProcessLedger::Open(const std::string& ns, bool create) {
   std::lock_guard<std::mutex> reg_lock(RegistryMutex());
   std::string path = "/dev/shm/gpu-arbiter-" + ns;
   int fd = -1;
   for (int attempt = 0; fd < 0; attempt++) {
     fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
     if (fd >= 0) break;
+    if (errno == ENOENT && !create) {
+      throw LedgerError{"E_BACKEND_UNAVAILABLE", "There is no host ledger " + path};
+    }
     if (errno != ENOENT || attempt > 3) {
       throw LedgerError{"E_BACKEND_UNAVAILABLE", Errno("cannot open", path)};
     }

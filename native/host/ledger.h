@@ -91,8 +91,8 @@ struct LedgerView {
 class ProcessLedger {
  public:
   // Maps (creating if needed) the ledger of `ns`, or returns this process's existing mapping of
-  // the same file. JS thread. Throws LedgerError.
-  static std::shared_ptr<ProcessLedger> Open(const std::string& ns);
+  // the same file. create=false: fail if there is no ledger yet. JS thread. Throws LedgerError.
+  static std::shared_ptr<ProcessLedger> Open(const std::string& ns, bool create);
   ~ProcessLedger();
   ProcessLedger(const ProcessLedger&) = delete;
   ProcessLedger& operator=(const ProcessLedger&) = delete;

@@ -61,7 +61,7 @@ Napi::Function LedgerWrap::DefineClass(Napi::Env env) {
       });
 }
 
-// JS thread: new Ledger({ namespace, threadId, onGrant, scratch }).
+// JS thread: new Ledger({ namespace, threadId, onGrant, scratch, create }).
 LedgerWrap::LedgerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LedgerWrap>(info) {
   Napi::Env env = info.Env();
   Napi::Object opts = info[0].As<Napi::Object>();
@@ -73,7 +73,8 @@ LedgerWrap::LedgerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ledger
   scratch_ref_ = Napi::Persistent(scratch);
   scratch_ = scratch.Data();
   try {
-    ledger_ = ProcessLedger::Open(ns);
+    Napi::Value create = opts.Get("create");
+    ledger_ = ProcessLedger::Open(ns, !create.IsBoolean() || create.As<Napi::Boolean>().Value());
   } catch (const LedgerError& e) {
     ThrowCoded(env, e.code, e.message);
   }

@@ -1,0 +1,56 @@
+// Host ledger status for `gpu-arbiter status`: every namespace on this host, read without
+// creating anything, and a plain-text rendering.
+import { GpuArbiterError } from './errors';
+import { HostLedger, listHostNamespaces, type HostLedgerStatus } from './host-ledger';
+
+/** One namespace's status, or why it could not be read (e.g. an incompatible layout). */
+export type HostNamespaceStatus = { namespace: string; status: HostLedgerStatus } | { namespace: string; error: GpuArbiterError };
+
+/** Reads every host ledger (`/dev/shm/gpu-arbiter-*`); never creates one. */
+export async function readHostLedgers(): Promise<HostNamespaceStatus[]> {
+  const out: HostNamespaceStatus[] = [];
+  for (const namespace of listHostNamespaces()) {
+    try {
+      const ledger = HostLedger.openSync({ namespace, create: false });
+      try {
+        out.push({ namespace, status: ledger.inspect() });
+      } finally {
+        ledger.closeSync();
+      }
+    } catch (err) {
+      if (err instanceof GpuArbiterError) out.push({ namespace, error: err });
+      else throw err;
+    }
+  }
+  return out;
+}
+
+function age(since: Date, now: number): string {
+  const ms = Math.max(0, now - since.getTime());
+  return ms < 10_000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** Renders statuses as the text `gpu-arbiter status` prints for the host ledger. */
+export function formatHostLedgers(list: HostNamespaceStatus[], now = Date.now()): string {
+  if (list.length === 0) return 'host ledger: no namespaces on this host\n';
+  const lines: string[] = [];
+  for (const entry of list) {
+    if ('error' in entry) {
+      lines.push(`host ledger ${entry.namespace}: unreadable (${entry.error.code}: ${entry.error.message})`);
+      continue;
+    }
+    const s = entry.status;
+    lines.push(`host ledger ${s.namespace}: ${s.processes.length} process(es), ${s.grants} grants, ` +
+      `${s.ownershipViolations} ownership violations, ${s.reclaimedProcesses} reclaimed, ${s.repairs} repairs`);
+    for (const r of s.resources) {
+      lines.push(`  ${r.name}: ${r.used}/${r.capacity} used, ${r.waiting} waiting, fencing token ${r.lastFencingToken}`);
+      for (const h of s.holders.filter((x) => x.resource === r.name)) {
+        lines.push(`    holder pid ${h.pid} thread ${h.thread}: ${h.units} unit(s), priority ${h.priority}, for ${age(h.since, now)}, fence ${h.fencingToken}`);
+      }
+      for (const w of s.waiters.filter((x) => x.resource === r.name)) {
+        lines.push(`    waiter #${w.position} pid ${w.pid} thread ${w.thread}: ${w.units} unit(s), priority ${w.priority}, waiting ${age(w.since, now)}`);
+      }
+    }
+  }
+  return lines.join('\n') + '\n';
+}
