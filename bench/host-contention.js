@@ -1,0 +1,184 @@
+// Host-wide lock bench: gpu-arbiter's host ledger against proper-lockfile (tightest retry
+// settings) and a plain flock(2) baseline, side by side in one run on the same machine.
+//   1. uncontended acquire+release, async, one process (benchmark.js, and a plain timed loop)
+//   2. cross-process handoff with 4 processes hammering one lock: latency from the holder's
+//      release to the next holder (another process) having it, p50/p99, and owner changes/s
+// Usage: npm run build:ts && node bench/host-contention.js [--seconds 3] [--out file.md]
+'use strict';
+const { fork, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const Benchmark = require('benchmark');
+const lockfile = require('proper-lockfile');
+const { buildFlock } = require('./native-flock/build');
+const { HostLedger, removeHostNamespace } = require('../dist');
+
+const args = process.argv.slice(2);
+const arg = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const SECONDS = Number(arg('--seconds', '3'));
+const PROCS = 4;
+const OUT = arg('--out', undefined);
+
+const flock = require(buildFlock());
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-arbiter-bench-'));
+
+function pct(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+// ---------------------------------------------------------------------------------------------
+async function uncontended() {
+  const ns = `bench-uncontended-${process.pid}`;
+  const ledger = await HostLedger.open({ namespace: ns, resources: { lock: 1 } });
+  const fd = flock.open(path.join(tmp, 'uncontended.flock'));
+  const plFile = path.join(tmp, 'uncontended.pl');
+  fs.writeFileSync(plFile, '');
+  const plOpts = { realpath: false, stale: 2000 };
+
+  const cases = {
+    'gpu-arbiter host (acquire+release, async)': async () => (await ledger.acquire('lock')).releaseSync(),
+    'flock on the threadpool (async)': async () => {
+      await flock.lock(fd);
+      flock.unlock(fd);
+    },
+    'proper-lockfile (lock+unlock)': async () => (await lockfile.lock(plFile, plOpts))(),
+  };
+
+  // A plain timed loop: what one awaited acquire+release costs back to back.
+  const loop = {};
+  for (const [name, fn] of Object.entries(cases)) {
+    const n = name.startsWith('proper') ? 2000 : 100000;
+    for (let i = 0; i < n / 10; i++) await fn(); // warm-up
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) await fn();
+    loop[name] = Number(process.hrtime.bigint() - t0) / n / 1000;
+  }
+  const syncT0 = process.hrtime.bigint();
+  for (let i = 0; i < 200000; i++) ledger.tryAcquire('lock').releaseSync();
+  const syncUs = Number(process.hrtime.bigint() - syncT0) / 200000 / 1000;
+
+  // benchmark.js (deferred), for its statistics.
+  const bench = {};
+  await new Promise((resolve) => {
+    const suite = new Benchmark.Suite();
+    for (const [name, fn] of Object.entries(cases)) {
+      suite.add(name, { defer: true, fn: (d) => fn().then(() => d.resolve()), maxTime: name.startsWith('proper') ? 2 : 3 });
+    }
+    suite.on('cycle', (e) => {
+      const b = e.target;
+      bench[b.name] = { us: (1e6 / b.hz), rme: b.stats.rme, samples: b.stats.sample.length };
+      console.log(String(b));
+    });
+    suite.on('complete', resolve);
+    suite.run({ async: true });
+  });
+  await ledger.close();
+  removeHostNamespace(ns);
+  return { loop, bench, syncUs };
+}
+
+// ---------------------------------------------------------------------------------------------
+async function contended(kind) {
+  let target;
+  if (kind === 'host') {
+    target = `bench-contended-${process.pid}`;
+    const l = await HostLedger.open({ namespace: target, resources: { lock: 1 } });
+    await l.close();
+  } else {
+    target = path.join(tmp, `contended.${kind}`);
+    fs.writeFileSync(target, '');
+  }
+  const startAt = Date.now() + 1500;
+  const kids = [];
+  for (let i = 0; i < PROCS; i++) {
+    const out = path.join(tmp, `${kind}-${i}.log`);
+    const child = fork(path.join(__dirname, 'host-contention-worker.js'), [kind, target, String(startAt), String(SECONDS * 1000), out], { stdio: 'inherit' });
+    kids.push(new Promise((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${kind} worker exited ${code}`))))));
+  }
+  const files = await Promise.all(kids);
+  if (kind === 'host') removeHostNamespace(target);
+  const holds = [];
+  files.forEach((f, who) => {
+    for (const line of fs.readFileSync(f, 'utf8').trim().split('\n')) {
+      if (!line) continue;
+      const [enter, exit] = line.split(' ').map(BigInt);
+      holds.push({ who, enter, exit });
+    }
+  });
+  holds.sort((a, b) => (a.enter < b.enter ? -1 : 1));
+  const handoffs = [];
+  let overlaps = 0;
+  for (let i = 1; i < holds.length; i++) {
+    if (holds[i].enter < holds[i - 1].exit) overlaps++;
+    if (holds[i].who !== holds[i - 1].who) handoffs.push(Number(holds[i].enter - holds[i - 1].exit) / 1000);
+  }
+  handoffs.sort((a, b) => a - b);
+  return {
+    kind,
+    holds: holds.length,
+    ownerChangesPerSec: handoffs.length / SECONDS,
+    acquisitionsPerSec: holds.length / SECONDS,
+    p50: pct(handoffs, 50),
+    p99: pct(handoffs, 99),
+    overlaps,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+(async () => {
+  const started = new Date();
+  console.log(`host-contention bench: ${os.cpus().length} CPU(s), Node ${process.version}, ${SECONDS} s per contended run`);
+  const u = await uncontended();
+  const c = [];
+  for (const kind of ['host', 'flock', 'proper-lockfile']) {
+    const r = await contended(kind);
+    console.log(`${kind}: handoff p50 ${r.p50.toFixed(1)} us, p99 ${r.p99.toFixed(1)} us, ${r.ownerChangesPerSec.toFixed(0)} owner changes/s, ${r.acquisitionsPerSec.toFixed(0)} acquisitions/s, overlaps ${r.overlaps}`);
+    c.push(r);
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  let kernel = os.release();
+  try {
+    kernel = execFileSync('uname', ['-sr']).toString().trim();
+  } catch {}
+  const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+  const lines = [];
+  lines.push(`# Host lock contention - ${started.toISOString().slice(0, 10)}`);
+  lines.push('');
+  lines.push(`- Machine: ${os.cpus().length}-core x86-64 Linux VM (${cpu}), ${kernel}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM`);
+  lines.push(`- Node ${process.version}; run ${started.toISOString()}; \`node bench/host-contention.js --seconds ${SECONDS}\``);
+  lines.push(`- Peers: proper-lockfile ${require('proper-lockfile/package.json').version} (retry every 1 ms, stale 2000 ms: its tightest), flock(2) baseline (LOCK_EX on the libuv threadpool via a bench-only N-API addon, bench/native-flock/)`);
+  lines.push('');
+  lines.push('## Uncontended acquire+release, one process, async (lower is better)');
+  lines.push('');
+  lines.push('| lock | timed loop (us/op) | benchmark.js (us/op, +-rme) |');
+  lines.push('|---|---|---|');
+  for (const name of Object.keys(u.loop)) {
+    const b = u.bench[name];
+    lines.push(`| ${name} | ${f(u.loop[name], 2)} | ${b ? `${f(b.us, 2)} +-${f(b.rme, 1)}%` : 'n/a'} |`);
+  }
+  lines.push(`| gpu-arbiter host, tryAcquire+releaseSync (sync) | ${f(u.syncUs, 2)} | - |`);
+  lines.push('');
+  lines.push(`## Cross-process handoff, ${PROCS} processes on one lock, ${SECONDS} s each`);
+  lines.push('');
+  lines.push('Handoff = from the holder stamping its release to the next holder (another process) stamping its grant, CLOCK_MONOTONIC across processes.');
+  lines.push('');
+  lines.push('| lock | handoff p50 (us) | handoff p99 (us) | owner changes/s | acquisitions/s | overlapping holds |');
+  lines.push('|---|---|---|---|---|---|');
+  for (const r of c) {
+    lines.push(`| ${r.kind === 'host' ? 'gpu-arbiter host' : r.kind} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.ownerChangesPerSec, 0)} | ${f(r.acquisitionsPerSec, 0)} | ${r.overlaps} |`);
+  }
+  lines.push('');
+  const text = lines.join('\n') + '\n';
+  console.log('\n' + text);
+  if (OUT) fs.writeFileSync(OUT, text);
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
