@@ -39,6 +39,25 @@ describe('host ledger crash safety', () => {
     await ledger.close();
   });
 
+  it('also when our waiter thread was in its deep sleep (idle > 1 s) before we queued', async () => {
+    const ns = uniqueNamespace('crash-deep-sleep');
+    const ledger = await HostLedger.open({ namespace: ns, resources: { gpu: 1 } });
+    const child = new HostChild();
+    await child.open(ns, { gpu: 1 });
+    expect((await child.send({ cmd: 'acquire', resource: 'gpu' })).ok).toBe(true);
+    await new Promise((r) => setTimeout(r, 1500)); // no waiters for > 1 s: no poll running
+    const waiting = ledger.acquire('gpu', { timeoutMs: 10_000 }); // must start the poll
+    await waitUntil(() => ledger.inspect().waiters.length === 1, 5000, 'our waiter');
+    const killedAt = performance.now();
+    child.kill('SIGKILL');
+    const grant = await waiting;
+    const ms = performance.now() - killedAt;
+    console.log(`after deep sleep: waiter granted ${ms.toFixed(1)} ms after SIGKILL`);
+    expect(ms).toBeLessThan(RECLAIM_BOUND_MS);
+    await grant.release();
+    await ledger.close();
+  });
+
   it('reclaims a SIGKILLed holder on the next ledger operation (nobody waiting)', async () => {
     const ns = uniqueNamespace('crash-next-op');
     const ledger = await HostLedger.open({ namespace: ns, resources: { vram: 100 } });

@@ -616,7 +616,8 @@ AcquireResult ProcessLedger::Acquire(uint32_t r, uint64_t units, int32_t priorit
           out.status = AcquireStatus::kQueued;
           out.slot = wi;
           out.request = w.request;
-          kick_self = pending_.fetch_add(1) == 0;  // waiter thread switches to polling
+          pending_.fetch_add(1);
+          kick_self = deep_sleep_.load();  // wake it so it starts the liveness poll
         }
       }
     }

@@ -169,6 +169,9 @@ class ProcessLedger {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<int> pending_{0};  // this process's waiters in the ledger (drives the poll)
+  // True while the waiter thread sleeps with no timeout; Acquire() then kicks it when it queues
+  // a waiter, so the liveness poll starts. (Dekker pair with pending_, both seq_cst.)
+  std::atomic<bool> deep_sleep_{false};
 
   std::mutex sinks_mu_;
   std::map<uint32_t, GrantSink*> sinks_;

@@ -15,7 +15,10 @@
 namespace gpu_arbiter::host {
 
 namespace {
-constexpr int kPollMs = 20;
+constexpr int kPollMs = 10;  // DESIGN: a SIGKILLed holder reclaimed within ~10 ms
+// After the last waiter left, keep the poll cadence this long before sleeping without a timeout:
+// a process that queues often (a busy lock) then never has to kick its own thread awake.
+constexpr auto kLinger = std::chrono::seconds(1);
 }
 
 // Runs on the waiter thread, from Open() until ~ProcessLedger().
@@ -25,6 +28,7 @@ void ProcessLedger::ThreadMain() {
   // marks it owner-died (robust futex list), and other processes see that with one trylock.
   pthread_mutex_lock(&me.alive);
   auto last_sweep = std::chrono::steady_clock::now();
+  auto last_pending = last_sweep;
   std::vector<GrantInfo> grants;
   std::vector<uint32_t> wake;
   while (!stop_.load()) {
@@ -66,7 +70,16 @@ void ProcessLedger::ThreadMain() {
       }
     }
     if (stop_.load()) break;
-    FutexWait(&me.wake, seen, pending_.load() > 0 ? kPollMs : -1);
+    if (pending_.load() > 0) last_pending = std::chrono::steady_clock::now();
+    int timeout = kPollMs;
+    if (std::chrono::steady_clock::now() - last_pending > kLinger) {
+      // Announce the deep sleep, then re-check: Acquire() increments pending_ before it reads
+      // deep_sleep_, so either it sees true and kicks us, or we see its waiter here.
+      deep_sleep_.store(true);
+      if (pending_.load() == 0) timeout = -1;
+    }
+    FutexWait(&me.wake, seen, timeout);
+    deep_sleep_.store(false);
   }
   pthread_mutex_unlock(&me.alive);
 }
