@@ -34,6 +34,13 @@ async function makeLock() {
 
 (async () => {
   const lock = await makeLock();
+  if (startAt === 'hold') {
+    // Crash mode: take the lock, say so, and wait to be SIGKILLed.
+    await lock.acquire();
+    process.stdout.write('held\n');
+    setInterval(() => {}, 1 << 30);
+    return;
+  }
   const lines = [];
   while (Date.now() < Number(startAt)) await new Promise((r) => setTimeout(r, 1));
   const deadline = Number(startAt) + Number(durationMs);
