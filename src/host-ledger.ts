@@ -456,14 +456,18 @@ export class HostLedger {
     this.closeSync();
   }
 
-  /** Test hooks (not part of the API): see native/host/ledger.h. @internal */
+  /**
+   * Test hooks (not part of the API; refused unless GPU_ARBITER_TEST_HOOKS=1): see
+   * native/host/ledger.h. @internal
+   */
   _testParkInLock(): never {
-    return this.#raw.testParkInLock();
+    return this.#call(() => this.#raw.testParkInLock());
   }
 
   /** @internal */
   _testInjectHolder(resource: string, units: number, pid: number, startTime: number): number {
-    return this.#raw.testInjectHolder(this.#resourceIndex(resource), units, pid, startTime);
+    const index = this.#resourceIndex(resource);
+    return this.#call(() => this.#raw.testInjectHolder(index, units, pid, startTime));
   }
 
   /** @internal Called by HostGrant.release(). */

@@ -9,6 +9,8 @@ import { HostChild } from './helpers/host-child';
 import { removeTestNamespaces, uniqueNamespace, waitUntil } from './helpers/host-ns';
 
 afterAll(removeTestNamespaces);
+// The park-in-lock and inject-holder hooks are refused without it (children inherit it).
+process.env.GPU_ARBITER_TEST_HOOKS = '1';
 
 // The bound is 100 ms after the next ledger operation (or wake-up poll); on a loaded
 // 2-core runner we assert a looser bound and print the measured value.

@@ -97,6 +97,21 @@ describe('host ledger input validation', () => {
     }
   });
 
+  it('refuses the test hooks unless GPU_ARBITER_TEST_HOOKS=1', async () => {
+    const ns = uniqueNamespace('hooks');
+    const ledger = await HostLedger.open({ namespace: ns, resources: { gpu: 1 } });
+    const saved = process.env.GPU_ARBITER_TEST_HOOKS;
+    delete process.env.GPU_ARBITER_TEST_HOOKS;
+    try {
+      expect(codeAndMessage(() => ledger._testInjectHolder('gpu', 1, 1, 1))[0]).toBe('E_INVALID_ARGUMENT');
+      expect(codeAndMessage(() => ledger._testParkInLock())[0]).toBe('E_INVALID_ARGUMENT');
+    } finally {
+      if (saved !== undefined) process.env.GPU_ARBITER_TEST_HOOKS = saved;
+    }
+    expect(ledger.inspect().holders).toEqual([]);
+    await ledger.close();
+  });
+
   it('calls after close() fail with E_CLOSED', async () => {
     const ns = uniqueNamespace('closed');
     const ledger = await HostLedger.open({ namespace: ns, resources: { gpu: 1 } });

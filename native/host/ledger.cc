@@ -50,8 +50,9 @@ std::map<RegistryKey, std::weak_ptr<ProcessLedger>>& Registry() {
 // Creates a fully initialised ledger under a temporary name and links it into place, so no
 // process can ever map a half-initialised one. Returns false when another process won the race.
 bool CreateLedgerFile(const std::string& path) {
-  std::string tmp = "/dev/shm/.gpu-arbiter-init-" + std::to_string(getpid()) + "-" +
-                    std::to_string(static_cast<unsigned long>(time(nullptr)));
+  uint64_t nonce = 0;
+  if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce) nonce = static_cast<uint64_t>(time(nullptr));
+  std::string tmp = "/dev/shm/.gpu-arbiter-init-" + std::to_string(getpid()) + "-" + std::to_string(nonce);
   int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd < 0) throw LedgerError{"E_BACKEND_UNAVAILABLE", Errno("cannot create", tmp)};
   size_t size = sizeof(Header);

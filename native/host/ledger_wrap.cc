@@ -1,5 +1,7 @@
 #include "host/ledger_wrap.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <functional>
 
 #include "host/liveness.h"
@@ -290,12 +292,23 @@ Napi::Value LedgerWrap::Unref(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Test hooks can wedge or corrupt a shared ledger on purpose: refused unless the process runs
+// with GPU_ARBITER_TEST_HOOKS=1 (the test suites set it).
+static void RequireTestHooks(Napi::Env env) {
+  const char* v = getenv("GPU_ARBITER_TEST_HOOKS");
+  if (v == nullptr || strcmp(v, "1") != 0) {
+    ThrowCoded(env, "E_INVALID_ARGUMENT", "Host ledger test hooks need GPU_ARBITER_TEST_HOOKS=1");
+  }
+}
+
 Napi::Value LedgerWrap::TestParkInLock(const Napi::CallbackInfo& info) {
+  RequireTestHooks(info.Env());
   Ledger(info.Env()).TestParkInLock();
 }
 
 Napi::Value LedgerWrap::TestInjectHolder(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  RequireTestHooks(env);
   try {
     uint32_t h = Ledger(env).TestInjectHolder(info[0].As<Napi::Number>().Uint32Value(), U64(info[1]),
                                               info[2].As<Napi::Number>().Int32Value(), U64(info[3]));
