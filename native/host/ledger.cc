@@ -367,6 +367,14 @@ void ProcessLedger::FreeHolder(uint32_t i) {
   }
 }
 
+void ProcessLedger::FreeWaiter(uint32_t i) {
+  __atomic_store_n(&hdr_->waiters[i].state, kFree, __ATOMIC_RELEASE);
+  // Keep the scan bound tight: after a burst of waiters, Schedule() must not keep scanning it.
+  while (hdr_->waiters_hwm > 0 && hdr_->waiters[hdr_->waiters_hwm - 1].state == kFree) {
+    hdr_->waiters_hwm--;
+  }
+}
+
 uint32_t ProcessLedger::NewWaiterSlot() {
   uint32_t limit = hdr_->waiters_hwm < kMaxWaiters ? hdr_->waiters_hwm + 1 : kMaxWaiters;
   for (uint32_t i = 0; i < limit; i++) {
@@ -420,7 +428,7 @@ void ProcessLedger::Schedule(uint32_t r, std::vector<uint32_t>* wake, uint32_t i
     res.waiting--;
     w.holder = h;
     if (best == inline_waiter) {
-      __atomic_store_n(&w.state, kFree, __ATOMIC_RELEASE);
+      FreeWaiter(best);
       *inline_granted = true;
       continue;
     }
@@ -466,7 +474,7 @@ void ProcessLedger::ReclaimProc(uint32_t pi, std::vector<uint32_t>* wake) {
       hdr_->resources[w.resource].waiting--;
     }
     touched[w.resource] = true;
-    __atomic_store_n(&w.state, kFree, __ATOMIC_RELEASE);  // kGranted: its holder goes below
+    FreeWaiter(i);  // kGranted: its holder goes below
   }
   for (uint32_t i = 0; i < hdr_->holders_hwm; i++) {
     Holder& h = hdr_->holders[i];
@@ -645,7 +653,7 @@ CancelStatus ProcessLedger::Cancel(uint32_t wi, uint64_t request) {
       FreeHolder(w.holder);
       out = CancelStatus::kReleasedGrant;
     }
-    __atomic_store_n(&w.state, kFree, __ATOMIC_RELEASE);
+    FreeWaiter(wi);
     pending_.fetch_sub(1);
     // The head leaving (or capacity freed) may let the next ones in.
     Schedule(r, &wake, kNone, nullptr);
@@ -681,7 +689,7 @@ void ProcessLedger::ReleaseOwner(uint32_t owner) {
       if (w.state == kWaiting) hdr_->resources[w.resource].waiting--;
       if (w.state == kGranted) UnlinkGranted(i);  // its holder has the same owner: freed below
       touched[w.resource] = true;
-      __atomic_store_n(&w.state, kFree, __ATOMIC_RELEASE);
+      FreeWaiter(i);
       pending_.fetch_sub(1);
     }
     for (uint32_t i = 0; i < hdr_->holders_hwm; i++) {

@@ -152,6 +152,7 @@ class ProcessLedger {
                      uint32_t owner, uint32_t thread);
   void FreeHolder(uint32_t h);
   uint32_t NewWaiterSlot();
+  void FreeWaiter(uint32_t w);
   void UnlinkGranted(uint32_t w);
   uint64_t NextToken();
   void WakeAll(const std::vector<uint32_t>& wake);

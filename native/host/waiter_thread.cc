@@ -48,7 +48,7 @@ void ProcessLedger::ThreadMain() {
           const Holder& h = hdr_->holders[w.holder];
           grants.push_back(GrantInfo{w.owner, w.request, w.holder, h.token, h.fence});
           uint32_t next = w.next_granted;
-          __atomic_store_n(&w.state, kFree, __ATOMIC_RELEASE);
+          FreeWaiter(wi);
           pending_.fetch_sub(1);
           wi = next;
         }
