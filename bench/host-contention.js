@@ -245,6 +245,14 @@ async function reclaim(kind) {
     lines.push(`| ${kind === 'host' ? 'gpu-arbiter host' : kind} | ${f(pct(runs, 50), 2)} | ${runs.map((x) => f(x, 2)).join(', ')} |`);
   }
   lines.push('');
+  const host = c.find((r) => r.kind === 'host');
+  const flockRun = c.find((r) => r.kind === 'flock');
+  const hostUs = u.loop['gpu-arbiter host (acquire+release, async)'];
+  lines.push('## Against the targets');
+  lines.push('');
+  lines.push(`- Issue 5: cross-process handoff p50 <= 50 us: **${f(host.p50)} us** (${host.p50 <= 50 ? 'met' : 'NOT met'}); uncontended acquire+release <= 5 us: **${f(hostUs, 2)} us** (${hostUs <= 5 ? 'met' : 'NOT met'}).`);
+  lines.push(`- DESIGN.md: uncontended <= 3 us (${hostUs <= 3 ? 'met' : 'not met'}); owner changes/s >= 2x flock: ${f(host.ownerChangesPerSec / flockRun.ownerChangesPerSec, 2)}x (${host.ownerChangesPerSec >= 2 * flockRun.ownerChangesPerSec ? 'met' : 'not met'}); SIGKILLed holder reclaimed <= 10 ms: median ${f(pct(reclaimMs.host, 50), 2)} ms, worst ${f(reclaimMs.host[reclaimMs.host.length - 1], 2)} ms.`);
+  lines.push('');
   const text = lines.join('\n') + '\n';
   console.log('\n' + text);
   if (OUT) fs.writeFileSync(OUT, text);
