@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import { GpuArbiterError } from './errors';
-import { addon, type RawHostLedger, type RawHostModule } from './native';
+import { addon, type RawHostLedger, type RawHostModule, type RawHostView } from './native';
 import { booleanValue, integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from './validate';
 
 const SHM_DIR = '/dev/shm';
@@ -406,29 +406,7 @@ export class HostLedger {
   /** Host-wide view of the ledger: resources, holders, waiters in queue order, counters. */
   inspect(): HostLedgerStatus {
     this.#ensureOpen();
-    const v = this.#call(() => this.#raw.inspect());
-    const waiters = [...v.waiters].filter((w) => !w.granted).sort((a, b) => b.priority - a.priority || a.seq - b.seq);
-    const positions = new Map<string, number>();
-    return {
-      namespace: this.namespace,
-      resources: v.resources.map((r) => ({
-        name: r.name, capacity: r.capacity, used: r.used, waiting: r.waiting, lastFencingToken: BigInt(r.fence),
-      })),
-      holders: v.holders.map((h) => ({
-        resource: h.resource, pid: h.pid, thread: h.thread, units: h.units, priority: h.priority,
-        since: new Date(h.sinceMs), fencingToken: BigInt(h.fence),
-      })),
-      waiters: waiters.map((w) => {
-        const position = positions.get(w.resource) ?? 0;
-        positions.set(w.resource, position + 1);
-        return { resource: w.resource, pid: w.pid, thread: w.thread, units: w.units, priority: w.priority, since: new Date(w.sinceMs), position };
-      }),
-      processes: v.processes,
-      ownershipViolations: v.ownershipViolations,
-      repairs: v.repairs,
-      reclaimedProcesses: v.reclaimedProcesses,
-      grants: v.grants,
-    };
+    return statusFromRaw(this.namespace, this.#call(() => this.#raw.inspect()));
   }
 
   /**
@@ -572,6 +550,48 @@ export class HostLedger {
     this.#settle(p);
     p.resolve(this.#grant(p.resource, p.units, p.priority, slot, hi, lo, fence));
   }
+}
+
+function statusFromRaw(namespace: string, v: RawHostView): HostLedgerStatus {
+  const waiters = [...v.waiters].filter((w) => !w.granted).sort((a, b) => b.priority - a.priority || a.seq - b.seq);
+  const positions = new Map<string, number>();
+  return {
+    namespace,
+    resources: v.resources.map((r) => ({
+      name: r.name, capacity: r.capacity, used: r.used, waiting: r.waiting, lastFencingToken: BigInt(r.fence),
+    })),
+    holders: v.holders.map((h) => ({
+      resource: h.resource, pid: h.pid, thread: h.thread, units: h.units, priority: h.priority,
+      since: new Date(h.sinceMs), fencingToken: BigInt(h.fence),
+    })),
+    waiters: waiters.map((w) => {
+      const position = positions.get(w.resource) ?? 0;
+      positions.set(w.resource, position + 1);
+      return { resource: w.resource, pid: w.pid, thread: w.thread, units: w.units, priority: w.priority, since: new Date(w.sinceMs), position };
+    }),
+    processes: v.processes,
+    ownershipViolations: v.ownershipViolations,
+    repairs: v.repairs,
+    reclaimedProcesses: v.reclaimedProcesses,
+    grants: v.grants,
+  };
+}
+
+/**
+ * The same view as {@link HostLedger.inspect}, read without opening a handle: this process is
+ * not registered in the ledger and no thread is started (for status tools). Fails with
+ * `E_BACKEND_UNAVAILABLE` when the namespace has no ledger or an incompatible one.
+ */
+export function inspectHostNamespace(namespace: string): HostLedgerStatus {
+  validateNamespace('namespace', namespace);
+  const host = hostModule();
+  let raw: RawHostView;
+  try {
+    raw = host.inspectNamespace(namespace);
+  } catch (err) {
+    throw fromNative(err);
+  }
+  return statusFromRaw(namespace, raw);
 }
 
 /** Namespaces with a ledger on this host (`/dev/shm/gpu-arbiter-*`); [] off Linux. */

@@ -1,22 +1,20 @@
 // Host ledger status for `gpu-arbiter status`: every namespace on this host, read without
 // creating anything, and a plain-text rendering.
 import { GpuArbiterError } from './errors';
-import { HostLedger, listHostNamespaces, type HostLedgerStatus } from './host-ledger';
+import { inspectHostNamespace, listHostNamespaces, type HostLedgerStatus } from './host-ledger';
 
 /** One namespace's status, or why it could not be read (e.g. an incompatible layout). */
 export type HostNamespaceStatus = { namespace: string; status: HostLedgerStatus } | { namespace: string; error: GpuArbiterError };
 
-/** Reads every host ledger (`/dev/shm/gpu-arbiter-*`); never creates one. */
-export async function readHostLedgers(): Promise<HostNamespaceStatus[]> {
+/**
+ * Reads every host ledger (`/dev/shm/gpu-arbiter-*`), or only `namespaces`. Leaves no trace:
+ * creates nothing and does not register this process in any ledger.
+ */
+export async function readHostLedgers(namespaces?: string[]): Promise<HostNamespaceStatus[]> {
   const out: HostNamespaceStatus[] = [];
-  for (const namespace of listHostNamespaces()) {
+  for (const namespace of namespaces ?? listHostNamespaces()) {
     try {
-      const ledger = HostLedger.openSync({ namespace, create: false });
-      try {
-        out.push({ namespace, status: ledger.inspect() });
-      } finally {
-        ledger.closeSync();
-      }
+      out.push({ namespace, status: inspectHostNamespace(namespace) });
     } catch (err) {
       if (err instanceof GpuArbiterError) out.push({ namespace, error: err });
       else throw err;
@@ -53,4 +51,15 @@ export function formatHostLedgers(list: HostNamespaceStatus[], now = Date.now())
     }
   }
   return lines.join('\n') + '\n';
+}
+
+/** A JSON-safe copy (bigints as decimal strings, dates as ISO strings) for `status --json`. */
+export function hostLedgersToJson(list: HostNamespaceStatus[]): unknown {
+  return JSON.parse(
+    JSON.stringify(list, (_key, value: unknown) => {
+      if (typeof value === 'bigint') return value.toString();
+      if (value instanceof GpuArbiterError) return { code: value.code, message: value.message };
+      return value;
+    }),
+  );
 }

@@ -150,6 +150,8 @@ export interface RawHostLedger {
 
 export interface RawHostModule {
   Ledger: new (options: RawHostLedgerOptions) => RawHostLedger;
+  /** inspect() of a namespace without registering this process in it (status tools). */
+  inspectNamespace(namespace: string): RawHostView;
   /** /proc/<pid>/stat field 22 (clock ticks since boot), 0 when there is no such process. */
   processStartTime(pid: number): number;
   layoutVersion: number;

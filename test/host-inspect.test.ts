@@ -4,8 +4,8 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HostLedger, hostNamespacePath, listHostNamespaces, removeHostNamespace } from '../src/host-ledger';
-import { formatHostLedgers, readHostLedgers } from '../src/host-status';
+import { HostLedger, hostNamespacePath, inspectHostNamespace, listHostNamespaces, removeHostNamespace } from '../src/host-ledger';
+import { formatHostLedgers, hostLedgersToJson, readHostLedgers } from '../src/host-status';
 import { FIXTURES, HostChild } from './helpers/host-child';
 import { removeTestNamespaces, uniqueNamespace, waitUntil } from './helpers/host-ns';
 
@@ -39,7 +39,7 @@ describe('host ledger inspect and status', () => {
     expect(waiters).toContainEqual({ resource: 'vram', pid: process.pid, thread: w.threadId, units: 10, priority: 0, position: 0 });
     expect(s.processes.map((p) => p.pid).sort()).toEqual([process.pid, child.pid].sort());
 
-    const text = formatHostLedgers(await readHostLedgers());
+    const text = formatHostLedgers(await readHostLedgers([ns]));
     expect(text).toContain(`host ledger ${ns}: 2 process(es)`);
     expect(text).toContain('gpu:0: 4096/24576 used, 1 waiting');
     expect(text).toContain(`holder pid ${process.pid} thread 0: 4096 unit(s), priority 80`);
@@ -51,6 +51,30 @@ describe('host ledger inspect and status', () => {
     await vram.release();
     child.kill();
     await ledger.close();
+  });
+
+  it('reads a namespace for status without registering in it, also as JSON', async () => {
+    const ns = uniqueNamespace('peek');
+    const child = new HostChild();
+    await child.open(ns, { 'gpu:1': 8192 });
+    expect((await child.send({ cmd: 'acquire', resource: 'gpu:1', options: { units: 1024, priority: 5 } })).ok).toBe(true);
+    const s = inspectHostNamespace(ns);
+    expect(s.processes.map((p) => p.pid)).toEqual([child.pid]); // we are not in it
+    expect(s.holders.map((h) => [h.pid, h.units, h.priority])).toEqual([[child.pid, 1024, 5]]);
+    const all = await readHostLedgers();
+    const entry = all.find((e) => e.namespace === ns);
+    expect(entry && 'status' in entry && entry.status.holders.length).toBe(1);
+    const json = hostLedgersToJson([{ namespace: ns, status: s }]) as Array<{ status: { holders: Array<{ fencingToken: string; since: string }> } }>;
+    expect(json[0].status.holders[0].fencingToken).toBe('1');
+    expect(json[0].status.holders[0].since).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(inspectHostNamespace(ns).processes.map((p) => p.pid)).toEqual([child.pid]);
+    // A dead holder is not shown as holding: the read reclaims it.
+    child.kill();
+    await child.exited;
+    expect(inspectHostNamespace(ns).holders).toEqual([]);
+    await expect(async () => inspectHostNamespace(uniqueNamespace('absent'))).rejects.toMatchObject({ code: 'E_BACKEND_UNAVAILABLE' });
+    const unreadable = await readHostLedgers([uniqueNamespace('absent2')]);
+    expect(formatHostLedgers(unreadable)).toContain('unreadable (E_BACKEND_UNAVAILABLE');
   });
 
   it('lists namespaces, reads them without creating any, and removes them', async () => {

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isGpuArbiterError } from '../src/errors';
-import { HostLedger, hostNamespacePath, removeHostNamespace } from '../src/host-ledger';
+import { HostLedger, hostNamespacePath, inspectHostNamespace, removeHostNamespace } from '../src/host-ledger';
 import { addon } from '../src/native';
 import { removeTestNamespaces, uniqueNamespace } from './helpers/host-ns';
 
@@ -94,6 +94,7 @@ describe('host ledger input validation', () => {
     for (const bad of [undefined, '', '../x', 'a b', 5]) {
       expect(codeAndMessage(() => removeHostNamespace(bad as string))[0]).toBe('E_INVALID_ARGUMENT');
       expect(codeAndMessage(() => hostNamespacePath(bad as string))[0]).toBe('E_INVALID_ARGUMENT');
+      expect(codeAndMessage(() => inspectHostNamespace(bad as string))[0]).toBe('E_INVALID_ARGUMENT');
     }
   });
 

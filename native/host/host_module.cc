@@ -17,6 +17,17 @@ Napi::Value StartTimeOf(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(ProcessStartTime(static_cast<pid_t>(pid))));
 }
 
+// JS thread: inspectNamespace(ns) -> the same view as Ledger#inspect(), read without registering
+// this process in the ledger (for `gpu-arbiter status`).
+Napi::Value InspectNamespace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    return ViewToJs(env, ProcessLedger::Peek(info[0].As<Napi::String>().Utf8Value()));
+  } catch (const LedgerError& e) {
+    ThrowCoded(env, e.code, e.message);
+  }
+}
+
 }  // namespace
 
 Napi::Object InitModule(Napi::Env env) {
@@ -24,6 +35,7 @@ Napi::Object InitModule(Napi::Env env) {
   // ProcessLedger's guarded registry (see ledger.cc).
   Napi::Object host = Napi::Object::New(env);
   host.Set("Ledger", LedgerWrap::DefineClass(env));
+  host.Set("inspectNamespace", Napi::Function::New(env, InspectNamespace, "inspectNamespace"));
   host.Set("processStartTime", Napi::Function::New(env, StartTimeOf, "processStartTime"));
   host.Set("layoutVersion", Napi::Number::New(env, kLayoutVersion));
   host.Set("ledgerBytes", Napi::Number::New(env, static_cast<double>(sizeof(Header))));

@@ -114,36 +114,9 @@ ProcessLedger::Locked::Locked(ProcessLedger* l) : l_(l) {
 
 ProcessLedger::Locked::~Locked() { pthread_mutex_unlock(&l_->hdr_->lock); }
 
-// ---------------------------------------------------------------------------------------------
-std::shared_ptr<ProcessLedger> ProcessLedger::Open(const std::string& ns, bool create) {
-  std::lock_guard<std::mutex> reg_lock(RegistryMutex());
-  std::string path = "/dev/shm/gpu-arbiter-" + ns;
-  int fd = -1;
-  for (int attempt = 0; fd < 0; attempt++) {
-    fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd >= 0) break;
-    if (errno == ENOENT && !create) {
-      throw LedgerError{"E_BACKEND_UNAVAILABLE", "There is no host ledger " + path};
-    }
-    if (errno != ENOENT || attempt > 3) {
-      throw LedgerError{"E_BACKEND_UNAVAILABLE", Errno("cannot open", path)};
-    }
-    CreateLedgerFile(path);  // false = another process created it first: open theirs
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    std::string msg = Errno("cannot stat", path);
-    close(fd);
-    throw LedgerError{"E_BACKEND_UNAVAILABLE", msg};
-  }
-  RegistryKey key{st.st_dev, st.st_ino};
-  auto it = Registry().find(key);
-  if (it != Registry().end()) {
-    if (auto existing = it->second.lock()) {
-      close(fd);
-      return existing;
-    }
-  }
+// Maps the ledger file open on `fd` (closed here) and checks magic, version and sizes before
+// anything else is trusted. Any thread.
+Header* ProcessLedger::MapValidated(int fd, const std::string& path, const struct stat& st) {
   // Validate before trusting a single field beyond the magic.
   if (static_cast<size_t>(st.st_size) < sizeof(uint64_t) * 2) {
     close(fd);
@@ -177,6 +150,41 @@ std::shared_ptr<ProcessLedger> ProcessLedger::Open(const std::string& ns, bool c
                                 "once no process uses it"};
   }
 
+  return h;
+}
+
+// ---------------------------------------------------------------------------------------------
+std::shared_ptr<ProcessLedger> ProcessLedger::Open(const std::string& ns, bool create) {
+  std::lock_guard<std::mutex> reg_lock(RegistryMutex());
+  std::string path = "/dev/shm/gpu-arbiter-" + ns;
+  int fd = -1;
+  for (int attempt = 0; fd < 0; attempt++) {
+    fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0) break;
+    if (errno == ENOENT && !create) {
+      throw LedgerError{"E_BACKEND_UNAVAILABLE", "There is no host ledger " + path};
+    }
+    if (errno != ENOENT || attempt > 3) {
+      throw LedgerError{"E_BACKEND_UNAVAILABLE", Errno("cannot open", path)};
+    }
+    CreateLedgerFile(path);  // false = another process created it first: open theirs
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    std::string msg = Errno("cannot stat", path);
+    close(fd);
+    throw LedgerError{"E_BACKEND_UNAVAILABLE", msg};
+  }
+  RegistryKey key{st.st_dev, st.st_ino};
+  auto it = Registry().find(key);
+  if (it != Registry().end()) {
+    if (auto existing = it->second.lock()) {
+      close(fd);
+      return existing;
+    }
+  }
+  Header* h = MapValidated(fd, path, st);  // closes fd
+  size_t size = static_cast<size_t>(st.st_size);
   std::shared_ptr<ProcessLedger> l(new ProcessLedger());
   l->path_ = path;
   l->dev_ = st.st_dev;
@@ -195,6 +203,32 @@ std::shared_ptr<ProcessLedger> ProcessLedger::Open(const std::string& ns, bool c
   return l;
 }
 
+// A status read that leaves no trace: no process registration, no waiter thread, its own
+// short-lived mapping. It still takes the lock (and so repairs after a crash) and reclaims dead
+// processes, so what it shows is live. JS thread.
+LedgerView ProcessLedger::Peek(const std::string& ns) {
+  std::string path = "/dev/shm/gpu-arbiter-" + ns;
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) throw LedgerError{"E_BACKEND_UNAVAILABLE", "There is no host ledger " + path};
+    throw LedgerError{"E_BACKEND_UNAVAILABLE", Errno("cannot open", path)};
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    std::string msg = Errno("cannot stat", path);
+    close(fd);
+    throw LedgerError{"E_BACKEND_UNAVAILABLE", msg};
+  }
+  Header* h = MapValidated(fd, path, st);
+  std::unique_ptr<ProcessLedger> l(new ProcessLedger());
+  l->path_ = path;
+  l->hdr_ = h;
+  l->size_ = static_cast<size_t>(st.st_size);
+  l->pid_ = getpid();
+  l->start_time_ = ProcessStartTime(l->pid_);
+  return l->Inspect();  // ~ProcessLedger unmaps; nothing registered, no thread to stop
+}
+
 // Runs on the JS thread that dropped the last handle of this process on this ledger.
 ProcessLedger::~ProcessLedger() {
   stop_.store(true);
@@ -204,7 +238,7 @@ ProcessLedger::~ProcessLedger() {
     Unregister();
   } catch (const LedgerError&) {
   }
-  {
+  if (ino_ != 0) {
     std::lock_guard<std::mutex> reg_lock(RegistryMutex());
     auto it = Registry().find(RegistryKey{dev_, ino_});
     if (it != Registry().end() && it->second.expired()) Registry().erase(it);

@@ -7,6 +7,7 @@
 //   - the table of grant sinks (one per open HostLedger handle, i.e. per `owner`).
 // Every ledger operation takes the robust process-shared lock in the header for a few
 // microseconds; nothing here ever waits for a grant on the calling thread.
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -93,6 +94,9 @@ class ProcessLedger {
   // Maps (creating if needed) the ledger of `ns`, or returns this process's existing mapping of
   // the same file. create=false: fail if there is no ledger yet. JS thread. Throws LedgerError.
   static std::shared_ptr<ProcessLedger> Open(const std::string& ns, bool create);
+  // Reads the ledger of `ns` without registering this process or starting a thread (status
+  // tools). JS thread. Throws LedgerError (E_BACKEND_UNAVAILABLE when there is none).
+  static LedgerView Peek(const std::string& ns);
   ~ProcessLedger();
   ProcessLedger(const ProcessLedger&) = delete;
   ProcessLedger& operator=(const ProcessLedger&) = delete;
@@ -126,6 +130,7 @@ class ProcessLedger {
 
  private:
   ProcessLedger() = default;
+  static Header* MapValidated(int fd, const std::string& path, const struct stat& st);
   // RAII ledger lock; whoever finds it owner-died repairs the ledger first (Repair()).
   class Locked {
    public:

@@ -203,14 +203,7 @@ Napi::Value LedgerWrap::Release(const Napi::CallbackInfo& info) {
   }
 }
 
-Napi::Value LedgerWrap::Inspect(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  LedgerView v;
-  try {
-    v = Ledger(env).Inspect();
-  } catch (const LedgerError& e) {
-    ThrowCoded(env, e.code, e.message);
-  }
+Napi::Object ViewToJs(Napi::Env env, const LedgerView& v) {
   auto num = [&env](double d) { return Napi::Number::New(env, d); };
   Napi::Object out = Napi::Object::New(env);
   Napi::Array resources = Napi::Array::New(env, v.resources.size());
@@ -271,6 +264,15 @@ Napi::Value LedgerWrap::Inspect(const Napi::CallbackInfo& info) {
   out.Set("reclaimedProcesses", num(static_cast<double>(v.reclaimed_procs)));
   out.Set("grants", num(static_cast<double>(v.grants)));
   return out;
+}
+
+Napi::Value LedgerWrap::Inspect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    return ViewToJs(env, Ledger(env).Inspect());
+  } catch (const LedgerError& e) {
+    ThrowCoded(env, e.code, e.message);
+  }
 }
 
 Napi::Value LedgerWrap::Close(const Napi::CallbackInfo& info) {

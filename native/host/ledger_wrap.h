@@ -56,6 +56,9 @@ class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
   Napi::Env::CleanupHook<std::function<void()>> cleanup_;
 };
 
+// JS thread: the plain-object form of a ledger view (RawHostView in src/native.ts).
+Napi::Object ViewToJs(Napi::Env env, const LedgerView& view);
+
 // Throws a JS Error whose `code` is a GpuArbiterError code (host-ledger.ts wraps it).
 [[noreturn]] void ThrowCoded(Napi::Env env, const std::string& code, const std::string& message);
 
