@@ -35,7 +35,7 @@ describe('gpu-arbiter status', () => {
   it('without NVML says so and why, and exits 0', () => {
     const res = run(['status'], { GPU_ARBITER_NVML_LIB: '/nonexistent/libnvidia-ml.so.1' });
     expect(res.status).toBe(0);
-    expect(res.stdout).toMatch(/^addon: .*gpu_arbiter\.node \((local-build|prebuild)\)$/m);
+    expect(res.stdout).toMatch(/^addon: .*gpu[-_]arbiter\.node \((local-build|prebuild)\)$/m);
     expect(res.stdout).toMatch(/^NVML: not available - \/nonexistent\/libnvidia-ml\.so\.1 not found: /m);
   });
 
