@@ -146,8 +146,20 @@ export class GpuMonitor extends EventEmitter<GpuMonitorEvents> {
     this.cached = toSnapshot(this.sampler.snapshot());
   }
 
-  // JS thread, once per finished sample (through the addon's ThreadSafeFunction).
+  // JS thread, once per finished sample (through the addon's ThreadSafeFunction). A listener
+  // that throws must surface as an uncaught exception, as with any emitter driven by a timer:
+  // thrown back into the addon's callback it would be swallowed with only a warning.
   private onSample(): void {
+    try {
+      this.publishSample();
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+
+  private publishSample(): void {
     if (!this.running) return;
     const previous = this.cached;
     this.refresh();

@@ -78,4 +78,18 @@ describe('monitor lifecycle', () => {
     expect(m.snapshot()).toMatchObject({ seq: 0, available: false, unavailableReason: 'the monitor has not been started' });
     await expect(m.sampleNow()).rejects.toMatchObject({ code: 'E_CLOSED' });
   });
+
+  it("a 'sample' listener that throws surfaces as an uncaught exception, not a swallowed warning", async () => {
+    await fixture.open({ devices: [defaultDevice(0)] });
+    const res = runNode(
+      `process.on('uncaughtException', (e) => { console.log('uncaught', e.message); process.exit(0); });
+       const { GpuMonitor } = require(${JSON.stringify(dist)});
+       setTimeout(() => { console.log('no exception surfaced'); process.exit(1); }, 5000);
+       GpuMonitor.create({ intervalMs: 20 }).then((m) => m.on('sample', () => { throw new Error('listener boom'); }));`,
+      fixture.nvml.env(),
+    );
+    expect(res.stdout.trim()).toBe('uncaught listener boom');
+    expect(res.status).toBe(0);
+    expect(res.stderr).not.toMatch(/DEP0168/);
+  });
 });
