@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // The `gpu-arbiter` command. Each subcommand lives in its own module and returns an exit code.
 import { isGpuArbiterError } from '../errors';
+import { runDoctorCommand } from './doctor';
 import { runStatus } from './status';
 
 const USAGE = `Usage: gpu-arbiter <command> [options]
 
 Commands:
   status     what this host's GPUs look like to gpu-arbiter (NVML, devices, processes)
+  doctor     checks of what gpu-arbiter needs here, each PASS/WARN/FAIL with the fix
   help       this text
 
 Run "gpu-arbiter <command> --help" for a command's options.
@@ -16,6 +18,7 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, Command> = {
   status: runStatus,
+  doctor: runDoctorCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
