@@ -1,33 +1,42 @@
 import { GpuMonitor } from '../monitor';
 import type { GpuDevice, GpuSnapshot } from '../monitor-types';
 import { addonInfo } from '../native';
+import { hostNamespacePath } from '../host-ledger';
+import { formatHostLedgers, hostLedgersToJson, readHostLedgers, type HostNamespaceStatus } from '../host-status';
 import { bar, bytes, cudaVersion, orUnknown } from './format';
 import { parseFlags } from './args';
 
-const HELP = `Usage: gpu-arbiter status [--json] [--nvml-lib PATH]
+const HELP = `Usage: gpu-arbiter status [--json] [--nvml-lib PATH] [--host-namespace NS]
 
 Shows what gpu-arbiter sees on this host: whether NVML could be loaded (and why not), driver
 and NVML versions, and per GPU: name, UUID, VRAM, utilisation, temperature, power and the
-compute processes with their VRAM.
+compute processes with their VRAM. Then the host ledgers (/dev/shm/gpu-arbiter-*): per
+resource its capacity and use, holders (pid, thread, units, priority, since) and waiters in
+queue order. Reading them changes nothing.
 
-  --json           print the same as JSON
-  --nvml-lib PATH  NVML library to open (default: $GPU_ARBITER_NVML_LIB or libnvidia-ml.so.1)
+  --json               print the same as JSON
+  --nvml-lib PATH      NVML library to open (default: $GPU_ARBITER_NVML_LIB or libnvidia-ml.so.1)
+  --host-namespace NS  show only this host ledger namespace
 `;
 
 export interface StatusReport {
   addon: { file: string; origin: string };
   nvml: GpuSnapshot;
+  /** Host ledgers (issue 5), read without registering in them. */
+  host: HostNamespaceStatus[];
 }
 
-/** Collects one fresh NVML sample. */
-export async function collectStatus(libraryPath?: string): Promise<StatusReport> {
+/** Collects one fresh NVML sample and the host ledgers (all, or `hostNamespaces`). */
+export async function collectStatus(libraryPath?: string, hostNamespaces?: string[]): Promise<StatusReport> {
   const monitor = new GpuMonitor(libraryPath ? { libraryPath } : {});
+  let nvml: GpuSnapshot;
   try {
     await monitor.start();
-    return { addon: addonInfo(), nvml: monitor.snapshot() };
+    nvml = monitor.snapshot();
   } finally {
     await monitor.stop();
   }
+  return { addon: addonInfo(), nvml, host: await readHostLedgers(hostNamespaces) };
 }
 
 function deviceLines(d: GpuDevice): string[] {
@@ -71,6 +80,7 @@ export function formatStatus(report: StatusReport): string {
   if (!s.available) {
     out.push(`NVML: not available - ${s.unavailableReason ?? 'unknown reason'}`);
     out.push('GPUs: none visible (admission can still run on declared capacities)');
+    out.push(formatHostLedgers(report.host).trimEnd());
     return out.join('\n');
   }
   out.push(`NVML: available (${s.libraryPath ?? 'unknown path'})`);
@@ -79,16 +89,20 @@ export function formatStatus(report: StatusReport): string {
   );
   out.push(`GPUs: ${s.devices.length}`);
   for (const d of s.devices) out.push(...deviceLines(d));
+  out.push(formatHostLedgers(report.host).trimEnd());
   return out.join('\n');
 }
 
 export async function runStatus(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, { boolean: ['json', 'help'], string: ['nvml-lib'] });
+  const flags = parseFlags(argv, { boolean: ['json', 'help'], string: ['nvml-lib', 'host-namespace'] });
   if (flags.help) {
     process.stdout.write(HELP);
     return 0;
   }
-  const report = await collectStatus(flags['nvml-lib'] as string | undefined);
-  process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
+  const hostNs = flags['host-namespace'] as string | undefined;
+  if (hostNs !== undefined) hostNamespacePath(hostNs); // refuses a malformed name (exit 2)
+  const report = await collectStatus(flags['nvml-lib'] as string | undefined, hostNs === undefined ? undefined : [hostNs]);
+  const json = { ...report, host: hostLedgersToJson(report.host) };
+  process.stdout.write(flags.json ? `${JSON.stringify(json, null, 2)}\n` : `${formatStatus(report)}\n`);
   return 0;
 }
