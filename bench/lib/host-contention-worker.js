@@ -9,7 +9,7 @@ const [kind, target, startAt, durationMs, out] = process.argv.slice(2);
 
 async function makeLock() {
   if (kind === 'host') {
-    const { HostLedger } = require('../dist');
+    const { HostLedger } = require('../../dist');
     const ledger = await HostLedger.open({ namespace: target, resources: { lock: 1 } });
     return {
       acquire: () => ledger.acquire('lock'),
@@ -18,7 +18,7 @@ async function makeLock() {
     };
   }
   if (kind === 'flock') {
-    const flock = require(path.join(__dirname, 'native-flock', 'build', 'flock.node'));
+    const flock = require(path.join(__dirname, '..', 'native-flock', 'build', 'flock.node'));
     const fd = flock.open(target);
     return { acquire: () => flock.lock(fd), release: () => flock.unlock(fd), close: () => {} };
   }
