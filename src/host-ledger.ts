@@ -61,7 +61,7 @@ export interface HostHolderInfo {
   priority: number;
   /** When the hold was granted (wall clock). */
   since: Date;
-  fencingToken: bigint;
+  fencingToken: number;
 }
 
 export interface HostWaiterInfo {
@@ -77,7 +77,7 @@ export interface HostWaiterInfo {
 
 export interface HostLedgerStatus {
   namespace: string;
-  resources: Array<{ name: string; capacity: number; used: number; waiting: number; lastFencingToken: bigint }>;
+  resources: Array<{ name: string; capacity: number; used: number; waiting: number; lastFencingToken: number }>;
   holders: HostHolderInfo[];
   waiters: HostWaiterInfo[];
   /** Processes registered on the ledger (pid and start time in clock ticks since boot). */
@@ -187,12 +187,13 @@ export class HostGrant {
 
   /**
    * Strictly increasing per resource across every process of the host: pass it to storage that
-   * must reject writes from a holder that has since lost the resource. A bigint because the
-   * ledger keeps a 64-bit counter and the Redis backend's INCR is 64-bit too: one type compares
-   * exactly across backends, with no 2^53 cliff, at the cost of JSON needing `.toString()`.
+   * must reject writes from a holder that has since lost the resource. A number, as in every
+   * backend (src/backends/types.ts): the ledger's counter is 64-bit, but a double holds it
+   * exactly up to 2^53 grants per resource (285 years at a million grants a second), and a
+   * number compares, serialises and crosses JSON with no special care, unlike a bigint.
    */
-  get fencingToken(): bigint {
-    return BigInt(this.#fence);
+  get fencingToken(): number {
+    return this.#fence;
   }
 
   /**
@@ -558,11 +559,11 @@ function statusFromRaw(namespace: string, v: RawHostView): HostLedgerStatus {
   return {
     namespace,
     resources: v.resources.map((r) => ({
-      name: r.name, capacity: r.capacity, used: r.used, waiting: r.waiting, lastFencingToken: BigInt(r.fence),
+      name: r.name, capacity: r.capacity, used: r.used, waiting: r.waiting, lastFencingToken: r.fence,
     })),
     holders: v.holders.map((h) => ({
       resource: h.resource, pid: h.pid, thread: h.thread, units: h.units, priority: h.priority,
-      since: new Date(h.sinceMs), fencingToken: BigInt(h.fence),
+      since: new Date(h.sinceMs), fencingToken: h.fence,
     })),
     waiters: waiters.map((w) => {
       const position = positions.get(w.resource) ?? 0;

@@ -53,11 +53,10 @@ export function formatHostLedgers(list: HostNamespaceStatus[], now = Date.now())
   return lines.join('\n') + '\n';
 }
 
-/** A JSON-safe copy (bigints as decimal strings, dates as ISO strings) for `status --json`. */
+/** A JSON-safe copy (dates as ISO strings, errors as { code, message }) for `status --json`. */
 export function hostLedgersToJson(list: HostNamespaceStatus[]): unknown {
   return JSON.parse(
     JSON.stringify(list, (_key, value: unknown) => {
-      if (typeof value === 'bigint') return value.toString();
       if (value instanceof GpuArbiterError) return { code: value.code, message: value.message };
       return value;
     }),

@@ -41,7 +41,7 @@ describe('gpu-arbiter status: host ledger', () => {
     expect(json.status).toBe(0);
     const report = JSON.parse(json.stdout);
     expect(report.host).toHaveLength(1);
-    expect(report.host[0].status.holders[0]).toMatchObject({ pid: process.pid, thread: 0, units: 4096, priority: 80, fencingToken: '1' });
+    expect(report.host[0].status.holders[0]).toMatchObject({ pid: process.pid, thread: 0, units: 4096, priority: 80, fencingToken: 1 });
     expect(report.host[0].status.waiters[0]).toMatchObject({ units: 24000, priority: 30, position: 0 });
     expect(report.host[0].status.processes).toHaveLength(1); // the CLI did not register
 

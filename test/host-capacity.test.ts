@@ -14,7 +14,7 @@ interface Hold {
   units: number;
   enter: bigint;
   exit: bigint;
-  fence: bigint;
+  fence: number;
   who: string;
 }
 
@@ -52,7 +52,7 @@ describe('host ledger capacity', () => {
     for (const f of files) {
       for (const line of fs.readFileSync(path.join(logDir, f), 'utf8').trim().split('\n')) {
         const [resource, units, enter, exit, fence] = line.split(' ');
-        holds.push({ resource, units: Number(units), enter: BigInt(enter), exit: BigInt(exit), fence: BigInt(fence), who: f });
+        holds.push({ resource, units: Number(units), enter: BigInt(enter), exit: BigInt(exit), fence: Number(fence), who: f });
       }
     }
     fs.rmSync(logDir, { recursive: true, force: true });

@@ -29,9 +29,9 @@ describe('host ledger inspect and status', () => {
 
     const s = ledger.inspect();
     expect(s.namespace).toBe(ns);
-    expect(s.resources.find((r) => r.name === 'gpu:0')).toMatchObject({ capacity: 24576, used: 4096, waiting: 1, lastFencingToken: 1n });
+    expect(s.resources.find((r) => r.name === 'gpu:0')).toMatchObject({ capacity: 24576, used: 4096, waiting: 1, lastFencingToken: 1 });
     const mine = s.holders.find((h) => h.resource === 'gpu:0');
-    expect(mine).toMatchObject({ pid: process.pid, thread: 0, units: 4096, priority: 80, fencingToken: 1n });
+    expect(mine).toMatchObject({ pid: process.pid, thread: 0, units: 4096, priority: 80, fencingToken: 1 });
     expect(mine?.since.getTime()).toBeGreaterThanOrEqual(before - 5);
     expect(s.holders.find((h) => h.resource === 'gpu')).toMatchObject({ pid: process.pid, thread: w.threadId });
     const waiters = s.waiters.map((x) => ({ resource: x.resource, pid: x.pid, thread: x.thread, units: x.units, priority: x.priority, position: x.position }));
@@ -64,8 +64,8 @@ describe('host ledger inspect and status', () => {
     const all = await readHostLedgers();
     const entry = all.find((e) => e.namespace === ns);
     expect(entry && 'status' in entry && entry.status.holders.length).toBe(1);
-    const json = hostLedgersToJson([{ namespace: ns, status: s }]) as Array<{ status: { holders: Array<{ fencingToken: string; since: string }> } }>;
-    expect(json[0].status.holders[0].fencingToken).toBe('1');
+    const json = hostLedgersToJson([{ namespace: ns, status: s }]) as Array<{ status: { holders: Array<{ fencingToken: number; since: string }> } }>;
+    expect(json[0].status.holders[0].fencingToken).toBe(1);
     expect(json[0].status.holders[0].since).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(inspectHostNamespace(ns).processes.map((p) => p.pid)).toEqual([child.pid]);
     // A dead holder is not shown as holding: the read reclaims it.

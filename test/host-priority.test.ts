@@ -26,7 +26,7 @@ describe('host ledger priority across processes', () => {
     await held.release();
     const [rb, rc] = await Promise.all([bGranted, cGranted]);
     expect(rb.ok && rc.ok).toBe(true);
-    expect(BigInt(rc.fence as string)).toBeLessThan(BigInt(rb.fence as string)); // C first
+    expect(Number(rc.fence)).toBeLessThan(Number(rb.fence)); // C first
     expect(BigInt(rc.t as string)).toBeLessThan(BigInt(rb.t as string));
     b.kill();
     c.kill();
@@ -45,7 +45,7 @@ describe('host ledger priority across processes', () => {
       await waitUntil(() => a.inspect().waiters.some((w) => w.pid === k.pid), 5000, 'queued');
     }
     await held.release();
-    const fences = (await Promise.all(grants)).map((r) => BigInt(r.fence as string));
+    const fences = (await Promise.all(grants)).map((r) => Number(r.fence));
     expect(fences).toEqual([...fences].sort((x, y) => (x < y ? -1 : 1)));
     expect(fences[0]).toBeLessThan(fences[1]);
     expect(fences[1]).toBeLessThan(fences[2]);

@@ -9,7 +9,7 @@ export interface ChildReply {
   ok: boolean;
   code?: string;
   error?: string;
-  fence?: string;
+  fence?: number;
   t?: string;
   token?: string;
   pid?: number;
