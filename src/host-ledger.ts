@@ -11,6 +11,7 @@ const SHM_DIR = '/dev/shm';
 const PREFIX = 'gpu-arbiter-';
 const NAMESPACE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 const RESOURCE_RE = /^[\x21-\x7e]{1,63}$/;
+const LABEL_RE = /^[\x20-\x7e]{0,47}$/;
 const MAX_UNITS = Number.MAX_SAFE_INTEGER;
 const MAX_PRIORITY = 1_000_000;
 const MAX_TIMEOUT_MS = 2_147_483_647; // setTimeout's limit
@@ -50,10 +51,44 @@ export interface HostAcquireOptions {
   timeoutMs?: number;
   /** Aborting removes the waiter at once and rejects with `E_ABORTED`. */
   signal?: AbortSignal;
+  /**
+   * Shown with the holder or waiter in inspect() and `gpu-arbiter status` (e.g. task and lease
+   * id): up to 47 printable ASCII characters.
+   * @default ''
+   */
+  label?: string;
+}
+
+export interface HostResourceSpec {
+  /** The most units ever granted at once; changing it reschedules the waiters. */
+  capacity: number;
+  /**
+   * Units in use by parties that hold no grant (GPU: VRAM of processes outside the ledger, from
+   * NVML); grants need `used + external + units <= capacity`. Host-wide.
+   * @default 0
+   */
+  external?: number;
+  /** No new grants while true (e.g. the GPU is lost); waiters keep waiting. @default false */
+  closed?: boolean;
+}
+
+/** What placement reads about a resource (host-wide, at the moment of the call). */
+export interface HostResourceUsage {
+  capacity: number;
+  external: number;
+  /** Units granted to holders. */
+  declared: number;
+  closed: boolean;
+  /** Waiters queued. */
+  waiting: number;
+  /** Priority of the next waiter in line; null when none waits. */
+  headPriority: number | null;
 }
 
 export interface HostHolderInfo {
   resource: string;
+  /** The acquire's `label` ('' when none). */
+  label: string;
   pid: number;
   /** worker_threads threadId (0 = main thread). */
   thread: number;
@@ -66,6 +101,7 @@ export interface HostHolderInfo {
 
 export interface HostWaiterInfo {
   resource: string;
+  label: string;
   pid: number;
   thread: number;
   units: number;
@@ -77,7 +113,17 @@ export interface HostWaiterInfo {
 
 export interface HostLedgerStatus {
   namespace: string;
-  resources: Array<{ name: string; capacity: number; used: number; waiting: number; lastFencingToken: number }>;
+  resources: Array<{
+    name: string;
+    capacity: number;
+    /** Units granted to holders. */
+    used: number;
+    /** Units used outside the ledger (see HostResourceSpec.external). */
+    external: number;
+    closed: boolean;
+    waiting: number;
+    lastFencingToken: number;
+  }>;
   holders: HostHolderInfo[];
   waiters: HostWaiterInfo[];
   /** Processes registered on the ledger (pid and start time in clock ticks since boot). */
@@ -249,7 +295,7 @@ export class HostLedger {
   /** The namespace this handle opened. */
   readonly namespace: string;
   readonly #raw: RawHostLedger;
-  readonly #scratch = new Float64Array(5);
+  readonly #scratch = new Float64Array(6);
   readonly #resources = new Map<string, number>();
   readonly #capacity = new Map<string, number>();
   readonly #pending = new Map<number, Pending>();
@@ -333,9 +379,9 @@ export class HostLedger {
    * `E_CLOSED` when the ledger is closed meanwhile. Timeout and abort leave no waiter behind.
    */
   async acquire(resource: string, options?: HostAcquireOptions): Promise<HostGrant> {
-    const { index, units, priority, timeoutMs, signal } = this.#check(resource, options, true);
+    const { index, units, priority, timeoutMs, signal, label } = this.#check(resource, options, true);
     if (signal?.aborted) throw this.#abortError(resource, signal);
-    const code = this.#call(() => this.#raw.acquire(index, units, priority, timeoutMs !== 0));
+    const code = this.#call(() => this.#raw.acquire(index, units, priority, timeoutMs !== 0, label));
     const s = this.#scratch;
     switch (code) {
       case GRANTED:
@@ -371,13 +417,46 @@ export class HostLedger {
    * Grants now if `units` fit without jumping the host-wide queue, else returns null (never
    * waits, never queues). `E_DOES_NOT_FIT` when `units` exceeds the capacity.
    */
-  tryAcquire(resource: string, options?: Pick<HostAcquireOptions, 'units' | 'priority'>): HostGrant | null {
-    const { index, units, priority } = this.#check(resource, options, false);
-    const code = this.#call(() => this.#raw.acquire(index, units, priority, false));
+  tryAcquire(resource: string, options?: Pick<HostAcquireOptions, 'units' | 'priority' | 'label'>): HostGrant | null {
+    const { index, units, priority, label } = this.#check(resource, options, false);
+    const code = this.#call(() => this.#raw.acquire(index, units, priority, false, label));
     const s = this.#scratch;
     if (code === GRANTED) return this.#grant(resource, units, priority, s[0], s[1], s[2], s[3]);
     if (code === BUSY) return null;
     throw this.#failure(code, resource, units);
+  }
+
+  /**
+   * Defines `resource` or changes its capacity, external units and closed flag, host-wide.
+   * Changes take effect at once: waiters that now fit are granted. Holders are never revoked,
+   * even when the capacity shrinks below what they hold (new grants wait until it fits again).
+   */
+  setResource(resource: string, spec: HostResourceSpec): void {
+    validateResourceName('resource', resource);
+    const s = optionsObject<HostResourceSpec>('spec', spec);
+    if (spec === undefined) throw invalid('spec', 'an object', spec);
+    knownKeys('spec', s, ['capacity', 'external', 'closed']);
+    const capacity = integerInRange('spec.capacity', s.capacity, 1, MAX_UNITS);
+    const external = s.external === undefined ? 0 : integerInRange('spec.external', s.external, 0, MAX_UNITS);
+    const closed = s.closed === undefined ? false : booleanValue('spec.closed', s.closed);
+    this.#ensureOpen();
+    const index = this.#call(() => this.#raw.defineResource(resource, capacity, true));
+    this.#resources.set(resource, index);
+    this.#capacity.set(resource, capacity);
+    this.#call(() => this.#raw.setResourceState(index, external, closed));
+  }
+
+  /** The resource's figures right now, host-wide (one lock round trip, no allocation natively). */
+  usage(resource: string): HostResourceUsage {
+    validateResourceName('resource', resource);
+    this.#ensureOpen();
+    const index = this.#resourceIndex(resource);
+    this.#call(() => this.#raw.usage(index));
+    const s = this.#scratch;
+    return {
+      capacity: s[0], external: s[1], declared: s[2], closed: s[3] === 1, waiting: s[4],
+      headPriority: Number.isNaN(s[5]) ? null : s[5],
+    };
   }
 
   /**
@@ -463,14 +542,16 @@ export class HostLedger {
   #check(resource: string, options: HostAcquireOptions | undefined, full: boolean) {
     validateResourceName('resource', resource);
     const opts = optionsObject<HostAcquireOptions>('options', options);
-    knownKeys('options', opts, full ? ['units', 'priority', 'timeoutMs', 'signal'] : ['units', 'priority']);
+    knownKeys('options', opts, full ? ['units', 'priority', 'timeoutMs', 'signal', 'label'] : ['units', 'priority', 'label']);
     const units = opts.units === undefined ? 1 : integerInRange('options.units', opts.units, 1, MAX_UNITS);
     const priority = opts.priority === undefined ? 0 : integerInRange('options.priority', opts.priority, -MAX_PRIORITY, MAX_PRIORITY);
     const timeoutMs = opts.timeoutMs === undefined ? undefined : integerInRange('options.timeoutMs', opts.timeoutMs, 0, MAX_TIMEOUT_MS);
     const signal = opts.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('options.signal', 'an AbortSignal', signal);
+    const label = opts.label === undefined ? '' : opts.label;
+    if (typeof label !== 'string' || !LABEL_RE.test(label)) throw invalid('options.label', 'a label of up to 47 printable ASCII characters', label);
     this.#ensureOpen();
-    return { index: this.#resourceIndex(resource), units, priority, timeoutMs, signal };
+    return { index: this.#resourceIndex(resource), units, priority, timeoutMs, signal, label };
   }
 
   #resourceIndex(resource: string): number {
@@ -559,16 +640,17 @@ function statusFromRaw(namespace: string, v: RawHostView): HostLedgerStatus {
   return {
     namespace,
     resources: v.resources.map((r) => ({
-      name: r.name, capacity: r.capacity, used: r.used, waiting: r.waiting, lastFencingToken: r.fence,
+      name: r.name, capacity: r.capacity, used: r.used, external: r.external, closed: r.closed, waiting: r.waiting,
+      lastFencingToken: r.fence,
     })),
     holders: v.holders.map((h) => ({
-      resource: h.resource, pid: h.pid, thread: h.thread, units: h.units, priority: h.priority,
+      resource: h.resource, label: h.label, pid: h.pid, thread: h.thread, units: h.units, priority: h.priority,
       since: new Date(h.sinceMs), fencingToken: h.fence,
     })),
     waiters: waiters.map((w) => {
       const position = positions.get(w.resource) ?? 0;
       positions.set(w.resource, position + 1);
-      return { resource: w.resource, pid: w.pid, thread: w.thread, units: w.units, priority: w.priority, since: new Date(w.sinceMs), position };
+      return { resource: w.resource, label: w.label, pid: w.pid, thread: w.thread, units: w.units, priority: w.priority, since: new Date(w.sinceMs), position };
     }),
     processes: v.processes,
     ownershipViolations: v.ownershipViolations,

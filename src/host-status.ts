@@ -41,12 +41,13 @@ export function formatHostLedgers(list: HostNamespaceStatus[], now = Date.now())
     lines.push(`host ledger ${s.namespace}: ${s.processes.length} process(es), ${s.grants} grants, ` +
       `${s.ownershipViolations} ownership violations, ${s.reclaimedProcesses} reclaimed, ${s.repairs} repairs`);
     for (const r of s.resources) {
-      lines.push(`  ${r.name}: ${r.used}/${r.capacity} used, ${r.waiting} waiting, fencing token ${r.lastFencingToken}`);
+      const ext = r.external > 0 ? ` (+${r.external} external)` : '';
+      lines.push(`  ${r.name}: ${r.used}/${r.capacity} used${ext}, ${r.waiting} waiting, fencing token ${r.lastFencingToken}${r.closed ? ', CLOSED' : ''}`);
       for (const h of s.holders.filter((x) => x.resource === r.name)) {
-        lines.push(`    holder pid ${h.pid} thread ${h.thread}: ${h.units} unit(s), priority ${h.priority}, for ${age(h.since, now)}, fence ${h.fencingToken}`);
+        lines.push(`    holder pid ${h.pid} thread ${h.thread}: ${h.units} unit(s), priority ${h.priority}, for ${age(h.since, now)}, fence ${h.fencingToken}${h.label ? `, ${h.label}` : ''}`);
       }
       for (const w of s.waiters.filter((x) => x.resource === r.name)) {
-        lines.push(`    waiter #${w.position} pid ${w.pid} thread ${w.thread}: ${w.units} unit(s), priority ${w.priority}, waiting ${age(w.since, now)}`);
+        lines.push(`    waiter #${w.position} pid ${w.pid} thread ${w.thread}: ${w.units} unit(s), priority ${w.priority}, waiting ${age(w.since, now)}${w.label ? `, ${w.label}` : ''}`);
       }
     }
   }

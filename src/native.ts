@@ -73,6 +73,8 @@ export interface RawAddon {
 /** One holder as the host ledger's inspect() reports it (native/host/ledger_wrap.cc). */
 export interface RawHostHolder {
   resource: string;
+  /** The label given at acquire ('' when none). */
+  label: string;
   pid: number;
   /** worker_threads threadId of the holder (0 = main thread). */
   thread: number;
@@ -88,6 +90,7 @@ export interface RawHostHolder {
 
 export interface RawHostWaiter {
   resource: string;
+  label: string;
   pid: number;
   thread: number;
   owner: number;
@@ -100,7 +103,15 @@ export interface RawHostWaiter {
 }
 
 export interface RawHostView {
-  resources: Array<{ name: string; capacity: number; used: number; fence: number; waiting: number }>;
+  resources: Array<{
+    name: string;
+    capacity: number;
+    used: number;
+    fence: number;
+    waiting: number;
+    external: number;
+    closed: boolean;
+  }>;
   holders: RawHostHolder[];
   waiters: RawHostWaiter[];
   processes: Array<{ pid: number; startTime: number }>;
@@ -119,7 +130,10 @@ export interface RawHostLedgerOptions {
    * picked up for one of this handle's queued requests.
    */
   onGrant: (request: number, slot: number, tokenHi: number, tokenLo: number, fence: number) => void;
-  /** Length >= 5: acquire() writes [slot, tokenHi, tokenLo, fence, request] here. */
+  /**
+   * Length >= 6: acquire() writes [slot, tokenHi, tokenLo, fence, request] here, usage()
+   * [capacity, external, used, closed (0/1), waiting, headPriority or NaN].
+   */
   scratch: Float64Array;
   /** false: fail (E_BACKEND_UNAVAILABLE) instead of creating a missing ledger. Default true. */
   create?: boolean;
@@ -127,15 +141,22 @@ export interface RawHostLedgerOptions {
 
 /** One open handle on a host ledger (native/host/ledger_wrap.cc). Throws Errors with a `code`. */
 export interface RawHostLedger {
-  /** Defines (or checks the capacity of) a resource; returns its index. */
-  defineResource(name: string, capacity: number): number;
+  /**
+   * Defines a resource, or checks its capacity (update=false: a mismatch throws) or replaces it
+   * (update=true); returns its index.
+   */
+  defineResource(name: string, capacity: number, update?: boolean): number;
+  /** Sets the units used outside the ledger and the closed flag; reschedules its waiters. */
+  setResourceState(resource: number, external: number, closed: boolean): void;
+  /** Writes the resource's figures to the scratch array (see RawHostLedgerOptions.scratch). */
+  usage(resource: number): void;
   /** Index of a resource defined by any process, or -1. */
   findResource(name: string): number;
   /**
    * 0 granted, 1 queued, 2 busy (queue=false), 3 does not fit, 4 table full, 5 unknown
    * resource. Details in the scratch array.
    */
-  acquire(resource: number, units: number, priority: number, queue: boolean): number;
+  acquire(resource: number, units: number, priority: number, queue: boolean, label?: string): number;
   /** 0 removed, 1 removed and its fresh grant given back, 2 not found (grant already in flight). */
   cancel(waiterSlot: number, request: number): number;
   /** false: refused (no such hold with this token); counted host-wide. */

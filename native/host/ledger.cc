@@ -320,8 +320,19 @@ uint64_t ProcessLedger::NextToken() {
 // ---------------------------------------------------------------------------------------------
 // Resources
 
-uint32_t ProcessLedger::DefineResource(const std::string& name, uint64_t capacity) {
-  Locked lock(this);
+uint32_t ProcessLedger::DefineResource(const std::string& name, uint64_t capacity, bool update) {
+  std::vector<uint32_t> wake;
+  uint32_t found = kNone;
+  {
+    Locked lock(this);
+    found = DefineLocked(name, capacity, update, &wake);
+  }
+  WakeAll(wake);
+  return found;
+}
+
+uint32_t ProcessLedger::DefineLocked(const std::string& name, uint64_t capacity, bool update,
+                                     std::vector<uint32_t>* wake) {
   uint32_t free_slot = kNone;
   for (uint32_t i = 0; i < kMaxResources; i++) {
     Resource& r = hdr_->resources[i];
@@ -330,7 +341,10 @@ uint32_t ProcessLedger::DefineResource(const std::string& name, uint64_t capacit
       continue;
     }
     if (name == r.name) {
-      if (r.capacity != capacity) {
+      if (r.capacity != capacity && update) {
+        r.capacity = capacity;
+        Schedule(i, wake, kNone, nullptr);  // grown: waiters may fit now
+      } else if (r.capacity != capacity) {
         throw LedgerError{"E_INVALID_ARGUMENT",
                           "Resource " + name + " is already defined in " + path_ +
                               " with capacity " + std::to_string(r.capacity) +
@@ -349,8 +363,48 @@ uint32_t ProcessLedger::DefineResource(const std::string& name, uint64_t capacit
   r.capacity = capacity;
   r.used = 0;
   r.waiting = 0;
+  r.external = 0;
+  r.closed = 0;
   __atomic_store_n(&r.state, kHeld, __ATOMIC_RELEASE);
   return free_slot;
+}
+
+void ProcessLedger::SetResourceState(uint32_t ri, uint64_t external, bool closed) {
+  std::vector<uint32_t> wake;
+  {
+    Locked lock(this);
+    if (ri >= kMaxResources || hdr_->resources[ri].state != kHeld) return;
+    Resource& r = hdr_->resources[ri];
+    r.external = external;
+    r.closed = closed ? 1 : 0;
+    Schedule(ri, &wake, kNone, nullptr);  // less external use, or reopened: waiters may fit
+  }
+  WakeAll(wake);
+}
+
+ResourceUsage ProcessLedger::Usage(uint32_t ri) {
+  ResourceUsage u{};
+  Locked lock(this);
+  if (ri >= kMaxResources || hdr_->resources[ri].state != kHeld) return u;
+  const Resource& r = hdr_->resources[ri];
+  u.capacity = r.capacity;
+  u.external = r.external;
+  u.used = r.used;
+  u.closed = r.closed != 0;
+  u.waiting = r.waiting;
+  for (uint32_t i = 0; i < hdr_->waiters_hwm && r.waiting > 0; i++) {
+    const Waiter& w = hdr_->waiters[i];
+    if (w.state != kWaiting || w.resource != ri) continue;
+    if (!u.has_head || w.priority > u.head_priority) u.head_priority = w.priority;
+    u.has_head = true;
+  }
+  return u;
+}
+
+bool ProcessLedger::Fits(const Resource& r, uint64_t units) {
+  // Written so nothing underflows when capacity shrank below what is in use.
+  uint64_t taken = r.used + r.external;
+  return r.closed == 0 && taken <= r.capacity && units <= r.capacity - taken;
 }
 
 uint32_t ProcessLedger::FindResource(const std::string& name) {
@@ -365,7 +419,7 @@ uint32_t ProcessLedger::FindResource(const std::string& name) {
 // Slots (caller holds the lock)
 
 uint32_t ProcessLedger::NewHolder(uint32_t r, uint64_t units, int32_t priority, uint32_t proc,
-                                  int32_t pid, uint32_t owner, uint32_t thread) {
+                                  int32_t pid, uint32_t owner, uint32_t thread, const char* label) {
   uint32_t limit = hdr_->holders_hwm < kMaxHolders ? hdr_->holders_hwm + 1 : kMaxHolders;
   for (uint32_t i = 0; i < limit; i++) {
     Holder& h = hdr_->holders[i];
@@ -381,6 +435,8 @@ uint32_t ProcessLedger::NewHolder(uint32_t r, uint64_t units, int32_t priority, 
     h.token = NextToken();
     h.fence = res.fence + 1;
     h.since_ms = WallMs();
+    memcpy(h.label, label, kLabelMax);
+    h.label[kLabelMax - 1] = '\0';
     res.fence = h.fence;
     __atomic_store_n(&h.state, kHeld, __ATOMIC_RELEASE);
     res.used += units;  // derived; Repair recomputes it if we die between these two lines
@@ -456,8 +512,8 @@ void ProcessLedger::Schedule(uint32_t r, std::vector<uint32_t>* wake, uint32_t i
       return;
     }
     Waiter& w = hdr_->waiters[best];
-    if (w.units > res.capacity - res.used) return;
-    uint32_t h = NewHolder(r, w.units, w.priority, w.proc, w.pid, w.owner, w.thread);
+    if (!Fits(res, w.units)) return;
+    uint32_t h = NewHolder(r, w.units, w.priority, w.proc, w.pid, w.owner, w.thread, w.label);
     if (h == kNone) return;  // holder table full: it stays queued until a slot frees
     res.waiting--;
     w.holder = h;
@@ -593,7 +649,9 @@ void ProcessLedger::Repair() {
 // Operations
 
 AcquireResult ProcessLedger::Acquire(uint32_t r, uint64_t units, int32_t priority, uint32_t owner,
-                                     uint32_t thread, bool queue) {
+                                     uint32_t thread, bool queue, const std::string& label_in) {
+  char label[kLabelMax] = {};
+  memcpy(label, label_in.data(), label_in.size() < kLabelMax - 1 ? label_in.size() : kLabelMax - 1);
   AcquireResult out{AcquireStatus::kBusy};
   std::vector<uint32_t> wake;
   bool kick_self = false;
@@ -609,15 +667,15 @@ AcquireResult ProcessLedger::Acquire(uint32_t r, uint64_t units, int32_t priorit
       return out;
     }
     // Fast path: nobody queued and it fits.
-    bool fits = res.waiting == 0 && units <= res.capacity - res.used;
+    bool fits = res.waiting == 0 && Fits(res, units);
     if (!fits) {
       // Before queueing (or saying busy), reclaim dead holders: this is "the next ledger
       // operation" after a crash. trylock per live process: no syscalls when all are alive.
       Sweep(&wake);
-      fits = res.waiting == 0 && units <= res.capacity - res.used;
+      fits = res.waiting == 0 && Fits(res, units);
     }
     if (fits) {
-      uint32_t h = NewHolder(r, units, priority, proc_, pid_, owner, thread);
+      uint32_t h = NewHolder(r, units, priority, proc_, pid_, owner, thread, label);
       if (h != kNone) {
         out.status = AcquireStatus::kGranted;
         out.slot = h;
@@ -644,6 +702,7 @@ AcquireResult ProcessLedger::Acquire(uint32_t r, uint64_t units, int32_t priorit
         w.seq = hdr_->next_seq++;
         w.request = next_request_.fetch_add(1);
         w.since_ms = WallMs();
+        memcpy(w.label, label, kLabelMax);
         __atomic_store_n(&w.state, kWaiting, __ATOMIC_RELEASE);
         res.waiting++;
         // A higher-priority newcomer may be the new head and fit right now.
@@ -747,18 +806,20 @@ LedgerView ProcessLedger::Inspect() {
     Sweep(&wake);  // status should not show dead processes as holders
     for (uint32_t i = 0; i < kMaxResources; i++) {
       const Resource& r = hdr_->resources[i];
-      if (r.state == kHeld) v.resources.push_back({r.name, r.capacity, r.used, r.fence, r.waiting});
+      if (r.state == kHeld) {
+        v.resources.push_back({r.name, r.capacity, r.used, r.fence, r.external, r.waiting, r.closed != 0});
+      }
     }
     for (uint32_t i = 0; i < hdr_->holders_hwm; i++) {
       const Holder& h = hdr_->holders[i];
       if (h.state != kHeld) continue;
-      v.holders.push_back({hdr_->resources[h.resource].name, h.pid, h.thread, h.owner, i,
+      v.holders.push_back({hdr_->resources[h.resource].name, std::string(h.label, strnlen(h.label, kLabelMax)), h.pid, h.thread, h.owner, i,
                            h.priority, h.units, h.fence, h.since_ms, h.proc == proc_});
     }
     for (uint32_t i = 0; i < hdr_->waiters_hwm; i++) {
       const Waiter& w = hdr_->waiters[i];
       if (w.state == kFree) continue;
-      v.waiters.push_back({hdr_->resources[w.resource].name, w.pid, w.thread, w.owner, w.priority,
+      v.waiters.push_back({hdr_->resources[w.resource].name, std::string(w.label, strnlen(w.label, kLabelMax)), w.pid, w.thread, w.owner, w.priority,
                            w.units, w.seq, w.since_ms, w.state == kGranted});
     }
     for (const Proc& p : hdr_->procs) {
@@ -798,7 +859,8 @@ uint32_t ProcessLedger::TestInjectHolder(uint32_t r, uint64_t units, int32_t pid
     p.granted_head = kNone;
     InitRobustMutex(&p.alive);  // never locked: liveness falls back to pid + start time
     __atomic_store_n(&p.state, kHeld, __ATOMIC_RELEASE);
-    return NewHolder(r, units, 0, i, pid, 0, 0);
+    static const char kInjected[kLabelMax] = "injected";
+    return NewHolder(r, units, 0, i, pid, 0, 0, kInjected);
   }
   return kNone;
 }

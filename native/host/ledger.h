@@ -60,6 +60,7 @@ enum class CancelStatus { kRemoved, kReleasedGrant, kNotFound };
 
 struct HolderView {
   std::string resource;
+  std::string label;
   int32_t pid;
   uint32_t thread, owner, holder;
   int32_t priority;
@@ -69,6 +70,7 @@ struct HolderView {
 };
 struct WaiterView {
   std::string resource;
+  std::string label;
   int32_t pid;
   uint32_t thread, owner;
   int32_t priority;
@@ -78,8 +80,18 @@ struct WaiterView {
 };
 struct ResourceView {
   std::string name;
-  uint64_t capacity, used, fence;
+  uint64_t capacity, used, fence, external;
   uint32_t waiting;
+  bool closed;
+};
+
+// What placement reads on every decision (Backend.usage in src/backends/types.ts).
+struct ResourceUsage {
+  uint64_t capacity, external, used;
+  bool closed;
+  uint32_t waiting;
+  bool has_head;
+  int32_t head_priority;
 };
 struct LedgerView {
   std::vector<ResourceView> resources;
@@ -107,14 +119,19 @@ class ProcessLedger {
   void RemoveSink(uint32_t owner);
   void ReleaseOwner(uint32_t owner);
 
-  // JS thread. Returns the resource index; throws LedgerError on a capacity mismatch/full table.
-  uint32_t DefineResource(const std::string& name, uint64_t capacity);
+  // JS thread. Returns the resource index; throws LedgerError on a full table, and on a
+  // capacity mismatch unless `update` (then the capacity is replaced and waiters rescheduled).
+  uint32_t DefineResource(const std::string& name, uint64_t capacity, bool update);
+  // JS thread: external units and the closed flag (see Resource); reschedules its waiters.
+  void SetResourceState(uint32_t resource, uint64_t external, bool closed);
+  // JS thread: the figures placement needs, under the lock.
+  ResourceUsage Usage(uint32_t resource);
   // Index of a resource another process defined, or kNone.
   uint32_t FindResource(const std::string& name);
 
   // JS thread. queue=false: grant now or kBusy; queue=true: grant now or enqueue.
   AcquireResult Acquire(uint32_t resource, uint64_t units, int32_t priority, uint32_t owner,
-                        uint32_t thread, bool queue);
+                        uint32_t thread, bool queue, const std::string& label);
   CancelStatus Cancel(uint32_t waiter, uint64_t request);
   // false: the slot is not held with this token (refused, counted host-wide).
   bool Release(uint32_t holder, uint64_t token);
@@ -149,12 +166,15 @@ class ProcessLedger {
 
   // All below: caller holds the ledger lock. `wake` collects Proc slots to wake after unlock.
   void Repair();
+  uint32_t DefineLocked(const std::string& name, uint64_t capacity, bool update,
+                        std::vector<uint32_t>* wake);
   void Sweep(std::vector<uint32_t>* wake);
   bool ProcDead(Proc& p);
   void ReclaimProc(uint32_t p, std::vector<uint32_t>* wake);
   void Schedule(uint32_t r, std::vector<uint32_t>* wake, uint32_t inline_waiter, bool* inline_granted);
   uint32_t NewHolder(uint32_t r, uint64_t units, int32_t priority, uint32_t proc, int32_t pid,
-                     uint32_t owner, uint32_t thread);
+                     uint32_t owner, uint32_t thread, const char* label);
+  static bool Fits(const Resource& r, uint64_t units);
   void FreeHolder(uint32_t h);
   uint32_t NewWaiterSlot();
   void FreeWaiter(uint32_t w);

@@ -26,6 +26,7 @@ constexpr uint32_t kMaxProcs = 256;
 constexpr uint32_t kMaxHolders = 2048;
 constexpr uint32_t kMaxWaiters = 4096;
 constexpr uint32_t kNameMax = 64;  // resource name bytes, NUL included
+constexpr uint32_t kLabelMax = 48;  // holder/waiter label bytes, NUL included
 constexpr uint32_t kNone = 0xFFFFFFFFu;
 
 enum SlotState : uint32_t {
@@ -42,6 +43,11 @@ struct Resource {
   uint64_t capacity;
   uint64_t used;   // sum of holder units (derived; rebuilt by Repair)
   uint64_t fence;  // last fencing token handed out; only ever increases
+  // Units in use by parties outside the ledger (GPU: VRAM of processes holding no grant, from
+  // NVML); grants need used + external + units <= capacity. Set by whoever samples.
+  uint64_t external;
+  uint32_t closed;  // 1: no new grants (e.g. GPU lost); waiters keep waiting
+  uint32_t pad;
 };
 
 struct Proc {
@@ -73,6 +79,7 @@ struct Holder {
   uint64_t token;  // random, never 0: the ownership capability
   uint64_t fence;
   int64_t since_ms;  // wall clock, for inspect()
+  char label[kLabelMax];  // caller's tag (task, lease id), NUL-terminated, for inspect()
 };
 
 struct Waiter {
@@ -90,6 +97,7 @@ struct Waiter {
   uint64_t seq;      // global arrival order: FIFO within a priority
   uint64_t request;  // per-process request id (JS uses it to find the promise)
   int64_t since_ms;
+  char label[kLabelMax];
 };
 
 struct Header {

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <limits>
 
 #include "host/liveness.h"
 
@@ -18,7 +19,8 @@ namespace {
 
 // Scratch layout shared with host-ledger.ts (a Float64Array it passes at construction), so the
 // hot path returns one number and allocates no result object.
-enum Scratch { kSlot = 0, kTokenHi = 1, kTokenLo = 2, kFence = 3, kRequest = 4, kScratchLen = 5 };
+// usage() reuses it: [capacity, external, used, closed, waiting, headPriority or NaN].
+enum Scratch { kSlot = 0, kTokenHi = 1, kTokenLo = 2, kFence = 3, kRequest = 4, kScratchLen = 6 };
 
 // Codes returned by acquire(); host-ledger.ts mirrors them.
 int StatusCode(AcquireStatus s) {
@@ -51,6 +53,8 @@ Napi::Function LedgerWrap::DefineClass(Napi::Env env) {
       {
           InstanceMethod<&LedgerWrap::DefineResource>("defineResource"),
           InstanceMethod<&LedgerWrap::FindResource>("findResource"),
+          InstanceMethod<&LedgerWrap::SetResourceState>("setResourceState"),
+          InstanceMethod<&LedgerWrap::Usage>("usage"),
           InstanceMethod<&LedgerWrap::Acquire>("acquire"),
           InstanceMethod<&LedgerWrap::Cancel>("cancel"),
           InstanceMethod<&LedgerWrap::Release>("release"),
@@ -145,8 +149,9 @@ Napi::Value LedgerWrap::DefineResource(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = info[0].As<Napi::String>().Utf8Value();
   uint64_t capacity = U64(info[1]);
+  bool update = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
   try {
-    return Napi::Number::New(env, Ledger(env).DefineResource(name, capacity));
+    return Napi::Number::New(env, Ledger(env).DefineResource(name, capacity, update));
   } catch (const LedgerError& e) {
     ThrowCoded(env, e.code, e.message);
   }
@@ -162,13 +167,44 @@ Napi::Value LedgerWrap::FindResource(const Napi::CallbackInfo& info) {
   }
 }
 
-// acquire(resource, units, priority, queue) -> status code; details in the scratch array.
+// setResourceState(resource, external, closed).
+Napi::Value LedgerWrap::SetResourceState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    Ledger(env).SetResourceState(info[0].As<Napi::Number>().Uint32Value(), U64(info[1]),
+                                 info[2].As<Napi::Boolean>().Value());
+  } catch (const LedgerError& e) {
+    ThrowCoded(env, e.code, e.message);
+  }
+  return env.Undefined();
+}
+
+// usage(resource) -> undefined; the figures go to the scratch array (no allocation: placement
+// reads this on every decision).
+Napi::Value LedgerWrap::Usage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    ResourceUsage u = Ledger(env).Usage(info[0].As<Napi::Number>().Uint32Value());
+    scratch_[0] = static_cast<double>(u.capacity);
+    scratch_[1] = static_cast<double>(u.external);
+    scratch_[2] = static_cast<double>(u.used);
+    scratch_[3] = u.closed ? 1 : 0;
+    scratch_[4] = u.waiting;
+    scratch_[5] = u.has_head ? u.head_priority : std::numeric_limits<double>::quiet_NaN();
+  } catch (const LedgerError& e) {
+    ThrowCoded(env, e.code, e.message);
+  }
+  return env.Undefined();
+}
+
+// acquire(resource, units, priority, queue, label) -> status code; details in the scratch array.
 Napi::Value LedgerWrap::Acquire(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
     AcquireResult r = Ledger(env).Acquire(info[0].As<Napi::Number>().Uint32Value(), U64(info[1]),
                                           info[2].As<Napi::Number>().Int32Value(), owner_, thread_,
-                                          info[3].As<Napi::Boolean>().Value());
+                                          info[3].As<Napi::Boolean>().Value(),
+                                          info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : std::string());
     scratch_[kSlot] = r.slot;
     scratch_[kTokenHi] = static_cast<double>(r.token >> 32);
     scratch_[kTokenLo] = static_cast<double>(r.token & 0xFFFFFFFFu);
@@ -215,6 +251,8 @@ Napi::Object ViewToJs(Napi::Env env, const LedgerView& v) {
     o.Set("used", num(static_cast<double>(r.used)));
     o.Set("fence", num(static_cast<double>(r.fence)));
     o.Set("waiting", num(r.waiting));
+    o.Set("external", num(static_cast<double>(r.external)));
+    o.Set("closed", Napi::Boolean::New(env, r.closed));
     resources.Set(i, o);
   }
   Napi::Array holders = Napi::Array::New(env, v.holders.size());
@@ -222,6 +260,7 @@ Napi::Object ViewToJs(Napi::Env env, const LedgerView& v) {
     const HolderView& h = v.holders[i];
     Napi::Object o = Napi::Object::New(env);
     o.Set("resource", h.resource);
+    o.Set("label", h.label);
     o.Set("pid", num(h.pid));
     o.Set("thread", num(h.thread));
     o.Set("owner", num(h.owner));
@@ -238,6 +277,7 @@ Napi::Object ViewToJs(Napi::Env env, const LedgerView& v) {
     const WaiterView& w = v.waiters[i];
     Napi::Object o = Napi::Object::New(env);
     o.Set("resource", w.resource);
+    o.Set("label", w.label);
     o.Set("pid", num(w.pid));
     o.Set("thread", num(w.thread));
     o.Set("owner", num(w.owner));

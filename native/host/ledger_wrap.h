@@ -30,6 +30,8 @@ class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
   // All JS-thread methods.
   Napi::Value DefineResource(const Napi::CallbackInfo& info);
   Napi::Value FindResource(const Napi::CallbackInfo& info);
+  Napi::Value SetResourceState(const Napi::CallbackInfo& info);
+  Napi::Value Usage(const Napi::CallbackInfo& info);
   Napi::Value Acquire(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
