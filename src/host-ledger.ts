@@ -16,6 +16,14 @@ const MAX_UNITS = Number.MAX_SAFE_INTEGER;
 const MAX_PRIORITY = 1_000_000;
 const MAX_TIMEOUT_MS = 2_147_483_647; // setTimeout's limit
 
+/** Why a hold was lost (as in the backend contract's LostReason). */
+export type HostLostReason = 'revoked' | 'expired' | 'holder-dead' | 'backend-closed';
+const LOST_REASONS: readonly HostLostReason[] = ['revoked', 'expired', 'holder-dead', 'backend-closed'];
+
+// Codes of RawHostLedger.release().
+const RELEASED = 0;
+const WAS_REVOKED = 1;
+
 // Codes of RawHostLedger.acquire().
 const GRANTED = 0;
 const QUEUED = 1;
@@ -188,6 +196,13 @@ function validateResourceName(field: string, value: unknown): string {
   return value;
 }
 
+/** [slot, tokenHi, tokenLo] of a HostGrant.token, or E_INVALID_ARGUMENT. */
+function parseToken(token: unknown): [number, number, number] {
+  const m = typeof token === 'string' ? /^h(\d{1,5})\.([0-9a-f]{8})([0-9a-f]{8})$/.exec(token) : null;
+  if (!m) throw invalid('token', 'a grant token (HostGrant.token)', token);
+  return [Number(m[1]), parseInt(m[2], 16), parseInt(m[3], 16)];
+}
+
 function hex8(n: number): string {
   return n.toString(16).padStart(8, '0');
 }
@@ -243,9 +258,10 @@ export class HostGrant {
   }
 
   /**
-   * Aborts if the hold is taken away: the ledger was closed (or its worker_thread is exiting)
-   * while holding, or a release found the hold already gone. Reason: a GpuArbiterError
-   * `E_LEASE_LOST`.
+   * Aborts if the hold is taken away: revoked by any process of the host
+   * ({@link HostLedger.revoke}), the ledger was closed (or its worker_thread is exiting) while
+   * holding, or a release found the hold already gone. Reason: a GpuArbiterError
+   * `E_LEASE_LOST` whose `details.reason` is a {@link HostLostReason}.
    */
   get lost(): AbortSignal {
     this.#lost ??= new AbortController();
@@ -273,12 +289,14 @@ export class HostGrant {
     this.releaseSync();
   }
 
-  /** @internal The ledger took it away (close, or found gone). */
-  _markLost(message: string): void {
+  /** @internal The ledger took it away (revoke, close, or found gone). */
+  _markLost(message: string, reason: HostLostReason = 'backend-closed'): void {
     if (this.#released && this.#lost?.signal.aborted) return;
     this.#released = true;
     this.#lost ??= new AbortController();
-    if (!this.#lost.signal.aborted) this.#lost.abort(new GpuArbiterError('E_LEASE_LOST', message, { resource: this.resource }));
+    if (!this.#lost.signal.aborted) {
+      this.#lost.abort(new GpuArbiterError('E_LEASE_LOST', message, { resource: this.resource, reason }));
+    }
   }
 }
 
@@ -339,7 +357,7 @@ export class HostLedger {
           threadId,
           create,
           scratch: self.#scratch,
-          onGrant: (request, slot, hi, lo, fence) => self.#onGrant(request, slot, hi, lo, fence),
+          onGrant: (request, slot, hi, lo, fence, lostReason) => self.#onGrant(request, slot, hi, lo, fence, lostReason),
         }),
       );
     } catch (err) {
@@ -465,22 +483,33 @@ export class HostLedger {
    * counted in {@link ownershipViolations} and in the ledger's host-wide count.
    */
   release(token: string): void {
-    const m = typeof token === 'string' ? /^h(\d{1,5})\.([0-9a-f]{8})([0-9a-f]{8})$/.exec(token) : null;
-    if (!m) throw invalid('token', 'a grant token (HostGrant.token)', token);
+    const [slot, hi, lo] = parseToken(token);
     this.#ensureOpen();
-    const slot = Number(m[1]);
-    const hi = parseInt(m[2], 16);
-    const lo = parseInt(m[3], 16);
-    if (!this.#call(() => this.#raw.release(slot, hi, lo))) {
+    const status = this.#call(() => this.#raw.release(slot, hi, lo));
+    if (status !== RELEASED && status !== WAS_REVOKED) {
       this.#violations++;
       throw new GpuArbiterError('E_NOT_OWNER', `Token ${token} does not hold anything in namespace ${this.namespace}; release refused`, { token });
     }
-    for (const g of this.#grants) {
-      if (g.slot === slot && g.tokenHi === hi && g.tokenLo === lo) {
-        this.#grants.delete(g);
-        g._markLost('released through HostLedger.release(token)');
-      }
+    const g = this.#findGrant(slot, hi, lo);
+    if (g) {
+      this.#grants.delete(g);
+      if (status === WAS_REVOKED) g._markLost(`The hold on ${g.resource} had been revoked`, 'revoked');
+      else g._markLost('released through HostLedger.release(token)');
     }
+  }
+
+  /**
+   * Takes a hold away from whichever process of the host has it: its units are free at once
+   * (waiters that now fit are granted) and its grant's `lost` signal aborts in its process
+   * (through that process's waiter thread, microseconds later). The token is the capability:
+   * any process may revoke with it. Returns false when the token holds nothing (stale,
+   * released, already revoked).
+   */
+  revoke(token: string, reason: HostLostReason = 'revoked'): boolean {
+    const [slot, hi, lo] = parseToken(token);
+    if (!LOST_REASONS.includes(reason)) throw invalid('reason', `one of ${LOST_REASONS.join(', ')}`, reason);
+    this.#ensureOpen();
+    return this.#call(() => this.#raw.revoke(slot, hi, lo, LOST_REASONS.indexOf(reason) + 1));
   }
 
   /** Host-wide view of the ledger: resources, holders, waiters in queue order, counters. */
@@ -532,7 +561,11 @@ export class HostLedger {
   _releaseGrant(grant: HostGrant): void {
     this.#grants.delete(grant);
     if (this.#closed) return; // close() already gave it back
-    if (!this.#call(() => this.#raw.release(grant.slot, grant.tokenHi, grant.tokenLo))) {
+    const status = this.#call(() => this.#raw.release(grant.slot, grant.tokenHi, grant.tokenLo));
+    if (status === WAS_REVOKED) {
+      // Revoked before we heard of it: nothing to give back, and not the caller's fault.
+      grant._markLost(`The hold on ${grant.resource} had been revoked`, 'revoked');
+    } else if (status !== RELEASED) {
       this.#violations++;
       grant._markLost(`The hold on ${grant.resource} was already gone when released`);
       throw new GpuArbiterError('E_NOT_OWNER', `The hold on ${grant.resource} was already gone when released`, { resource: grant.resource });
@@ -621,8 +654,25 @@ export class HostLedger {
     p.reject(err);
   }
 
+  #findGrant(slot: number, hi: number, lo: number): HostGrant | undefined {
+    for (const g of this.#grants) if (g.slot === slot && g.tokenHi === hi && g.tokenLo === lo) return g;
+    return undefined;
+  }
+
   // JS thread, through the ThreadSafeFunction.
-  #onGrant(request: number, slot: number, hi: number, lo: number, fence: number): void {
+  #onGrant(request: number, slot: number, hi: number, lo: number, fence: number, lostReason: number): void {
+    if (lostReason > 0) {
+      // One of our holds was revoked (by any process); its units are already free.
+      const g = this.#findGrant(slot, hi, lo);
+      if (g) {
+        this.#grants.delete(g);
+        const reason = LOST_REASONS[lostReason - 1] ?? 'revoked';
+        g._markLost(`The hold on ${g.resource} was taken away (${reason})`, reason);
+      }
+      // The slot waited for us to hear (a release racing the notice stays quiet): free it now.
+      if (!this.#closed) this.#raw.forget(slot, hi, lo);
+      return;
+    }
     const p = this.#pending.get(request);
     if (p === undefined) {
       // Its waiter gave up (timeout/abort) while the grant was in flight: give it back.

@@ -6,6 +6,6 @@ export { GpuMonitor } from './monitor';
 export type { GpuMonitorOptions, GpuMonitorEvents, DeviceErrorEvent } from './monitor';
 export type { GpuSnapshot, GpuDevice, GpuMemory, GpuUtilization, GpuProcess, DeviceError } from './monitor-types';
 export { HostLedger, HostGrant, listHostNamespaces, removeHostNamespace, hostNamespacePath, inspectHostNamespace } from './host-ledger';
-export type { HostLedgerOptions, HostAcquireOptions, HostLedgerStatus, HostHolderInfo, HostWaiterInfo, HostResourceSpec, HostResourceUsage } from './host-ledger';
+export type { HostLedgerOptions, HostAcquireOptions, HostLedgerStatus, HostHolderInfo, HostWaiterInfo, HostResourceSpec, HostResourceUsage, HostLostReason } from './host-ledger';
 export { readHostLedgers, formatHostLedgers, hostLedgersToJson } from './host-status';
 export type { HostNamespaceStatus } from './host-status';

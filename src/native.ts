@@ -127,9 +127,11 @@ export interface RawHostLedgerOptions {
   threadId: number;
   /**
    * Called on the JS thread (through a ThreadSafeFunction) for each grant the waiter thread
-   * picked up for one of this handle's queued requests.
+   * picked up for one of this handle's queued requests (lostReason 0), and for each hold of
+   * this handle that was revoked (request 0, lostReason 1 revoked, 2 expired, 3 holder-dead,
+   * 4 backend-closed).
    */
-  onGrant: (request: number, slot: number, tokenHi: number, tokenLo: number, fence: number) => void;
+  onGrant: (request: number, slot: number, tokenHi: number, tokenLo: number, fence: number, lostReason: number) => void;
   /**
    * Length >= 6: acquire() writes [slot, tokenHi, tokenLo, fence, request] here, usage()
    * [capacity, external, used, closed (0/1), waiting, headPriority or NaN].
@@ -159,8 +161,12 @@ export interface RawHostLedger {
   acquire(resource: number, units: number, priority: number, queue: boolean, label?: string): number;
   /** 0 removed, 1 removed and its fresh grant given back, 2 not found (grant already in flight). */
   cancel(waiterSlot: number, request: number): number;
-  /** false: refused (no such hold with this token); counted host-wide. */
-  release(slot: number, tokenHi: number, tokenLo: number): boolean;
+  /** 0 released, 1 it had been revoked (nothing to give back), 2 refused (counted host-wide). */
+  release(slot: number, tokenHi: number, tokenLo: number): number;
+  /** Takes the hold away from whichever process has it; false when it is not held. */
+  revoke(slot: number, tokenHi: number, tokenLo: number, reason: number): boolean;
+  /** After a revocation notice: frees the revoked hold's slot (no-op if it is not one). */
+  forget(slot: number, tokenHi: number, tokenLo: number): void;
   inspect(): RawHostView;
   /** Releases this handle's holds and waiters; idempotent. */
   close(): void;

@@ -80,7 +80,10 @@ bool CreateLedgerFile(const std::string& path) {
   h->max_waiters = kMaxWaiters;
   h->next_seq = 1;
   InitRobustMutex(&h->lock);
-  for (auto& p : h->procs) p.granted_head = kNone;
+  for (auto& p : h->procs) {
+    p.granted_head = kNone;
+    p.revoked_head = kNone;
+  }
   __atomic_store_n(&h->magic, kLedgerMagic, __ATOMIC_RELEASE);
   munmap(mem, size);
   int rc = link(tmp.c_str(), path.c_str());
@@ -258,6 +261,7 @@ void ProcessLedger::Register() {
       p.start_time = start_time_;
       p.generation++;
       p.granted_head = kNone;
+      p.revoked_head = kNone;
       InitRobustMutex(&p.alive);  // free slot: nobody holds it (see ReclaimProc)
       __atomic_store_n(&p.state, kHeld, __ATOMIC_RELEASE);
       proc_ = i;
@@ -465,6 +469,32 @@ void ProcessLedger::FreeWaiter(uint32_t i) {
   }
 }
 
+void ProcessLedger::UnlinkRevoked(uint32_t hi) {
+  Proc& p = hdr_->procs[hdr_->holders[hi].proc];
+  uint32_t* link = &p.revoked_head;
+  for (uint32_t guard = 0; *link != kNone && guard < kMaxHolders; guard++) {
+    if (*link == hi) {
+      *link = hdr_->holders[hi].next_revoked;
+      return;
+    }
+    link = &hdr_->holders[*link].next_revoked;
+  }
+}
+
+void ProcessLedger::DropHolder(uint32_t hi) {
+  Holder& h = hdr_->holders[hi];
+  if (h.state == kHeld) {
+    FreeHolder(hi);
+    return;
+  }
+  if (h.state != kRevoked) return;
+  UnlinkRevoked(hi);  // its units were freed when it was revoked
+  __atomic_store_n(&h.state, kFree, __ATOMIC_RELEASE);
+  while (hdr_->holders_hwm > 0 && hdr_->holders[hdr_->holders_hwm - 1].state == kFree) {
+    hdr_->holders_hwm--;
+  }
+}
+
 uint32_t ProcessLedger::NewWaiterSlot() {
   uint32_t limit = hdr_->waiters_hwm < kMaxWaiters ? hdr_->waiters_hwm + 1 : kMaxWaiters;
   for (uint32_t i = 0; i < limit; i++) {
@@ -568,12 +598,13 @@ void ProcessLedger::ReclaimProc(uint32_t pi, std::vector<uint32_t>* wake) {
   }
   for (uint32_t i = 0; i < hdr_->holders_hwm; i++) {
     Holder& h = hdr_->holders[i];
-    if (h.state != kHeld || h.proc != pi) continue;
+    if ((h.state != kHeld && h.state != kRevoked) || h.proc != pi) continue;
     touched[h.resource] = true;
-    FreeHolder(i);
+    DropHolder(i);
   }
   Proc& p = hdr_->procs[pi];
   p.granted_head = kNone;
+  p.revoked_head = kNone;
   __atomic_store_n(&p.state, kFree, __ATOMIC_RELEASE);
   hdr_->reclaimed_procs++;
   for (uint32_t r = 0; r < kMaxResources; r++) {
@@ -595,6 +626,7 @@ void ProcessLedger::Repair() {
   for (auto& p : h->procs) {
     if (p.state != kHeld) p.state = kFree;
     p.granted_head = kNone;
+    p.revoked_head = kNone;
   }
   auto proc_ok = [h](uint32_t p) { return p < kMaxProcs && h->procs[p].state == kHeld; };
   auto res_ok = [h](uint32_t r) { return r < kMaxResources && h->resources[r].state == kHeld; };
@@ -604,6 +636,10 @@ void ProcessLedger::Repair() {
     if (x.state == kHeld && res_ok(x.resource) && proc_ok(x.proc)) {
       h->resources[x.resource].used += x.units;
       if (h->resources[x.resource].fence < x.fence) h->resources[x.resource].fence = x.fence;
+      h->holders_hwm = i + 1;
+    } else if (x.state == kRevoked && res_ok(x.resource) && proc_ok(x.proc)) {
+      x.next_revoked = h->procs[x.proc].revoked_head;  // still to be reported; units not counted
+      h->procs[x.proc].revoked_head = i;
       h->holders_hwm = i + 1;
     } else {
       x.state = kFree;
@@ -743,7 +779,7 @@ CancelStatus ProcessLedger::Cancel(uint32_t wi, uint64_t request) {
       out = CancelStatus::kRemoved;
     } else {  // kGranted, not yet picked up: give the hold straight back
       UnlinkGranted(wi);
-      FreeHolder(w.holder);
+      DropHolder(w.holder);
       out = CancelStatus::kReleasedGrant;
     }
     FreeWaiter(wi);
@@ -755,17 +791,50 @@ CancelStatus ProcessLedger::Cancel(uint32_t wi, uint64_t request) {
   return out;
 }
 
-bool ProcessLedger::Release(uint32_t hi, uint64_t token) {
+ReleaseStatus ProcessLedger::Release(uint32_t hi, uint64_t token) {
   std::vector<uint32_t> wake;
   {
     Locked lock(this);
+    if (hi < kMaxHolders && hdr_->holders[hi].state == kRevoked && hdr_->holders[hi].token == token) {
+      DropHolder(hi);  // the owner let go of what was already taken: nothing to free
+      return ReleaseStatus::kWasRevoked;
+    }
     if (hi >= kMaxHolders || hdr_->holders[hi].state != kHeld || hdr_->holders[hi].token != token) {
       hdr_->ownership_violations++;
-      return false;
+      return ReleaseStatus::kNotOwner;
     }
     uint32_t r = hdr_->holders[hi].resource;
     FreeHolder(hi);
     Schedule(r, &wake, kNone, nullptr);
+  }
+  WakeAll(wake);
+  return ReleaseStatus::kReleased;
+}
+
+void ProcessLedger::Forget(uint32_t hi, uint64_t token) {
+  Locked lock(this);
+  if (hi < kMaxHolders && hdr_->holders[hi].state == kRevoked && hdr_->holders[hi].token == token) {
+    DropHolder(hi);
+  }
+}
+
+bool ProcessLedger::Revoke(uint32_t hi, uint64_t token, uint32_t reason) {
+  std::vector<uint32_t> wake;
+  {
+    Locked lock(this);
+    if (hi >= kMaxHolders || hdr_->holders[hi].state != kHeld || hdr_->holders[hi].token != token) {
+      return false;
+    }
+    Holder& h = hdr_->holders[hi];
+    Resource& res = hdr_->resources[h.resource];
+    res.used = res.used >= h.units ? res.used - h.units : 0;
+    h.lost_reason = reason == 0 ? 1 : reason;
+    Proc& p = hdr_->procs[h.proc];
+    h.next_revoked = p.revoked_head;
+    __atomic_store_n(&h.state, kRevoked, __ATOMIC_RELEASE);
+    p.revoked_head = hi;
+    wake.push_back(h.proc);
+    Schedule(h.resource, &wake, kNone, nullptr);
   }
   WakeAll(wake);
   return true;
@@ -787,9 +856,9 @@ void ProcessLedger::ReleaseOwner(uint32_t owner) {
     }
     for (uint32_t i = 0; i < hdr_->holders_hwm; i++) {
       Holder& h = hdr_->holders[i];
-      if (h.state != kHeld || h.proc != proc_ || h.owner != owner) continue;
+      if ((h.state != kHeld && h.state != kRevoked) || h.proc != proc_ || h.owner != owner) continue;
       touched[h.resource] = true;
-      FreeHolder(i);
+      DropHolder(i);
     }
     for (uint32_t r = 0; r < kMaxResources; r++) {
       if (touched[r]) Schedule(r, &wake, kNone, nullptr);
@@ -857,6 +926,7 @@ uint32_t ProcessLedger::TestInjectHolder(uint32_t r, uint64_t units, int32_t pid
     p.start_time = start_time;
     p.generation++;
     p.granted_head = kNone;
+    p.revoked_head = kNone;
     InitRobustMutex(&p.alive);  // never locked: liveness falls back to pid + start time
     __atomic_store_n(&p.state, kHeld, __ATOMIC_RELEASE);
     static const char kInjected[kLabelMax] = "injected";

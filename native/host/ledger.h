@@ -26,10 +26,11 @@ namespace gpu_arbiter::host {
 // A grant picked up by the waiter thread for one of this process's waiters.
 struct GrantInfo {
   uint32_t owner;
-  uint64_t request;
+  uint64_t request;  // 0 for a revocation notice
   uint32_t holder;
   uint64_t token;
   uint64_t fence;
+  uint32_t lost_reason;  // 0: a grant; else the hold `holder`/`token` was revoked (see Holder)
 };
 
 // Receives grants for one owner. Deliver() runs on the waiter thread with the sink table lock
@@ -57,6 +58,7 @@ struct AcquireResult {
 };
 
 enum class CancelStatus { kRemoved, kReleasedGrant, kNotFound };
+enum class ReleaseStatus { kReleased, kWasRevoked, kNotOwner };
 
 struct HolderView {
   std::string resource;
@@ -133,8 +135,15 @@ class ProcessLedger {
   AcquireResult Acquire(uint32_t resource, uint64_t units, int32_t priority, uint32_t owner,
                         uint32_t thread, bool queue, const std::string& label);
   CancelStatus Cancel(uint32_t waiter, uint64_t request);
-  // false: the slot is not held with this token (refused, counted host-wide).
-  bool Release(uint32_t holder, uint64_t token);
+  // kNotOwner: the slot is not held with this token (refused, counted host-wide);
+  // kWasRevoked: it was, but the hold had been revoked (nothing to give back, not a violation).
+  ReleaseStatus Release(uint32_t holder, uint64_t token);
+  // Takes a hold away from any process of the host: its units are free at once, and its
+  // process learns through its waiter thread (the grant's `lost` aborts). false: not held.
+  bool Revoke(uint32_t holder, uint64_t token, uint32_t reason);
+  // JS thread, after the revocation notice reached the grant: frees the kRevoked slot. No-op
+  // (and not counted) if it is not a revoked hold with this token.
+  void Forget(uint32_t holder, uint64_t token);
   LedgerView Inspect();
 
   // Test hooks (JS thread). ParkInLock never returns: it takes the lock, leaves a torn update
@@ -176,6 +185,8 @@ class ProcessLedger {
                      uint32_t owner, uint32_t thread, const char* label);
   static bool Fits(const Resource& r, uint64_t units);
   void FreeHolder(uint32_t h);
+  void DropHolder(uint32_t h);  // kHeld or kRevoked -> kFree, whichever it is
+  void UnlinkRevoked(uint32_t h);
   uint32_t NewWaiterSlot();
   void FreeWaiter(uint32_t w);
   void UnlinkGranted(uint32_t w);

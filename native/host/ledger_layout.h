@@ -34,6 +34,7 @@ enum SlotState : uint32_t {
   kHeld = 1,      // Holder: granted. Proc: registered.
   kWaiting = 2,   // Waiter: queued.
   kGranted = 3,   // Waiter: granted by someone else, not yet picked up by its process.
+  kRevoked = 4,   // Holder: taken away (units already freed); kept until its process is told.
 };
 
 struct Resource {
@@ -58,7 +59,7 @@ struct Proc {
   // Futex word: the granter bumps it and FUTEX_WAKEs it; the process's waiter thread sleeps on it.
   std::atomic<uint32_t> wake;
   uint32_t granted_head;  // singly linked list (Waiter::next_granted) of grants to pick up
-  uint32_t pad;
+  uint32_t revoked_head;  // singly linked list (Holder::next_revoked) of revocations to report
   // Robust mutex held by the process's waiter thread for as long as it is registered. The
   // kernel marks it owner-died the moment the process dies (whatever its pid becomes later), so
   // trylock is a syscall-free liveness check. When it is not held (the slot was written by an
@@ -67,13 +68,15 @@ struct Proc {
 };
 
 struct Holder {
-  uint32_t state;  // kFree or kHeld
+  uint32_t state;  // kFree, kHeld or kRevoked
   uint32_t resource;
   uint32_t proc;
   uint32_t owner;   // per-process handle id (one HostLedger instance)
   uint32_t thread;  // worker_threads threadId (0 = main thread)
   int32_t priority;
   int32_t pid;
+  uint32_t lost_reason;   // kRevoked: why (1 revoked, 2 expired, 3 holder-dead, 4 closed)
+  uint32_t next_revoked;  // kRevoked: next in Proc::revoked_head list
   uint32_t pad;
   uint64_t units;
   uint64_t token;  // random, never 0: the ownership capability

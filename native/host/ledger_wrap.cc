@@ -58,6 +58,8 @@ Napi::Function LedgerWrap::DefineClass(Napi::Env env) {
           InstanceMethod<&LedgerWrap::Acquire>("acquire"),
           InstanceMethod<&LedgerWrap::Cancel>("cancel"),
           InstanceMethod<&LedgerWrap::Release>("release"),
+          InstanceMethod<&LedgerWrap::Revoke>("revoke"),
+          InstanceMethod<&LedgerWrap::Forget>("forget"),
           InstanceMethod<&LedgerWrap::Inspect>("inspect"),
           InstanceMethod<&LedgerWrap::Close>("close"),
           InstanceMethod<&LedgerWrap::Ref>("ref"),
@@ -139,7 +141,8 @@ void CallGrantJs(Napi::Env env, Napi::Function cb, LedgerWrap* self, GrantInfo* 
              Napi::Number::New(env, grant->holder),
              Napi::Number::New(env, static_cast<double>(grant->token >> 32)),
              Napi::Number::New(env, static_cast<double>(grant->token & 0xFFFFFFFFu)),
-             Napi::Number::New(env, static_cast<double>(grant->fence))});
+             Napi::Number::New(env, static_cast<double>(grant->fence)),
+             Napi::Number::New(env, grant->lost_reason)});
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();  // surfaces as an uncaught exception, never a C++ abort
   }
@@ -228,11 +231,35 @@ Napi::Value LedgerWrap::Cancel(const Napi::CallbackInfo& info) {
   }
 }
 
-// release(holderSlot, tokenHi, tokenLo) -> true, or false when refused (wrong/stale token).
+// release(holderSlot, tokenHi, tokenLo) -> 0 released, 1 it had been revoked (nothing to give
+// back), 2 refused (wrong/stale token; counted).
 Napi::Value LedgerWrap::Release(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
-    bool ok = Ledger(env).Release(info[0].As<Napi::Number>().Uint32Value(), Token(info[1], info[2]));
+    ReleaseStatus s = Ledger(env).Release(info[0].As<Napi::Number>().Uint32Value(), Token(info[1], info[2]));
+    return Napi::Number::New(env, s == ReleaseStatus::kReleased ? 0 : s == ReleaseStatus::kWasRevoked ? 1 : 2);
+  } catch (const LedgerError& e) {
+    ThrowCoded(env, e.code, e.message);
+  }
+}
+
+// forget(holderSlot, tokenHi, tokenLo): the revocation notice reached the grant; free its slot.
+Napi::Value LedgerWrap::Forget(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    Ledger(env).Forget(info[0].As<Napi::Number>().Uint32Value(), Token(info[1], info[2]));
+  } catch (const LedgerError& e) {
+    ThrowCoded(env, e.code, e.message);
+  }
+  return env.Undefined();
+}
+
+// revoke(holderSlot, tokenHi, tokenLo, reason) -> true when the hold was taken away.
+Napi::Value LedgerWrap::Revoke(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    bool ok = Ledger(env).Revoke(info[0].As<Napi::Number>().Uint32Value(), Token(info[1], info[2]),
+                                 info[3].As<Napi::Number>().Uint32Value());
     return Napi::Boolean::New(env, ok);
   } catch (const LedgerError& e) {
     ThrowCoded(env, e.code, e.message);

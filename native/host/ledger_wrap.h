@@ -35,6 +35,8 @@ class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
   Napi::Value Acquire(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
+  Napi::Value Revoke(const Napi::CallbackInfo& info);
+  Napi::Value Forget(const Napi::CallbackInfo& info);
   Napi::Value Inspect(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);

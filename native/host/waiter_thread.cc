@@ -33,7 +33,8 @@ void ProcessLedger::ThreadMain() {
   std::vector<uint32_t> wake;
   while (!stop_.load()) {
     uint32_t seen = me.wake.load(std::memory_order_acquire);
-    bool have = __atomic_load_n(&me.granted_head, __ATOMIC_ACQUIRE) != kNone;
+    bool have = __atomic_load_n(&me.granted_head, __ATOMIC_ACQUIRE) != kNone ||
+                __atomic_load_n(&me.revoked_head, __ATOMIC_ACQUIRE) != kNone;
     auto now = std::chrono::steady_clock::now();
     bool poll = pending_.load() > 0 && now - last_sweep >= std::chrono::milliseconds(kPollMs);
     if (have || poll) {
@@ -46,13 +47,25 @@ void ProcessLedger::ThreadMain() {
         for (uint32_t wi = me.granted_head, guard = 0; wi != kNone && guard < kMaxWaiters; guard++) {
           Waiter& w = hdr_->waiters[wi];
           const Holder& h = hdr_->holders[w.holder];
-          grants.push_back(GrantInfo{w.owner, w.request, w.holder, h.token, h.fence});
+          grants.push_back(GrantInfo{w.owner, w.request, w.holder, h.token, h.fence, 0});
           uint32_t next = w.next_granted;
           FreeWaiter(wi);
           pending_.fetch_sub(1);
           wi = next;
         }
         me.granted_head = kNone;
+        // Revocations after grants: a grant revoked before we picked it up arrives, then dies.
+        for (uint32_t hi = me.revoked_head, guard = 0; hi != kNone && guard < kMaxHolders; guard++) {
+          Holder& h = hdr_->holders[hi];
+          grants.push_back(GrantInfo{h.owner, 0, hi, h.token, h.fence, h.lost_reason});
+          // Off the list, but the slot stays kRevoked until the JS side has heard (Forget) or
+          // the owner releases it: a release racing this notice must not look like a stranger's.
+          uint32_t next = h.next_revoked;
+          me.revoked_head = next;
+          h.next_revoked = kNone;
+          hi = next;
+        }
+        me.revoked_head = kNone;
       } catch (const LedgerError&) {
         // Unrecoverable ledger: JS sees the same error on its next call; keep the thread alive.
       }

@@ -13,20 +13,31 @@ export interface ChildReply {
   t?: string;
   token?: string;
   pid?: number;
+  violations?: number;
+}
+
+/** Unsolicited messages from the child (e.g. a grant's `lost` firing). */
+export interface ChildEvent {
+  event: string;
+  key?: string | number;
+  code?: string;
+  reason?: string;
 }
 
 export class HostChild {
   readonly proc: ChildProcess;
   readonly ready: Promise<void>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly events: ChildEvent[] = [];
   #next = 1;
   #waiting = new Map<number, (r: ChildReply) => void>();
 
   constructor(script = 'child.cjs', args: string[] = []) {
     this.proc = fork(path.join(FIXTURES, script), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.ready = new Promise((resolve) => {
-      this.proc.on('message', (m: { ready?: boolean; id?: number }) => {
+      this.proc.on('message', (m: { ready?: boolean; id?: number; event?: string }) => {
         if (m.ready) resolve();
+        else if (m.event !== undefined) this.events.push(m as ChildEvent);
         else if (m.id !== undefined) {
           const cb = this.#waiting.get(m.id);
           this.#waiting.delete(m.id);
