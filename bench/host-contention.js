@@ -189,6 +189,7 @@ async function reclaim(kind) {
 // ---------------------------------------------------------------------------------------------
 (async () => {
   const started = new Date();
+  const loadBefore = os.loadavg()[0];
   console.log(`host-contention bench: ${os.cpus().length} CPU(s), Node ${process.version}, ${SECONDS} s per contended run`);
   const u = await uncontended();
   const c = [];
@@ -219,6 +220,7 @@ async function reclaim(kind) {
   lines.push(`- Machine: ${os.cpus().length}-core x86-64 Linux VM (${cpu}), ${kernel}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM`);
   lines.push(`- Node ${process.version}; run ${started.toISOString()}; \`node bench/host-contention.js ${QUICK ? '--quick' : `--seconds ${SECONDS}`}\``);
   lines.push(machineHeader());
+  lines.push(`- load average (1 min) at start ${loadBefore.toFixed(2)}, at end ${os.loadavg()[0].toFixed(2)}: other work shares these 2 vCPUs`);
   lines.push(`- Peers: proper-lockfile ${require('proper-lockfile/package.json').version} (retry every 1 ms, stale 2000 ms: its tightest), flock(2) baseline (LOCK_EX on the libuv threadpool via a bench-only N-API addon, bench/native-flock/)`);
   lines.push('');
   lines.push('## Uncontended acquire+release, one process, async (lower is better)');
