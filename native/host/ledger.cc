@@ -104,10 +104,9 @@ ProcessLedger::Locked::Locked(ProcessLedger* l) : l_(l) {
   if (o == LockOutcome::kUnrecoverable) {
     // Only possible if some process unlocked an owner-died lock without repairing it (not our
     // code). Nothing safe can be done: say how to recover.
-    throw LedgerError{"E_BACKEND_UNAVAILABLE",
-                      "the host ledger " + l->path_ +
-                          " is unrecoverable (its lock was left inconsistent); remove it with "
-                          "removeNamespace() once no process uses it"};
+    throw LedgerError{"E_BACKEND_UNAVAILABLE", "the host ledger " + l->path_ +
+                                                   " is unrecoverable (its lock was left inconsistent); remove it with "
+                                                   "removeNamespace() once no process uses it"};
   }
   if (o == LockOutcome::kOwnerDied) {
     l->Repair();
@@ -123,9 +122,9 @@ Header* ProcessLedger::MapValidated(int fd, const std::string& path, const struc
   // Validate before trusting a single field beyond the magic.
   if (static_cast<size_t>(st.st_size) < sizeof(uint64_t) * 2) {
     close(fd);
-    throw LedgerError{"E_BACKEND_UNAVAILABLE",
-                      path + " is not a gpu-arbiter host ledger (too small); remove it with "
-                             "removeNamespace() once no process uses it"};
+    throw LedgerError{"E_BACKEND_UNAVAILABLE", path +
+                                                   " is not a gpu-arbiter host ledger (too small); remove it with "
+                                                   "removeNamespace() once no process uses it"};
   }
   size_t size = static_cast<size_t>(st.st_size);
   void* mem = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -140,17 +139,16 @@ Header* ProcessLedger::MapValidated(int fd, const std::string& path, const struc
     problem = path + " has ledger layout version " + std::to_string(h->layout_version) +
               " but this build of gpu-arbiter uses version " + std::to_string(kLayoutVersion) +
               " (processes with different gpu-arbiter versions share the namespace)";
-  } else if (size != sizeof(Header) || h->header_size != sizeof(Header) ||
-             h->total_size != sizeof(Header) || h->max_resources != kMaxResources ||
-             h->max_procs != kMaxProcs || h->max_holders != kMaxHolders ||
+  } else if (size != sizeof(Header) || h->header_size != sizeof(Header) || h->total_size != sizeof(Header) ||
+             h->max_resources != kMaxResources || h->max_procs != kMaxProcs || h->max_holders != kMaxHolders ||
              h->max_waiters != kMaxWaiters) {
     problem = path + " has the right layout version but a different size or table sizes";
   }
   if (!problem.empty()) {
     munmap(mem, size);
-    throw LedgerError{"E_BACKEND_UNAVAILABLE",
-                      problem + "; use another namespace, or remove it with removeNamespace() "
-                                "once no process uses it"};
+    throw LedgerError{"E_BACKEND_UNAVAILABLE", problem +
+                                                   "; use another namespace, or remove it with removeNamespace() "
+                                                   "once no process uses it"};
   }
 
   return h;
@@ -198,8 +196,7 @@ std::shared_ptr<ProcessLedger> ProcessLedger::Open(const std::string& ns, bool c
   l->start_time_ = ProcessStartTime(l->pid_);
   uint64_t seed = 0;
   if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = 0;
-  l->rng_ = seed ^ (static_cast<uint64_t>(l->pid_) << 32) ^ static_cast<uint64_t>(WallMs()) ^
-            0x9E3779B97F4A7C15ULL;
+  l->rng_ = seed ^ (static_cast<uint64_t>(l->pid_) << 32) ^ static_cast<uint64_t>(WallMs()) ^ 0x9E3779B97F4A7C15ULL;
   l->Register();
   l->thread_ = std::thread([raw = l.get()] { raw->ThreadMain(); });
   Registry()[key] = l;
@@ -271,8 +268,7 @@ void ProcessLedger::Register() {
   WakeAll(wake);
   if (proc_ == kNone) {
     throw LedgerError{"E_BACKEND_UNAVAILABLE",
-                      path_ + " has no free process slot (" + std::to_string(kMaxProcs) +
-                          " processes are using it)"};
+                      path_ + " has no free process slot (" + std::to_string(kMaxProcs) + " processes are using it)"};
   }
 }
 
@@ -349,17 +345,15 @@ uint32_t ProcessLedger::DefineLocked(const std::string& name, uint64_t capacity,
         r.capacity = capacity;
         Schedule(i, wake, kNone, nullptr);  // grown: waiters may fit now
       } else if (r.capacity != capacity) {
-        throw LedgerError{"E_INVALID_ARGUMENT",
-                          "Resource " + name + " is already defined in " + path_ +
-                              " with capacity " + std::to_string(r.capacity) +
-                              "; this process asked for " + std::to_string(capacity)};
+        throw LedgerError{"E_INVALID_ARGUMENT", "Resource " + name + " is already defined in " + path_ +
+                                                    " with capacity " + std::to_string(r.capacity) +
+                                                    "; this process asked for " + std::to_string(capacity)};
       }
       return i;
     }
   }
   if (free_slot == kNone) {
-    throw LedgerError{"E_QUEUE_FULL", path_ + " already defines " + std::to_string(kMaxResources) +
-                                          " resources"};
+    throw LedgerError{"E_QUEUE_FULL", path_ + " already defines " + std::to_string(kMaxResources) + " resources"};
   }
   Resource& r = hdr_->resources[free_slot];
   memset(r.name, 0, sizeof r.name);
@@ -422,8 +416,8 @@ uint32_t ProcessLedger::FindResource(const std::string& name) {
 // ---------------------------------------------------------------------------------------------
 // Slots (caller holds the lock)
 
-uint32_t ProcessLedger::NewHolder(uint32_t r, uint64_t units, int32_t priority, uint32_t proc,
-                                  int32_t pid, uint32_t owner, uint32_t thread, const char* label) {
+uint32_t ProcessLedger::NewHolder(uint32_t r, uint64_t units, int32_t priority, uint32_t proc, int32_t pid,
+                                  uint32_t owner, uint32_t thread, const char* label) {
   uint32_t limit = hdr_->holders_hwm < kMaxHolders ? hdr_->holders_hwm + 1 : kMaxHolders;
   for (uint32_t i = 0; i < limit; i++) {
     Holder& h = hdr_->holders[i];
@@ -522,8 +516,7 @@ void ProcessLedger::UnlinkGranted(uint32_t w) {
 // Scheduling: strict order (priority desc, then arrival), no backfill past a head that does not
 // fit, so a large request is never starved by a stream of small ones.
 
-void ProcessLedger::Schedule(uint32_t r, std::vector<uint32_t>* wake, uint32_t inline_waiter,
-                             bool* inline_granted) {
+void ProcessLedger::Schedule(uint32_t r, std::vector<uint32_t>* wake, uint32_t inline_waiter, bool* inline_granted) {
   Resource& res = hdr_->resources[r];
   while (res.waiting > 0) {
     uint32_t best = kNone;
@@ -655,8 +648,8 @@ void ProcessLedger::Repair() {
     }
     h->waiters_hwm = i + 1;
     if (w.state == kGranted) {
-      bool holder_ok = w.holder < kMaxHolders && h->holders[w.holder].state == kHeld &&
-                       h->holders[w.holder].proc == w.proc;
+      bool holder_ok =
+          w.holder < kMaxHolders && h->holders[w.holder].state == kHeld && h->holders[w.holder].proc == w.proc;
       if (holder_ok) {
         w.next_granted = h->procs[w.proc].granted_head;
         h->procs[w.proc].granted_head = i;
@@ -684,8 +677,8 @@ void ProcessLedger::Repair() {
 // ---------------------------------------------------------------------------------------------
 // Operations
 
-AcquireResult ProcessLedger::Acquire(uint32_t r, uint64_t units, int32_t priority, uint32_t owner,
-                                     uint32_t thread, bool queue, const std::string& label_in) {
+AcquireResult ProcessLedger::Acquire(uint32_t r, uint64_t units, int32_t priority, uint32_t owner, uint32_t thread,
+                                     bool queue, const std::string& label_in) {
   char label[kLabelMax] = {};
   memcpy(label, label_in.data(), label_in.size() < kLabelMax - 1 ? label_in.size() : kLabelMax - 1);
   AcquireResult out{AcquireStatus::kBusy};
@@ -882,14 +875,14 @@ LedgerView ProcessLedger::Inspect() {
     for (uint32_t i = 0; i < hdr_->holders_hwm; i++) {
       const Holder& h = hdr_->holders[i];
       if (h.state != kHeld) continue;
-      v.holders.push_back({hdr_->resources[h.resource].name, std::string(h.label, strnlen(h.label, kLabelMax)), h.pid, h.thread, h.owner, i,
-                           h.priority, h.units, h.fence, h.since_ms, h.proc == proc_});
+      v.holders.push_back({hdr_->resources[h.resource].name, std::string(h.label, strnlen(h.label, kLabelMax)), h.pid,
+                           h.thread, h.owner, i, h.priority, h.units, h.fence, h.since_ms, h.proc == proc_});
     }
     for (uint32_t i = 0; i < hdr_->waiters_hwm; i++) {
       const Waiter& w = hdr_->waiters[i];
       if (w.state == kFree) continue;
-      v.waiters.push_back({hdr_->resources[w.resource].name, std::string(w.label, strnlen(w.label, kLabelMax)), w.pid, w.thread, w.owner, w.priority,
-                           w.units, w.seq, w.since_ms, w.state == kGranted});
+      v.waiters.push_back({hdr_->resources[w.resource].name, std::string(w.label, strnlen(w.label, kLabelMax)), w.pid,
+                           w.thread, w.owner, w.priority, w.units, w.seq, w.since_ms, w.state == kGranted});
     }
     for (const Proc& p : hdr_->procs) {
       if (p.state == kHeld) v.procs.emplace_back(p.pid, p.start_time);
@@ -915,8 +908,7 @@ void ProcessLedger::TestParkInLock() {
   for (;;) pause();
 }
 
-uint32_t ProcessLedger::TestInjectHolder(uint32_t r, uint64_t units, int32_t pid,
-                                         uint64_t start_time) {
+uint32_t ProcessLedger::TestInjectHolder(uint32_t r, uint64_t units, int32_t pid, uint64_t start_time) {
   Locked lock(this);
   if (r >= kMaxResources || hdr_->resources[r].state != kHeld) return kNone;
   for (uint32_t i = 0; i < kMaxProcs; i++) {

@@ -132,8 +132,8 @@ class ProcessLedger {
   uint32_t FindResource(const std::string& name);
 
   // JS thread. queue=false: grant now or kBusy; queue=true: grant now or enqueue.
-  AcquireResult Acquire(uint32_t resource, uint64_t units, int32_t priority, uint32_t owner,
-                        uint32_t thread, bool queue, const std::string& label);
+  AcquireResult Acquire(uint32_t resource, uint64_t units, int32_t priority, uint32_t owner, uint32_t thread,
+                        bool queue, const std::string& label);
   CancelStatus Cancel(uint32_t waiter, uint64_t request);
   // kNotOwner: the slot is not held with this token (refused, counted host-wide);
   // kWasRevoked: it was, but the hold had been revoked (nothing to give back, not a violation).
@@ -175,14 +175,13 @@ class ProcessLedger {
 
   // All below: caller holds the ledger lock. `wake` collects Proc slots to wake after unlock.
   void Repair();
-  uint32_t DefineLocked(const std::string& name, uint64_t capacity, bool update,
-                        std::vector<uint32_t>* wake);
+  uint32_t DefineLocked(const std::string& name, uint64_t capacity, bool update, std::vector<uint32_t>* wake);
   void Sweep(std::vector<uint32_t>* wake);
   bool ProcDead(Proc& p);
   void ReclaimProc(uint32_t p, std::vector<uint32_t>* wake);
   void Schedule(uint32_t r, std::vector<uint32_t>* wake, uint32_t inline_waiter, bool* inline_granted);
-  uint32_t NewHolder(uint32_t r, uint64_t units, int32_t priority, uint32_t proc, int32_t pid,
-                     uint32_t owner, uint32_t thread, const char* label);
+  uint32_t NewHolder(uint32_t r, uint64_t units, int32_t priority, uint32_t proc, int32_t pid, uint32_t owner,
+                     uint32_t thread, const char* label);
   static bool Fits(const Resource& r, uint64_t units);
   void FreeHolder(uint32_t h);
   void DropHolder(uint32_t h);  // kHeld or kRevoked -> kFree, whichever it is

@@ -25,20 +25,20 @@ constexpr uint32_t kMaxResources = 64;
 constexpr uint32_t kMaxProcs = 256;
 constexpr uint32_t kMaxHolders = 2048;
 constexpr uint32_t kMaxWaiters = 4096;
-constexpr uint32_t kNameMax = 64;  // resource name bytes, NUL included
+constexpr uint32_t kNameMax = 64;   // resource name bytes, NUL included
 constexpr uint32_t kLabelMax = 48;  // holder/waiter label bytes, NUL included
 constexpr uint32_t kNone = 0xFFFFFFFFu;
 
 enum SlotState : uint32_t {
   kFree = 0,
-  kHeld = 1,      // Holder: granted. Proc: registered.
-  kWaiting = 2,   // Waiter: queued.
-  kGranted = 3,   // Waiter: granted by someone else, not yet picked up by its process.
-  kRevoked = 4,   // Holder: taken away (units already freed); kept until its process is told.
+  kHeld = 1,     // Holder: granted. Proc: registered.
+  kWaiting = 2,  // Waiter: queued.
+  kGranted = 3,  // Waiter: granted by someone else, not yet picked up by its process.
+  kRevoked = 4,  // Holder: taken away (units already freed); kept until its process is told.
 };
 
 struct Resource {
-  uint32_t state;  // kFree or kHeld (defined)
+  uint32_t state;    // kFree or kHeld (defined)
   uint32_t waiting;  // number of kWaiting waiters (derived; rebuilt by Repair)
   char name[kNameMax];
   uint64_t capacity;
@@ -52,7 +52,7 @@ struct Resource {
 };
 
 struct Proc {
-  uint32_t state;       // kFree or kHeld
+  uint32_t state;  // kFree or kHeld
   int32_t pid;
   uint64_t start_time;  // /proc/<pid>/stat field 22 (clock ticks since boot)
   uint32_t generation;  // bumped each time the slot is (re)used
@@ -81,7 +81,7 @@ struct Holder {
   uint64_t units;
   uint64_t token;  // random, never 0: the ownership capability
   uint64_t fence;
-  int64_t since_ms;  // wall clock, for inspect()
+  int64_t since_ms;       // wall clock, for inspect()
   char label[kLabelMax];  // caller's tag (task, lease id), NUL-terminated, for inspect()
 };
 

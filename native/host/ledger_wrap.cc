@@ -25,12 +25,18 @@ enum Scratch { kSlot = 0, kTokenHi = 1, kTokenLo = 2, kFence = 3, kRequest = 4, 
 // Codes returned by acquire(); host-ledger.ts mirrors them.
 int StatusCode(AcquireStatus s) {
   switch (s) {
-    case AcquireStatus::kGranted: return 0;
-    case AcquireStatus::kQueued: return 1;
-    case AcquireStatus::kBusy: return 2;
-    case AcquireStatus::kDoesNotFit: return 3;
-    case AcquireStatus::kQueueFull: return 4;
-    case AcquireStatus::kUnknownResource: return 5;
+    case AcquireStatus::kGranted:
+      return 0;
+    case AcquireStatus::kQueued:
+      return 1;
+    case AcquireStatus::kBusy:
+      return 2;
+    case AcquireStatus::kDoesNotFit:
+      return 3;
+    case AcquireStatus::kQueueFull:
+      return 4;
+    case AcquireStatus::kUnknownResource:
+      return 5;
   }
   return 5;
 }
@@ -41,8 +47,7 @@ uint64_t U64(const Napi::Value& v) {
 }
 
 uint64_t Token(const Napi::Value& hi, const Napi::Value& lo) {
-  return (static_cast<uint64_t>(hi.As<Napi::Number>().Uint32Value()) << 32) |
-         lo.As<Napi::Number>().Uint32Value();
+  return (static_cast<uint64_t>(hi.As<Napi::Number>().Uint32Value()) << 32) | lo.As<Napi::Number>().Uint32Value();
 }
 
 }  // namespace
@@ -137,12 +142,10 @@ void CallGrantJs(Napi::Env env, Napi::Function cb, LedgerWrap* self, GrantInfo* 
   std::unique_ptr<GrantInfo> grant(g);
   if (env == nullptr || cb.IsEmpty()) return;
   try {
-    cb.Call({Napi::Number::New(env, static_cast<double>(grant->request)),
-             Napi::Number::New(env, grant->holder),
+    cb.Call({Napi::Number::New(env, static_cast<double>(grant->request)), Napi::Number::New(env, grant->holder),
              Napi::Number::New(env, static_cast<double>(grant->token >> 32)),
              Napi::Number::New(env, static_cast<double>(grant->token & 0xFFFFFFFFu)),
-             Napi::Number::New(env, static_cast<double>(grant->fence)),
-             Napi::Number::New(env, grant->lost_reason)});
+             Napi::Number::New(env, static_cast<double>(grant->fence)), Napi::Number::New(env, grant->lost_reason)});
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();  // surfaces as an uncaught exception, never a C++ abort
   }

@@ -19,7 +19,7 @@ constexpr int kPollMs = 10;  // DESIGN: a SIGKILLed holder reclaimed within ~10 
 // After the last waiter left, keep the poll cadence this long before sleeping without a timeout:
 // a process that queues often (a busy lock) then never has to kick its own thread awake.
 constexpr auto kLinger = std::chrono::seconds(1);
-}
+}  // namespace
 
 // Runs on the waiter thread, from Open() until ~ProcessLedger().
 void ProcessLedger::ThreadMain() {
