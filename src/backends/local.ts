@@ -34,6 +34,7 @@ class LocalGrant implements Grant {
     readonly grantedAt: number,
     readonly waitedMs: number,
     readonly holder: HolderInfo,
+    private readonly onLost: ((reason: LostReason) => void) | undefined,
   ) {}
 
   get resource(): string {
@@ -56,6 +57,11 @@ class LocalGrant implements Grant {
 
   /** Marks the grant lost (its units are already freed by the caller). */
   markLost(reason: LostReason): void {
+    try {
+      this.onLost?.(reason);
+    } catch {
+      // A throwing observer must not stop the signal from aborting (never throw from a revoke).
+    }
     this.lostError = new GpuArbiterError('E_LEASE_LOST', `Hold on ${this.state.name} was lost: ${reason}`, {
       reason,
       resource: this.state.name,
@@ -94,8 +100,9 @@ class ResourceState {
     return !this.closed && this.declared + this.external + units <= this.capacity;
   }
 
-  grant(units: number, holder: HolderInfo, waitedMs: number, now: number): LocalGrant {
-    const g = new LocalGrant(this, this.backend.nextToken(), ++this.fencing, units, now, waitedMs, holder);
+  grant(request: AcquireRequest, waitedMs: number, now: number): LocalGrant {
+    const units = request.units;
+    const g = new LocalGrant(this, this.backend.nextToken(), ++this.fencing, units, now, waitedMs, request.holder, request.onLost);
     this.declared += units;
     this.holders.set(g.token, g);
     return g;
@@ -150,7 +157,7 @@ class ResourceState {
         if (n === 0) this.groupCounts.delete(g);
         else this.groupCounts.set(g, n);
       }
-      head.resolve(this.grant(head.request.units, head.request.holder, now - head.enqueuedAt, now));
+      head.resolve(this.grant(head.request, now - head.enqueuedAt, now));
     }
   }
 }
@@ -185,7 +192,7 @@ export class LocalBackend implements Backend {
   usage(resource: string): ResourceUsage | null {
     const s = this.resources.get(resource);
     if (s === undefined) return null;
-    return { capacity: s.capacity, external: s.external, declared: s.declared, closed: s.closed, waiting: s.queue.length };
+    return { capacity: s.capacity, external: s.external, declared: s.declared, closed: s.closed, waiting: s.queue.length, headPriority: s.queue[0]?.request.priority ?? null };
   }
 
   acquire(request: AcquireRequest): Promise<Grant> {
@@ -212,7 +219,7 @@ export class LocalBackend implements Backend {
     const q = state.queue;
     // Served at once when nobody of equal or higher priority is waiting and it fits now.
     if ((q.length === 0 || q[0]!.request.priority < request.priority) && state.fits(request.units)) {
-      return Promise.resolve(state.grant(request.units, request.holder, 0, now));
+      return Promise.resolve(state.grant(request, 0, now));
     }
     if (request.deadline !== undefined && request.deadline <= now) {
       return Promise.reject(timeout(request, 0));

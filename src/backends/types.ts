@@ -47,6 +47,12 @@ export interface AcquireRequest {
   queueGroup?: string;
   /** With queueGroup: more waiters than this in the group get E_QUEUE_FULL. */
   queueLimit?: number;
+  /**
+   * Called once if the hold is later lost (revoke, expiry, holder death, close), before the
+   * grant's `lost` signal aborts. Lets the caller count and report losses without creating the
+   * signal for every grant.
+   */
+  onLost?: (reason: LostReason) => void;
 }
 
 /** Why a grant was lost; `lost.reason` is a GpuArbiterError with code E_LEASE_LOST carrying this. */
@@ -117,6 +123,8 @@ export interface ResourceUsage {
   closed: boolean;
   /** Waiters queued on the resource. */
   waiting: number;
+  /** Priority of the next waiter in line; null when none waits. */
+  headPriority: number | null;
 }
 
 /**

@@ -1,0 +1,486 @@
+// GpuArbiter: validate -> resolve task policy -> place -> backend.acquire (DESIGN.md "Layers").
+// It owns no queue of its own: waiting, order and the memory check happen in the backend, which
+// the arbiter feeds with each GPU's capacity and unaccounted use on every monitor sample.
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { Mutex } from 'async-mutex';
+import { admitDevice, gpuResource, type DeviceAdmission } from './admission';
+import {
+  parseAcquireOptions,
+  parseConfigure,
+  parseCreateOptions,
+  type AcquireOptions,
+  type ArbiterConfig,
+  type GpuArbiterConfigInput,
+  type GpuArbiterOptions,
+} from './arbiter-options';
+import { LocalBackend } from './backends/local';
+import type { Backend, HolderView, LostReason } from './backends/types';
+import { GpuArbiterError, isGpuArbiterError } from './errors';
+import type { GpuView } from './gpu-view';
+import { Lease, type LeaseDevice, type LeaseEnv } from './lease';
+import { ArbiterMetrics, type MetricFamily, type Outcome } from './metrics';
+import type { GpuSnapshot } from './monitor-types';
+import { place, type PlacementCandidate } from './placement';
+import type { TaskPolicy } from './policy';
+import { buildSnapshot, gpuFamilies, type ArbiterSnapshot } from './arbiter-snapshot';
+import { invalid, nonEmptyString } from './validate';
+
+/** Result of {@link GpuArbiter.run}. */
+export type RunResult<T, F = T> =
+  | { status: 'ran'; value: T }
+  | { status: 'skipped'; reason: string }
+  | { status: 'fell-back'; value: F; reason: string };
+
+/** Options of {@link GpuArbiter.run}. */
+export interface RunOptions<F> extends AcquireOptions {
+  /** Runs on the CPU when a FALLBACK_CPU task cannot get the GPU in time. */
+  fallback?: () => F | Promise<F>;
+}
+
+/** @internal One managed GPU as of the last sample. */
+export interface ManagedDevice {
+  index: number;
+  resource: string;
+  info: LeaseDevice;
+  env: LeaseEnv;
+  admission: DeviceAdmission;
+  utilizationPercent: number | null;
+  present: boolean;
+}
+
+/** @internal A live lease and its watchdog timers. */
+export interface LeaseRecord {
+  lease: Lease;
+  policy: TaskPolicy;
+  watchdog: NodeJS.Timeout | null;
+  revoke: NodeJS.Timeout | null;
+  watchdogFired: boolean;
+  overuse: boolean;
+}
+
+/**
+ * Admission control for shared GPUs. Events (payloads are plain data unless said otherwise):
+ * - `acquired` (lease: Lease), `released` (lease: Lease, { heldMs, oom })
+ * - `skipped` ({ task, reason }), `fell-back` ({ task, reason }), `timeout` ({ task, waitedMs })
+ * - `watchdog` ({ lease, heldMs, holdMaxMs, willRevoke }), `lease-lost` ({ lease, reason })
+ * - `overuse` ({ lease, device, pid, declaredMiB, usedMiB })
+ * - `warning` (Error): something went wrong off the caller's path (never thrown from a timer).
+ */
+export class GpuArbiter extends EventEmitter {
+  private config: ArbiterConfig;
+  private readonly metricsStore = new ArbiterMetrics();
+  // Serialises the async steps that change what admission is based on: applying a sample,
+  // configure(), close(). A sample arriving while configure() waits must not apply half the new
+  // config, and nothing may reach the backend after close(). The wait queue itself is the
+  // backend's (see backends/local.ts for why that is not async-mutex's Semaphore), and acquire()
+  // does not take this mutex: placement reads figures synchronously and the backend decides.
+  private readonly mutex = new Mutex();
+  private devices: ManagedDevice[] = [];
+  private readonly leases = new Map<string, LeaseRecord>();
+  private leaseSeq = 0;
+  private closed = false;
+  private readonly onSample = (s: GpuSnapshot): void => {
+    this.mutex
+      .runExclusive(() => {
+        if (!this.closed) this.reconcile(s);
+      })
+      .catch((err: unknown) => this.emit('warning', err));
+  };
+
+  private constructor(
+    config: ArbiterConfig,
+    private readonly backend: Backend,
+    private readonly ownsBackend: boolean,
+    private readonly monitor: GpuView,
+    private readonly stopMonitor: (() => Promise<void>) | null,
+  ) {
+    super();
+    this.config = config;
+    this.reconcile(monitor.snapshot());
+    monitor.on('sample', this.onSample);
+  }
+
+  /**
+   * Validates the options, starts the monitor (unless one is given) and returns a ready arbiter.
+   * @example
+   * const arbiter = await GpuArbiter.create({ policies: { ASR: { priority: 90, vramMiB: 2500 } } });
+   */
+  static async create(options: GpuArbiterOptions): Promise<GpuArbiter> {
+    const { config, options: o } = parseCreateOptions(options);
+    let backend: Backend;
+    if (o.backend === 'host') {
+      throw new GpuArbiterError('E_INVALID_ARGUMENT', "The 'host' backend is not available yet; use 'local'", {
+        field: 'options.backend',
+      });
+    }
+    if (o.backend === undefined || o.backend === 'local') backend = new LocalBackend();
+    else backend = o.backend;
+    if (o.monitor !== undefined) return new GpuArbiter(config, backend, o.backend !== backend, o.monitor, null);
+    const monitor = await createDefaultMonitor(o.monitorOptions);
+    return new GpuArbiter(config, backend, o.backend !== backend, monitor, () => monitor.stop());
+  }
+
+  /** The backend's kind ('local', 'host', ...). */
+  get backendKind(): string {
+    return this.backend.kind;
+  }
+
+  /** The validated task policies in force. */
+  policies(): ReadonlyMap<string, TaskPolicy> {
+    return this.config.policies;
+  }
+
+  /**
+   * Reloads policies, devices, maxFraction or placement. Holders keep their leases; waiters keep
+   * their place; new requests use the new config. Validation is all-or-nothing.
+   */
+  async configure(config: GpuArbiterConfigInput): Promise<void> {
+    const next = parseConfigure(config, this.config);
+    await this.mutex.runExclusive(() => {
+      if (this.closed) throw new GpuArbiterError('E_CLOSED', 'The arbiter is closed');
+      this.config = next;
+      this.reconcile(this.monitor.snapshot());
+    });
+  }
+
+  /**
+   * Waits for a share of a GPU under the task's policy. WAIT/SKIP/FALLBACK_CPU wait up to
+   * maxWaitMs (then E_TIMEOUT); REJECT fails at once with E_BUSY. Other errors: E_UNKNOWN_TASK,
+   * E_QUEUE_FULL, E_DOES_NOT_FIT, E_NO_DEVICE, E_ABORTED, E_CLOSED.
+   */
+  acquire(task: string, options?: AcquireOptions): Promise<Lease> {
+    let policy: TaskPolicy;
+    try {
+      policy = this.policy(task);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.acquireFor(policy, options).then(
+      (lease) => this.granted(lease),
+      (err: unknown) => {
+        throw this.failed(policy, err);
+      },
+    );
+  }
+
+  /**
+   * Acquires, runs `fn` with the lease, releases. Applies the busy policy: SKIP resolves
+   * `{ status: 'skipped' }` on timeout or a full queue; FALLBACK_CPU runs `options.fallback` on
+   * those and also when no GPU could ever take the task. Errors of `fn` propagate after release.
+   */
+  async run<T, F = T>(task: string, fn: (lease: Lease) => T | Promise<T>, options?: RunOptions<F>): Promise<RunResult<T, F>> {
+    const policy = this.policy(task);
+    if (typeof fn !== 'function') throw invalid('fn', 'a function', fn);
+    const fallback = options?.fallback;
+    if (fallback !== undefined && typeof fallback !== 'function') throw invalid('options.fallback', 'a function', fallback);
+    if (policy.busyPolicy === 'FALLBACK_CPU' && fallback === undefined) {
+      throw invalid(`options.fallback (task ${task} is FALLBACK_CPU)`, 'a function', fallback);
+    }
+    let lease: Lease;
+    try {
+      lease = this.granted(await this.acquireFor(policy, options));
+    } catch (err) {
+      const code = isGpuArbiterError(err) ? err.code : null;
+      if (policy.busyPolicy === 'SKIP' && (code === 'E_TIMEOUT' || code === 'E_QUEUE_FULL')) {
+        this.metricsStore.countOutcome(task, 'skipped');
+        this.emit('skipped', { task, reason: code });
+        return { status: 'skipped', reason: code };
+      }
+      if (
+        policy.busyPolicy === 'FALLBACK_CPU' &&
+        (code === 'E_TIMEOUT' || code === 'E_QUEUE_FULL' || code === 'E_DOES_NOT_FIT' || code === 'E_NO_DEVICE')
+      ) {
+        this.metricsStore.countOutcome(task, 'fell-back');
+        this.emit('fell-back', { task, reason: code });
+        return { status: 'fell-back', value: await fallback!(), reason: code };
+      }
+      throw this.failed(policy, err);
+    }
+    try {
+      return { status: 'ran', value: await fn(lease) };
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /** Queues, holders, devices and counters as plain data (what `gpu-arbiter watch` draws). */
+  snapshot(): ArbiterSnapshot {
+    return buildSnapshot({
+      config: this.config,
+      backend: this.backend,
+      devices: this.devices,
+      leases: this.leases,
+      metrics: this.metricsStore,
+      now: Date.now(),
+    });
+  }
+
+  /** Every metric under DESIGN.md's names, as plain data (registerMetrics() exposes them to prom-client). */
+  metrics(): MetricFamily[] {
+    const inspect = this.backend.inspect();
+    this.metricsStore.ownershipViolations = inspect.ownershipViolations;
+    return [
+      ...this.metricsStore.families(),
+      {
+        name: 'gpu_arbiter_queue_length',
+        help: 'Waiters queued per resource',
+        type: 'gauge',
+        samples: inspect.resources.map((r) => ({ labels: { resource: r.resource }, value: r.waiters.length })),
+      },
+      ...gpuFamilies(this.monitor.snapshot(), this.config.devices),
+    ];
+  }
+
+  /** Stops listening to the monitor, rejects waiters (E_CLOSED) and aborts holds' `lost`. */
+  async close(): Promise<void> {
+    await this.mutex.runExclusive(async () => {
+      if (this.closed) return;
+      this.closed = true;
+      this.monitor.off('sample', this.onSample);
+      for (const rec of this.leases.values()) clearTimers(rec);
+      if (this.ownsBackend) await this.backend.close();
+      if (this.stopMonitor !== null) await this.stopMonitor();
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // --- internals -------------------------------------------------------------------------
+
+  private policy(task: string): TaskPolicy {
+    const p = this.config.policies.get(task);
+    if (p !== undefined) return p;
+    nonEmptyString('task', task);
+    throw new GpuArbiterError('E_UNKNOWN_TASK', `Unknown task ${JSON.stringify(task)}; configured: ${[...this.config.policies.keys()].join(', ')}`, {
+      task,
+    });
+  }
+
+  private async acquireFor(policy: TaskPolicy, options: AcquireOptions | undefined): Promise<Lease> {
+    if (this.closed) throw new GpuArbiterError('E_CLOSED', 'The arbiter is closed');
+    const opts = parseAcquireOptions(options);
+    const units = policy.vramMiB;
+    const placed = place(units, policy.priority, this.candidates(), this.config.placement);
+    if (placed.kind === 'no-device') {
+      const s = this.monitor.snapshot();
+      const why = s.available ? 'no usable GPU (lost, unknown memory, or none configured)' : `NVML unavailable: ${s.unavailableReason}`;
+      throw new GpuArbiterError('E_NO_DEVICE', `No GPU for ${policy.task}: ${why}`, { task: policy.task });
+    }
+    if (placed.kind === 'does-not-fit') {
+      throw new GpuArbiterError(
+        'E_DOES_NOT_FIT',
+        `${policy.task} declares ${units} MiB; the largest GPU budget is ${placed.largestCapacityMiB} MiB (total * maxFraction)`,
+        { task: policy.task, vramMiB: units, largestCapacityMiB: placed.largestCapacityMiB },
+      );
+    }
+    const dev = this.devices.find((d) => d.index === placed.index)!;
+    const maxWait = opts.maxWaitMs ?? policy.maxWaitMs;
+    const now = Date.now();
+    const deadline = policy.busyPolicy === 'REJECT' ? now : maxWait === null ? undefined : now + maxWait;
+    const leaseId = `L${++this.leaseSeq}`;
+    const grant = await this.backend.acquire({
+      resource: dev.resource,
+      units,
+      priority: policy.priority,
+      deadline,
+      signal: opts.signal,
+      holder: { leaseId, task: policy.task, pid: opts.pid },
+      queueGroup: policy.task,
+      queueLimit: policy.queueLimit ?? undefined,
+      onLost: (reason) => this.lost(leaseId, reason),
+    });
+    const lease = new Lease(leaseId, policy.task, dev.info, dev.env, units, opts.pid, grant, performance.now(), this.releaseHook);
+    const rec: LeaseRecord = { lease, policy, watchdog: null, revoke: null, watchdogFired: false, overuse: false };
+    this.leases.set(leaseId, rec);
+    if (policy.holdMaxMs !== null) this.armWatchdog(rec, policy.holdMaxMs);
+    return lease;
+  }
+
+  private granted(lease: Lease): Lease {
+    this.metricsStore.countOutcome(lease.task, 'acquired');
+    this.metricsStore.observeWait(lease.task, lease.waitedMs / 1000);
+    this.emit('acquired', lease);
+    return lease;
+  }
+
+  /** Counts a failed request, emits `timeout`, and maps a REJECT task's try-once miss to E_BUSY. */
+  private failed(policy: TaskPolicy, err: unknown): unknown {
+    let outcome: Outcome = 'error';
+    let out = err;
+    if (isGpuArbiterError(err)) {
+      switch (err.code) {
+        case 'E_TIMEOUT':
+          if (policy.busyPolicy === 'REJECT') {
+            outcome = 'busy';
+            out = new GpuArbiterError('E_BUSY', `No GPU free for ${policy.task} (busyPolicy REJECT)`, { task: policy.task }, { cause: err });
+          } else {
+            outcome = 'timeout';
+            this.emit('timeout', { task: policy.task, waitedMs: err.details.waitedMs ?? null });
+          }
+          break;
+        case 'E_ABORTED':
+          outcome = 'aborted';
+          break;
+        case 'E_QUEUE_FULL':
+          outcome = 'queue-full';
+          break;
+        case 'E_DOES_NOT_FIT':
+          outcome = 'does-not-fit';
+          break;
+        case 'E_NO_DEVICE':
+          outcome = 'no-device';
+          break;
+        default:
+          break;
+      }
+    }
+    this.metricsStore.countOutcome(policy.task, outcome);
+    return out;
+  }
+
+  private readonly releaseHook = (lease: Lease, oom: boolean): void => {
+    const rec = this.leases.get(lease.id);
+    if (rec !== undefined) {
+      this.leases.delete(lease.id);
+      clearTimers(rec);
+    }
+    try {
+      lease.grant.release();
+    } catch (err) {
+      this.metricsStore.releaseFailures++;
+      this.emit('warning', err);
+    }
+    const heldMs = performance.now() - lease.acquiredAtMono;
+    this.metricsStore.observeHold(lease.task, heldMs / 1000);
+    this.emit('released', lease, { heldMs, oom });
+  };
+
+  private lost(leaseId: string, reason: LostReason): void {
+    this.metricsStore.leaseLost++;
+    const rec = this.leases.get(leaseId);
+    if (rec === undefined) return;
+    this.leases.delete(leaseId);
+    clearTimers(rec);
+    this.emit('lease-lost', { lease: rec.lease.toJSON(), reason });
+  }
+
+  private armWatchdog(rec: LeaseRecord, holdMaxMs: number): void {
+    // Timers are unref'd: a watchdog must never keep a process alive, and never throws.
+    rec.watchdog = setTimeout(() => {
+      rec.watchdog = null;
+      rec.watchdogFired = true;
+      const p = rec.policy;
+      this.metricsStore.countWatchdog(p.task);
+      this.emit('watchdog', {
+        lease: rec.lease.toJSON(),
+        heldMs: Date.now() - rec.lease.acquiredAt,
+        holdMaxMs,
+        willRevoke: p.revokeOnHoldMax,
+      });
+      if (p.revokeOnHoldMax) {
+        rec.revoke = setTimeout(() => {
+          rec.revoke = null;
+          this.backend.revoke(rec.lease.grant.resource, rec.lease.grant.token, 'revoked');
+        }, p.revokeGraceMs);
+        rec.revoke.unref();
+      }
+    }, holdMaxMs);
+    rec.watchdog.unref();
+  }
+
+  private candidates(): PlacementCandidate[] {
+    const out: PlacementCandidate[] = [];
+    for (const d of this.devices) {
+      const u = this.backend.usage(d.resource);
+      if (u === null) continue;
+      out.push({
+        index: d.index,
+        usable: d.admission.usable && !u.closed,
+        capacityMiB: u.capacity,
+        budgetMiB: u.capacity - u.external - u.declared,
+        waiting: u.waiting,
+        headPriority: u.headPriority,
+        utilizationPercent: d.utilizationPercent,
+      });
+    }
+    return out;
+  }
+
+  /** Feeds one sample to the backend: capacity and unaccounted use per GPU, lost GPUs closed. */
+  private reconcile(s: GpuSnapshot): void {
+    const wanted = this.config.devices;
+    const holders = new Map<string, HolderView[]>();
+    for (const r of this.backend.inspect().resources) holders.set(r.resource, r.holders);
+    const seen = new Set<number>();
+    const next: ManagedDevice[] = [];
+    for (const gpu of s.available ? s.devices : []) {
+      if (wanted !== null && !wanted.includes(gpu.index)) continue;
+      seen.add(gpu.index);
+      const resource = gpuResource(gpu.index);
+      const admission = admitDevice(gpu, this.config.maxFraction, holders.get(resource) ?? []);
+      const prev = this.backend.usage(resource);
+      if (admission.usable) {
+        this.backend.setResource(resource, { capacity: admission.capacityMiB!, external: admission.unaccountedMiB });
+      } else {
+        // Keep the last known capacity so queued waiters are not turned into E_DOES_NOT_FIT;
+        // `closed` stops new grants until the device is usable again.
+        this.backend.setResource(resource, { capacity: prev?.capacity ?? 0, external: prev?.external ?? 0, closed: true });
+      }
+      const info: LeaseDevice = { index: gpu.index, uuid: gpu.uuid, name: gpu.name };
+      const env: LeaseEnv = Object.freeze({ CUDA_VISIBLE_DEVICES: gpu.uuid ?? String(gpu.index), CUDA_DEVICE_ORDER: 'PCI_BUS_ID' });
+      next.push({ index: gpu.index, resource, info, env, admission, utilizationPercent: gpu.utilization?.gpuPercent ?? null, present: true });
+      this.checkOveruse(resource, gpu.index, admission);
+    }
+    // A GPU that vanished from the sample takes no new grants either.
+    for (const d of this.devices) {
+      if (seen.has(d.index)) continue;
+      const prev = this.backend.usage(d.resource);
+      this.backend.setResource(d.resource, { capacity: prev?.capacity ?? 0, external: prev?.external ?? 0, closed: true });
+      next.push({ ...d, admission: { ...d.admission, usable: false, reason: 'not present' }, present: false });
+    }
+    this.devices = next.sort((a, b) => a.index - b.index);
+  }
+
+  private checkOveruse(resource: string, index: number, admission: DeviceAdmission): void {
+    for (const rec of this.leases.values()) {
+      if (rec.lease.grant.resource !== resource) continue;
+      const o = admission.overuse.find((x) => x.pid === rec.lease.pid);
+      if (o === undefined) {
+        rec.overuse = false;
+        continue;
+      }
+      if (rec.overuse) continue; // report the start of an overuse, not every sample of it
+      rec.overuse = true;
+      this.emit('overuse', { lease: rec.lease.toJSON(), device: index, pid: o.pid, declaredMiB: o.declaredMiB, usedMiB: o.usedMiB });
+    }
+  }
+}
+
+function clearTimers(rec: LeaseRecord): void {
+  if (rec.watchdog !== null) clearTimeout(rec.watchdog);
+  if (rec.revoke !== null) clearTimeout(rec.revoke);
+  rec.watchdog = rec.revoke = null;
+}
+
+interface StartedMonitor extends GpuView {
+  stop(): Promise<void>;
+}
+
+/**
+ * The NVML monitor (src/monitor.ts) is loaded lazily: an arbiter given its own GpuView never
+ * loads the native addon, and this module does not break while the monitor is being written.
+ */
+async function createDefaultMonitor(options: GpuArbiterOptions['monitorOptions']): Promise<StartedMonitor> {
+  let mod: { GpuMonitor?: { create(o?: object): Promise<StartedMonitor> } };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    mod = require('./monitor') as typeof mod;
+  } catch (err) {
+    throw new GpuArbiterError('E_NO_DEVICE', 'The NVML GPU monitor is not part of this build; pass options.monitor', {}, { cause: err });
+  }
+  if (mod.GpuMonitor === undefined) throw new GpuArbiterError('E_NO_DEVICE', 'src/monitor does not export GpuMonitor');
+  return mod.GpuMonitor.create(options ?? {});
+}

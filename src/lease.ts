@@ -1,0 +1,119 @@
+// A Lease is what acquire() hands out: where to run, how much VRAM was declared, and how to give
+// it back. It holds no timers or signals of its own; the arbiter's hooks do the bookkeeping.
+import type { Grant } from './backends/types';
+
+/** The GPU a lease is for. */
+export interface LeaseDevice {
+  /** NVML index (PCI bus order). */
+  index: number;
+  uuid: string | null;
+  name: string | null;
+}
+
+/**
+ * Environment for the process that will do the GPU work. CUDA_VISIBLE_DEVICES names the GPU by
+ * UUID where known, because CUDA numbers devices fastest-first by default while NVML numbers
+ * them by PCI bus; with CUDA_DEVICE_ORDER=PCI_BUS_ID an index fallback means the same GPU too.
+ */
+export interface LeaseEnv {
+  readonly CUDA_VISIBLE_DEVICES: string;
+  readonly CUDA_DEVICE_ORDER: 'PCI_BUS_ID';
+}
+
+/** Plain-data view of a lease (events, snapshots, logs). */
+export interface LeaseInfo {
+  id: string;
+  task: string;
+  device: LeaseDevice;
+  vramMiB: number;
+  fencingToken: number;
+  pid: number;
+  acquiredAt: number;
+  waitedMs: number;
+  released: boolean;
+}
+
+/** @internal What the arbiter does when a lease is released. */
+export type ReleaseHook = (lease: Lease, oom: boolean) => void;
+
+const RESOLVED = Promise.resolve();
+
+/** A granted share of one GPU. Release it (or let `await using` do it) when the GPU work ends. */
+export class Lease implements AsyncDisposable, Disposable {
+  private isReleased = false;
+
+  /** @internal */
+  constructor(
+    /** Unique per arbiter. */
+    readonly id: string,
+    readonly task: string,
+    readonly device: LeaseDevice,
+    readonly env: LeaseEnv,
+    /** VRAM this lease declared (and the ledger reserves). */
+    readonly vramMiB: number,
+    /** The process expected to use the VRAM (overuse is checked against it). */
+    readonly pid: number,
+    /** @internal */
+    readonly grant: Grant,
+    /** performance.now() at grant, for the hold-time histogram. */
+    readonly acquiredAtMono: number,
+    private readonly onRelease: ReleaseHook,
+  ) {}
+
+  /** Strictly increasing per GPU: pass it to storage that must refuse stale holders. */
+  get fencingToken(): number {
+    return this.grant.fencingToken;
+  }
+
+  /** Date.now() when granted. */
+  get acquiredAt(): number {
+    return this.grant.grantedAt;
+  }
+
+  /** How long the request waited before the grant. */
+  get waitedMs(): number {
+    return this.grant.waitedMs;
+  }
+
+  /** Aborts (reason: GpuArbiterError E_LEASE_LOST) when the hold is revoked or lost. */
+  get lost(): AbortSignal {
+    return this.grant.lost;
+  }
+
+  get released(): boolean {
+    return this.isReleased;
+  }
+
+  /**
+   * Gives the GPU share back. Idempotent: later calls do nothing.
+   * @param options.oom the work ran out of GPU memory (recorded in the `released` event).
+   */
+  release(options?: { oom?: boolean }): Promise<void> {
+    if (this.isReleased) return RESOLVED;
+    this.isReleased = true;
+    this.onRelease(this, options?.oom === true);
+    return RESOLVED;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+
+  [Symbol.dispose](): void {
+    void this.release();
+  }
+
+  toJSON(): LeaseInfo {
+    return {
+      id: this.id,
+      task: this.task,
+      device: { ...this.device },
+      vramMiB: this.vramMiB,
+      fencingToken: this.fencingToken,
+      pid: this.pid,
+      acquiredAt: this.acquiredAt,
+      waitedMs: this.waitedMs,
+      released: this.isReleased,
+    };
+  }
+}
