@@ -1,6 +1,7 @@
 // Plain-data views of an arbiter: what `snapshot()` returns and `gpu-arbiter watch` draws, and the
 // per-GPU gauges of metrics(). Built on demand from the backend's ledger and the last sample.
-import type { ManagedDevice, LeaseRecord } from './arbiter';
+import type { ManagedDevice } from './arbiter';
+import type { Lease } from './lease';
 import type { ArbiterConfig } from './arbiter-options';
 import type { Backend } from './backends/types';
 import type { ArbiterMetrics, CounterFamily, TaskCounters } from './metrics';
@@ -90,11 +91,13 @@ export function buildSnapshot(input: {
   config: ArbiterConfig;
   backend: Backend;
   devices: readonly ManagedDevice[];
-  leases: ReadonlyMap<string, LeaseRecord>;
+  leases: Iterable<Lease>;
   metrics: ArbiterMetrics;
   now: number;
 }): ArbiterSnapshot {
-  const { config, backend, devices, leases, metrics, now } = input;
+  const { config, backend, devices, metrics, now } = input;
+  const leases = new Map<string, Lease>();
+  for (const l of input.leases) leases.set(l.id, l);
   const inspect = backend.inspect();
   const byResource = new Map(inspect.resources.map((r) => [r.resource, r]));
   const deviceViews: DeviceView[] = devices.map((d) => {
@@ -123,7 +126,7 @@ export function buildSnapshot(input: {
   for (const r of inspect.resources) {
     for (const h of r.holders) {
       const rec = leases.get(h.holder.leaseId);
-      const own = rec !== undefined && rec.lease.grant.token === h.token;
+      const own = rec !== undefined && rec.grant.token === h.token;
       holders.push({
         leaseId: h.holder.leaseId,
         task: h.holder.task,

@@ -2,7 +2,6 @@
 // It owns no queue of its own: waiting, order and the memory check happen in the backend, which
 // the arbiter feeds with each GPU's capacity and unaccounted use on every monitor sample.
 import { EventEmitter } from 'node:events';
-import { performance } from 'node:perf_hooks';
 import { Mutex } from 'async-mutex';
 import { admitDevice, gpuResource, type DeviceAdmission } from './admission';
 import {
@@ -15,7 +14,7 @@ import {
   type GpuArbiterOptions,
 } from './arbiter-options';
 import { LocalBackend } from './backends/local';
-import type { Backend, HolderView, LostReason } from './backends/types';
+import type { Backend, HolderInfo, HolderView, LostReason } from './backends/types';
 import { GpuArbiterError, isGpuArbiterError } from './errors';
 import type { GpuView } from './gpu-view';
 import { Lease, type LeaseDevice, type LeaseEnv } from './lease';
@@ -24,6 +23,7 @@ import type { GpuSnapshot } from './monitor-types';
 import { place, type PlacementCandidate } from './placement';
 import type { TaskPolicy } from './policy';
 import { buildSnapshot, gpuFamilies, type ArbiterSnapshot } from './arbiter-snapshot';
+import { IntrusiveList } from './util/intrusive-list';
 import { invalid, nonEmptyString } from './validate';
 
 /** Result of {@link GpuArbiter.run}. */
@@ -47,16 +47,8 @@ export interface ManagedDevice {
   admission: DeviceAdmission;
   utilizationPercent: number | null;
   present: boolean;
-}
-
-/** @internal A live lease and its watchdog timers. */
-export interface LeaseRecord {
-  lease: Lease;
-  policy: TaskPolicy;
-  watchdog: NodeJS.Timeout | null;
-  revoke: NodeJS.Timeout | null;
-  watchdogFired: boolean;
-  overuse: boolean;
+  /** Reused by every placement: acquire() allocates no candidate objects. */
+  candidate: PlacementCandidate;
 }
 
 /**
@@ -77,8 +69,9 @@ export class GpuArbiter extends EventEmitter {
   // does not take this mutex: placement reads figures synchronously and the backend decides.
   private readonly mutex = new Mutex();
   private devices: ManagedDevice[] = [];
-  private readonly leases = new Map<string, LeaseRecord>();
+  private readonly leases = new IntrusiveList<Lease>();
   private leaseSeq = 0;
+  private candidateList: PlacementCandidate[] = [];
   private closed = false;
   private readonly onSample = (s: GpuSnapshot): void => {
     this.mutex
@@ -151,17 +144,15 @@ export class GpuArbiter extends EventEmitter {
    */
   acquire(task: string, options?: AcquireOptions): Promise<Lease> {
     let policy: TaskPolicy;
+    let pending: Promise<Lease>;
     try {
       policy = this.policy(task);
+      // The mapping of errors rides on the same promise step as the grant (one hop, not two).
+      pending = this.acquireFor(policy, options, true);
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(this.failed(this.config.policies.get(task) ?? null, err));
     }
-    return this.acquireFor(policy, options).then(
-      (lease) => this.granted(lease),
-      (err: unknown) => {
-        throw this.failed(policy, err);
-      },
-    );
+    return pending;
   }
 
   /**
@@ -179,7 +170,7 @@ export class GpuArbiter extends EventEmitter {
     }
     let lease: Lease;
     try {
-      lease = this.granted(await this.acquireFor(policy, options));
+      lease = await this.acquireFor(policy, options, false);
     } catch (err) {
       const code = isGpuArbiterError(err) ? err.code : null;
       if (policy.busyPolicy === 'SKIP' && (code === 'E_TIMEOUT' || code === 'E_QUEUE_FULL')) {
@@ -238,7 +229,7 @@ export class GpuArbiter extends EventEmitter {
       if (this.closed) return;
       this.closed = true;
       this.monitor.off('sample', this.onSample);
-      for (const rec of this.leases.values()) clearTimers(rec);
+      for (const lease of this.leases) clearTimers(lease);
       if (this.ownsBackend) await this.backend.close();
       if (this.stopMonitor !== null) await this.stopMonitor();
     });
@@ -259,7 +250,12 @@ export class GpuArbiter extends EventEmitter {
     });
   }
 
-  private async acquireFor(policy: TaskPolicy, options: AcquireOptions | undefined): Promise<Lease> {
+  /**
+   * Synchronous up to the backend call (no async function: this is the hot path). The returned
+   * lease is already counted as acquired; with `mapErrors` failures are counted and mapped too,
+   * else they come back raw for run() to apply the busy policy.
+   */
+  private acquireFor(policy: TaskPolicy, options: AcquireOptions | undefined, mapErrors: boolean): Promise<Lease> {
     if (this.closed) throw new GpuArbiterError('E_CLOSED', 'The arbiter is closed');
     const opts = parseAcquireOptions(options);
     const units = policy.vramMiB;
@@ -278,36 +274,46 @@ export class GpuArbiter extends EventEmitter {
     }
     const dev = this.devices.find((d) => d.index === placed.index)!;
     const maxWait = opts.maxWaitMs ?? policy.maxWaitMs;
-    const now = Date.now();
-    const deadline = policy.busyPolicy === 'REJECT' ? now : maxWait === null ? undefined : now + maxWait;
-    const leaseId = `L${++this.leaseSeq}`;
-    const grant = await this.backend.acquire({
-      resource: dev.resource,
-      units,
-      priority: policy.priority,
-      deadline,
-      signal: opts.signal,
-      holder: { leaseId, task: policy.task, pid: opts.pid },
-      queueGroup: policy.task,
-      queueLimit: policy.queueLimit ?? undefined,
-      onLost: (reason) => this.lost(leaseId, reason),
-    });
-    const lease = new Lease(leaseId, policy.task, dev.info, dev.env, units, opts.pid, grant, performance.now(), this.releaseHook);
-    const rec: LeaseRecord = { lease, policy, watchdog: null, revoke: null, watchdogFired: false, overuse: false };
-    this.leases.set(leaseId, rec);
-    if (policy.holdMaxMs !== null) this.armWatchdog(rec, policy.holdMaxMs);
-    return lease;
+    const deadline = policy.busyPolicy === 'REJECT' ? Date.now() : maxWait === null ? undefined : Date.now() + maxWait;
+    const holder = { leaseId: `L${++this.leaseSeq}`, task: policy.task, pid: opts.pid };
+    return this.backend
+      .acquire({
+        resource: dev.resource,
+        units,
+        priority: policy.priority,
+        deadline,
+        signal: opts.signal,
+        holder,
+        queueGroup: policy.task,
+        queueLimit: policy.queueLimit ?? undefined,
+        onLost: this.lostHook,
+      })
+      .then(
+        (grant) => {
+          const lease = new Lease(holder.leaseId, policy.task, dev.info, dev.env, units, opts.pid, grant, policy, this.releaseHook);
+          this.leases.add(lease);
+          if (policy.holdMaxMs !== null) this.armWatchdog(lease, policy.holdMaxMs);
+          return this.granted(lease);
+        },
+        mapErrors
+          ? (err: unknown) => {
+              throw this.failed(policy, err);
+            }
+          : undefined,
+      );
   }
 
   private granted(lease: Lease): Lease {
-    this.metricsStore.countOutcome(lease.task, 'acquired');
-    this.metricsStore.observeWait(lease.task, lease.waitedMs / 1000);
+    const stats = this.metricsStore.stats(lease.task);
+    stats.outcomes.acquired++;
+    stats.wait.observe(lease.waitedMs / 1000);
     this.emit('acquired', lease);
     return lease;
   }
 
   /** Counts a failed request, emits `timeout`, and maps a REJECT task's try-once miss to E_BUSY. */
-  private failed(policy: TaskPolicy, err: unknown): unknown {
+  private failed(policy: TaskPolicy | null, err: unknown): unknown {
+    if (policy === null) return err; // unknown task: nothing to count it under
     let outcome: Outcome = 'error';
     let out = err;
     if (isGpuArbiterError(err)) {
@@ -342,71 +348,71 @@ export class GpuArbiter extends EventEmitter {
   }
 
   private readonly releaseHook = (lease: Lease, oom: boolean): void => {
-    const rec = this.leases.get(lease.id);
-    if (rec !== undefined) {
-      this.leases.delete(lease.id);
-      clearTimers(rec);
-    }
+    if (this.leases.remove(lease)) clearTimers(lease);
     try {
       lease.grant.release();
     } catch (err) {
       this.metricsStore.releaseFailures++;
       this.emit('warning', err);
     }
-    const heldMs = performance.now() - lease.acquiredAtMono;
-    this.metricsStore.observeHold(lease.task, heldMs / 1000);
-    this.emit('released', lease, { heldMs, oom });
+    // Date.now(), not performance.now(): the smallest hold bucket is 10 ms, and the grant
+    // already carries its Date.now() timestamp.
+    const heldMs = Date.now() - lease.acquiredAt;
+    this.metricsStore.stats(lease.task).hold.observe(heldMs / 1000);
+    // The payload object is built only for listeners: this runs on every release.
+    if (this.listenerCount('released') > 0) this.emit('released', lease, { heldMs, oom });
   };
 
-  private lost(leaseId: string, reason: LostReason): void {
+  private readonly lostHook = (reason: LostReason, holder: HolderInfo): void => {
     this.metricsStore.leaseLost++;
-    const rec = this.leases.get(leaseId);
-    if (rec === undefined) return;
-    this.leases.delete(leaseId);
-    clearTimers(rec);
-    this.emit('lease-lost', { lease: rec.lease.toJSON(), reason });
-  }
+    let lease: Lease | undefined;
+    for (const l of this.leases) if (l.id === holder.leaseId) lease = l;
+    if (lease === undefined) return;
+    this.leases.remove(lease);
+    clearTimers(lease);
+    this.emit('lease-lost', { lease: lease.toJSON(), reason });
+  };
 
-  private armWatchdog(rec: LeaseRecord, holdMaxMs: number): void {
+  private armWatchdog(lease: Lease, holdMaxMs: number): void {
     // Timers are unref'd: a watchdog must never keep a process alive, and never throws.
-    rec.watchdog = setTimeout(() => {
-      rec.watchdog = null;
-      rec.watchdogFired = true;
-      const p = rec.policy;
+    lease.watchdogTimer = setTimeout(() => {
+      lease.watchdogTimer = null;
+      lease.watchdogFired = true;
+      const p = lease.policy;
       this.metricsStore.countWatchdog(p.task);
       this.emit('watchdog', {
-        lease: rec.lease.toJSON(),
-        heldMs: Date.now() - rec.lease.acquiredAt,
+        lease: lease.toJSON(),
+        heldMs: Date.now() - lease.acquiredAt,
         holdMaxMs,
         willRevoke: p.revokeOnHoldMax,
       });
       if (p.revokeOnHoldMax) {
-        rec.revoke = setTimeout(() => {
-          rec.revoke = null;
-          this.backend.revoke(rec.lease.grant.resource, rec.lease.grant.token, 'revoked');
+        lease.revokeTimer = setTimeout(() => {
+          lease.revokeTimer = null;
+          this.backend.revoke(lease.grant.resource, lease.grant.token, 'revoked');
         }, p.revokeGraceMs);
-        rec.revoke.unref();
+        lease.revokeTimer.unref();
       }
     }, holdMaxMs);
-    rec.watchdog.unref();
+    lease.watchdogTimer.unref();
   }
 
+  /** Refreshes the per-device candidates in place from the backend's figures. */
   private candidates(): PlacementCandidate[] {
-    const out: PlacementCandidate[] = [];
     for (const d of this.devices) {
       const u = this.backend.usage(d.resource);
-      if (u === null) continue;
-      out.push({
-        index: d.index,
-        usable: d.admission.usable && !u.closed,
-        capacityMiB: u.capacity,
-        budgetMiB: u.capacity - u.external - u.declared,
-        waiting: u.waiting,
-        headPriority: u.headPriority,
-        utilizationPercent: d.utilizationPercent,
-      });
+      const c = d.candidate;
+      if (u === null) {
+        c.usable = false;
+        continue;
+      }
+      c.usable = d.admission.usable && !u.closed;
+      c.capacityMiB = u.capacity;
+      c.budgetMiB = u.capacity - u.external - u.declared;
+      c.waiting = u.waiting;
+      c.headPriority = u.headPriority;
     }
-    return out;
+    return this.candidateList;
   }
 
   /** Feeds one sample to the backend: capacity and unaccounted use per GPU, lost GPUs closed. */
@@ -431,7 +437,9 @@ export class GpuArbiter extends EventEmitter {
       }
       const info: LeaseDevice = { index: gpu.index, uuid: gpu.uuid, name: gpu.name };
       const env: LeaseEnv = Object.freeze({ CUDA_VISIBLE_DEVICES: gpu.uuid ?? String(gpu.index), CUDA_DEVICE_ORDER: 'PCI_BUS_ID' });
-      next.push({ index: gpu.index, resource, info, env, admission, utilizationPercent: gpu.utilization?.gpuPercent ?? null, present: true });
+      const utilizationPercent = gpu.utilization?.gpuPercent ?? null;
+      const candidate: PlacementCandidate = { index: gpu.index, usable: false, capacityMiB: 0, budgetMiB: 0, waiting: 0, headPriority: null, utilizationPercent };
+      next.push({ index: gpu.index, resource, info, env, admission, utilizationPercent, present: true, candidate });
       this.checkOveruse(resource, gpu.index, admission);
     }
     // A GPU that vanished from the sample takes no new grants either.
@@ -442,27 +450,28 @@ export class GpuArbiter extends EventEmitter {
       next.push({ ...d, admission: { ...d.admission, usable: false, reason: 'not present' }, present: false });
     }
     this.devices = next.sort((a, b) => a.index - b.index);
+    this.candidateList = this.devices.map((d) => d.candidate);
   }
 
   private checkOveruse(resource: string, index: number, admission: DeviceAdmission): void {
-    for (const rec of this.leases.values()) {
-      if (rec.lease.grant.resource !== resource) continue;
-      const o = admission.overuse.find((x) => x.pid === rec.lease.pid);
+    for (const lease of this.leases) {
+      if (lease.grant.resource !== resource) continue;
+      const o = admission.overuse.find((x) => x.pid === lease.pid);
       if (o === undefined) {
-        rec.overuse = false;
+        lease.overuse = false;
         continue;
       }
-      if (rec.overuse) continue; // report the start of an overuse, not every sample of it
-      rec.overuse = true;
-      this.emit('overuse', { lease: rec.lease.toJSON(), device: index, pid: o.pid, declaredMiB: o.declaredMiB, usedMiB: o.usedMiB });
+      if (lease.overuse) continue; // report the start of an overuse, not every sample of it
+      lease.overuse = true;
+      this.emit('overuse', { lease: lease.toJSON(), device: index, pid: o.pid, declaredMiB: o.declaredMiB, usedMiB: o.usedMiB });
     }
   }
 }
 
-function clearTimers(rec: LeaseRecord): void {
-  if (rec.watchdog !== null) clearTimeout(rec.watchdog);
-  if (rec.revoke !== null) clearTimeout(rec.revoke);
-  rec.watchdog = rec.revoke = null;
+function clearTimers(lease: Lease): void {
+  if (lease.watchdogTimer !== null) clearTimeout(lease.watchdogTimer);
+  if (lease.revokeTimer !== null) clearTimeout(lease.revokeTimer);
+  lease.watchdogTimer = lease.revokeTimer = null;
 }
 
 interface StartedMonitor extends GpuView {

@@ -1,6 +1,8 @@
 // A Lease is what acquire() hands out: where to run, how much VRAM was declared, and how to give
 // it back. It holds no timers or signals of its own; the arbiter's hooks do the bookkeeping.
 import type { Grant } from './backends/types';
+import type { TaskPolicy } from './policy';
+import type { Linked } from './util/intrusive-list';
 
 /** The GPU a lease is for. */
 export interface LeaseDevice {
@@ -39,7 +41,7 @@ export type ReleaseHook = (lease: Lease, oom: boolean) => void;
 const RESOLVED = Promise.resolve();
 
 /** A granted share of one GPU. Release it (or let `await using` do it) when the GPU work ends. */
-export class Lease implements AsyncDisposable, Disposable {
+export class Lease implements AsyncDisposable, Disposable, Linked<Lease> {
   private isReleased = false;
 
   /** @internal */
@@ -55,10 +57,26 @@ export class Lease implements AsyncDisposable, Disposable {
     readonly pid: number,
     /** @internal */
     readonly grant: Grant,
-    /** performance.now() at grant, for the hold-time histogram. */
-    readonly acquiredAtMono: number,
+    /** @internal The policy in force when granted (configure() does not change live leases). */
+    readonly policy: TaskPolicy,
     private readonly onRelease: ReleaseHook,
   ) {}
+
+  // Watchdog and overuse state, kept on the lease itself so a grant allocates one object, not two.
+  /** @internal */
+  watchdogTimer: NodeJS.Timeout | null = null;
+  /** @internal */
+  revokeTimer: NodeJS.Timeout | null = null;
+  /** @internal */
+  watchdogFired = false;
+  /** @internal */
+  overuse = false;
+  /** @internal */
+  prevLink: Lease | null = null;
+  /** @internal */
+  nextLink: Lease | null = null;
+  /** @internal */
+  inList = false;
 
   /** Strictly increasing per GPU: pass it to storage that must refuse stale holders. */
   get fencingToken(): number {

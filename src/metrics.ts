@@ -40,7 +40,8 @@ export interface HistogramFamily {
 
 export type MetricFamily = CounterFamily | HistogramFamily;
 
-class Histogram {
+/** @internal */
+export class Histogram {
   readonly counts: number[];
   sum = 0;
   count = 0;
@@ -67,49 +68,47 @@ class Histogram {
 /** Per-task outcome counts, as plain data. */
 export type TaskCounters = Record<Outcome, number> & { watchdog: number };
 
+/** @internal Everything counted for one task; looked up once per acquire and once per release. */
+export class TaskStats {
+  readonly outcomes: Record<Outcome, number> = Object.fromEntries(Outcomes.map((o) => [o, 0])) as Record<Outcome, number>;
+  readonly wait = new Histogram(WAIT_BUCKETS);
+  readonly hold = new Histogram(HOLD_BUCKETS);
+  watchdog = 0;
+}
+
 /** The arbiter's own counters (GPU gauges come from the monitor at read time). */
 export class ArbiterMetrics {
-  private readonly acquire = new Map<string, Map<Outcome, number>>();
-  private readonly queueWait = new Map<string, Histogram>();
-  private readonly hold = new Map<string, Histogram>();
-  private readonly watchdog = new Map<string, number>();
+  private readonly byTask = new Map<string, TaskStats>();
   releaseFailures = 0;
   ownershipViolations = 0;
   leaseLost = 0;
 
+  /** The stats of a task, created on first use. */
+  stats(task: string): TaskStats {
+    let s = this.byTask.get(task);
+    if (s === undefined) this.byTask.set(task, (s = new TaskStats()));
+    return s;
+  }
+
   countOutcome(task: string, outcome: Outcome): void {
-    let m = this.acquire.get(task);
-    if (m === undefined) this.acquire.set(task, (m = new Map()));
-    m.set(outcome, (m.get(outcome) ?? 0) + 1);
-  }
-
-  observeWait(task: string, seconds: number): void {
-    let h = this.queueWait.get(task);
-    if (h === undefined) this.queueWait.set(task, (h = new Histogram(WAIT_BUCKETS)));
-    h.observe(seconds);
-  }
-
-  observeHold(task: string, seconds: number): void {
-    let h = this.hold.get(task);
-    if (h === undefined) this.hold.set(task, (h = new Histogram(HOLD_BUCKETS)));
-    h.observe(seconds);
+    this.stats(task).outcomes[outcome]++;
   }
 
   countWatchdog(task: string): void {
-    this.watchdog.set(task, (this.watchdog.get(task) ?? 0) + 1);
+    this.stats(task).watchdog++;
   }
 
   /** Outcome counts for one task (zeros included). */
   taskCounters(task: string): TaskCounters {
-    const out = Object.fromEntries(Outcomes.map((o) => [o, 0])) as TaskCounters;
-    for (const [o, n] of this.acquire.get(task) ?? []) out[o] = n;
-    out.watchdog = this.watchdog.get(task) ?? 0;
+    const s = this.byTask.get(task);
+    const out = { ...(s?.outcomes ?? new TaskStats().outcomes) } as TaskCounters;
+    out.watchdog = s?.watchdog ?? 0;
     return out;
   }
 
   /** Tasks with any recorded activity. */
   tasks(): string[] {
-    return [...new Set([...this.acquire.keys(), ...this.watchdog.keys(), ...this.queueWait.keys()])];
+    return [...this.byTask.keys()];
   }
 
   /** The arbiter's own families (acquire, wait, hold, watchdog, release failures, violations, lost). */
@@ -120,13 +119,21 @@ export class ArbiterMetrics {
       type: 'counter',
       samples: [],
     };
-    for (const [task, m] of this.acquire) for (const [outcome, value] of m) acquire.samples.push({ labels: { task, outcome }, value });
-    const histo = (name: string, help: string, src: Map<string, Histogram>): HistogramFamily => ({
-      name,
-      help,
-      type: 'histogram',
-      samples: [...src].map(([task, h]) => ({ labels: { task }, buckets: h.cumulative(), sum: h.sum, count: h.count })),
-    });
+    const watchdog: CounterFamily = {
+      name: 'gpu_arbiter_watchdog_exceeded_total',
+      help: 'Leases held past their holdMaxMs',
+      type: 'counter',
+      samples: [],
+    };
+    const wait: HistogramFamily = { name: 'gpu_arbiter_queue_wait_seconds', help: 'Time from request to grant', type: 'histogram', samples: [] };
+    const hold: HistogramFamily = { name: 'gpu_arbiter_hold_seconds', help: 'Time from grant to release', type: 'histogram', samples: [] };
+    for (const [task, s] of this.byTask) {
+      for (const o of Outcomes) if (s.outcomes[o] > 0) acquire.samples.push({ labels: { task, outcome: o }, value: s.outcomes[o] });
+      if (s.watchdog > 0) watchdog.samples.push({ labels: { task }, value: s.watchdog });
+      for (const [fam, h] of [[wait, s.wait], [hold, s.hold]] as const) {
+        if (h.count > 0) fam.samples.push({ labels: { task }, buckets: h.cumulative(), sum: h.sum, count: h.count });
+      }
+    }
     const single = (name: string, help: string, value: number): CounterFamily => ({
       name,
       help,
@@ -135,14 +142,9 @@ export class ArbiterMetrics {
     });
     return [
       acquire,
-      histo('gpu_arbiter_queue_wait_seconds', 'Time from request to grant', this.queueWait),
-      histo('gpu_arbiter_hold_seconds', 'Time from grant to release', this.hold),
-      {
-        name: 'gpu_arbiter_watchdog_exceeded_total',
-        help: 'Leases held past their holdMaxMs',
-        type: 'counter',
-        samples: [...this.watchdog].map(([task, value]) => ({ labels: { task }, value })),
-      },
+      wait,
+      hold,
+      watchdog,
       single('gpu_arbiter_release_failures_total', 'Releases the backend failed to apply', this.releaseFailures),
       single('gpu_arbiter_ownership_violations_total', 'Releases with a wrong token, refused', this.ownershipViolations),
       single('gpu_arbiter_lease_lost_total', 'Leases revoked or lost by the backend', this.leaseLost),

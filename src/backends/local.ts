@@ -6,6 +6,7 @@
 // view of who waits. DESIGN.md requires all three, so the queue is ours; async-mutex's Mutex is
 // used in the arbiter, where serialising async steps is exactly what is needed.
 import { GpuArbiterError } from '../errors';
+import { IntrusiveList, type Linked } from '../util/intrusive-list';
 import { integerInRange, invalid, nonEmptyString } from '../validate';
 import type {
   AcquireRequest,
@@ -19,8 +20,11 @@ import type {
   ResourceUsage,
 } from './types';
 
-class LocalGrant implements Grant {
+class LocalGrant implements Grant, Linked<LocalGrant> {
   released = false;
+  prevLink: LocalGrant | null = null;
+  nextLink: LocalGrant | null = null;
+  inList = false;
   // The lost signal is created on first read: an AbortController per grant would cost more
   // than the whole uncontended acquire+release, and most holders never look at it.
   private controller: AbortController | null = null;
@@ -28,17 +32,22 @@ class LocalGrant implements Grant {
 
   constructor(
     private readonly state: ResourceState,
-    readonly token: string,
+    /** Token number; the string token is built only when asked for (rarely on the hot path). */
+    private readonly seq: number,
     readonly fencingToken: number,
     readonly units: number,
     readonly grantedAt: number,
     readonly waitedMs: number,
     readonly holder: HolderInfo,
-    private readonly onLost: ((reason: LostReason) => void) | undefined,
+    private readonly onLost: ((reason: LostReason, holder: HolderInfo) => void) | undefined,
   ) {}
 
   get resource(): string {
     return this.state.name;
+  }
+
+  get token(): string {
+    return `l${this.seq}`;
   }
 
   get lost(): AbortSignal {
@@ -58,7 +67,7 @@ class LocalGrant implements Grant {
   /** Marks the grant lost (its units are already freed by the caller). */
   markLost(reason: LostReason): void {
     try {
-      this.onLost?.(reason);
+      this.onLost?.(reason, this.holder);
     } catch {
       // A throwing observer must not stop the signal from aborting (never throw from a revoke).
     }
@@ -80,13 +89,14 @@ interface Waiter {
   onAbort: (() => void) | null;
 }
 
-class ResourceState {
+class ResourceState implements ResourceUsage {
   capacity = 0;
   external = 0;
   closed = false;
   declared = 0;
   fencing = 0;
-  readonly holders = new Map<string, LocalGrant>();
+  // Not a Map by token: no string is built or hashed per grant; release-by-token (rare) scans.
+  readonly holders = new IntrusiveList<LocalGrant>();
   /** Sorted: priority descending, then arrival (seq) ascending. */
   readonly queue: Waiter[] = [];
   readonly groupCounts = new Map<string, number>();
@@ -96,21 +106,29 @@ class ResourceState {
     private readonly backend: LocalBackend,
   ) {}
 
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  get headPriority(): number | null {
+    return this.queue.length === 0 ? null : this.queue[0]!.request.priority;
+  }
+
   fits(units: number): boolean {
     return !this.closed && this.declared + this.external + units <= this.capacity;
   }
 
   grant(request: AcquireRequest, waitedMs: number, now: number): LocalGrant {
     const units = request.units;
-    const g = new LocalGrant(this, this.backend.nextToken(), ++this.fencing, units, now, waitedMs, request.holder, request.onLost);
+    const g = new LocalGrant(this, this.backend.nextTokenSeq(), ++this.fencing, units, now, waitedMs, request.holder, request.onLost);
     this.declared += units;
-    this.holders.set(g.token, g);
+    this.holders.add(g);
     return g;
   }
 
   free(g: LocalGrant): void {
     g.released = true;
-    this.holders.delete(g.token);
+    this.holders.remove(g);
     this.declared -= g.units;
     if (this.queue.length > 0) this.pump();
   }
@@ -172,8 +190,8 @@ export class LocalBackend implements Backend {
   private closed = false;
 
   /** @internal */
-  nextToken(): string {
-    return `l${++this.tokenSeq}`;
+  nextTokenSeq(): number {
+    return ++this.tokenSeq;
   }
 
   setResource(resource: string, spec: ResourceSpec): void {
@@ -189,10 +207,8 @@ export class LocalBackend implements Backend {
     state.pump();
   }
 
-  usage(resource: string): ResourceUsage | null {
-    const s = this.resources.get(resource);
-    if (s === undefined) return null;
-    return { capacity: s.capacity, external: s.external, declared: s.declared, closed: s.closed, waiting: s.queue.length, headPriority: s.queue[0]?.request.priority ?? null };
+  usage(resource: string): Readonly<ResourceUsage> | null {
+    return this.resources.get(resource) ?? null;
   }
 
   acquire(request: AcquireRequest): Promise<Grant> {
@@ -253,8 +269,7 @@ export class LocalBackend implements Backend {
   }
 
   release(resource: string, token: string): ReleaseResult {
-    const state = this.resources.get(resource);
-    const g = state?.holders.get(token);
+    const g = this.find(resource, token);
     if (g !== undefined) {
       g.release();
       return 'released';
@@ -268,12 +283,18 @@ export class LocalBackend implements Backend {
   }
 
   revoke(resource: string, token: string, reason: LostReason = 'revoked'): boolean {
-    const state = this.resources.get(resource);
-    const g = state?.holders.get(token);
-    if (state === undefined || g === undefined) return false;
-    state.free(g);
+    const g = this.find(resource, token);
+    if (g === undefined) return false;
+    g.release();
     g.markLost(reason);
     return true;
+  }
+
+  private find(resource: string, token: string): LocalGrant | undefined {
+    const state = this.resources.get(resource);
+    if (state === undefined) return undefined;
+    for (const g of state.holders) if (g.token === token) return g;
+    return undefined;
   }
 
   inspect(): BackendSnapshot {
@@ -283,7 +304,7 @@ export class LocalBackend implements Backend {
       external: s.external,
       closed: s.closed,
       declared: s.declared,
-      holders: [...s.holders.values()].map((g) => ({
+      holders: [...s.holders].map((g) => ({
         token: g.token,
         fencingToken: g.fencingToken,
         units: g.units,
@@ -310,7 +331,10 @@ export class LocalBackend implements Backend {
       for (const w of [...s.queue]) {
         if (s.dequeue(w)) w.reject(new GpuArbiterError('E_CLOSED', `The backend closed while waiting for ${s.name}`));
       }
-      for (const g of [...s.holders.values()]) this.revoke(s.name, g.token, 'backend-closed');
+      for (const g of s.holders.toArray()) {
+        g.release();
+        g.markLost('backend-closed');
+      }
     }
   }
 }

@@ -50,9 +50,9 @@ export interface AcquireRequest {
   /**
    * Called once if the hold is later lost (revoke, expiry, holder death, close), before the
    * grant's `lost` signal aborts. Lets the caller count and report losses without creating the
-   * signal for every grant.
+   * signal for every grant; `holder` tells which, so one handler can serve every request.
    */
-  onLost?: (reason: LostReason) => void;
+  onLost?: (reason: LostReason, holder: HolderInfo) => void;
 }
 
 /** Why a grant was lost; `lost.reason` is a GpuArbiterError with code E_LEASE_LOST carrying this. */
@@ -135,8 +135,11 @@ export interface Backend {
   readonly kind: string;
   /** Declares a resource or updates its capacity; re-runs admission for its waiters. */
   setResource(resource: string, spec: ResourceSpec): void;
-  /** Current figures of a resource, or null if it was never declared. */
-  usage(resource: string): ResourceUsage | null;
+  /**
+   * Current figures of a resource, or null if it was never declared. May be a live view (the
+   * local backend returns its own state, to allocate nothing per placement): read it at once.
+   */
+  usage(resource: string): Readonly<ResourceUsage> | null;
   /** Grants at once where it fits and nobody is ahead; otherwise waits (see AcquireRequest). */
   acquire(request: AcquireRequest): Promise<Grant>;
   /** Release by token: a wrong token is refused and counted, never applied. */
