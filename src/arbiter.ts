@@ -14,7 +14,7 @@ import {
   type GpuArbiterOptions,
 } from './arbiter-options';
 import { LocalBackend } from './backends/local';
-import type { Backend, HolderInfo, HolderView, LostReason } from './backends/types';
+import type { AcquireRequest, Backend, Grant, HolderInfo, HolderView, LostReason } from './backends/types';
 import { GpuArbiterError, isGpuArbiterError } from './errors';
 import type { GpuView } from './gpu-view';
 import { Lease, type LeaseDevice, type LeaseEnv } from './lease';
@@ -53,7 +53,7 @@ export interface ManagedDevice {
 
 /**
  * Admission control for shared GPUs. Events (payloads are plain data unless said otherwise):
- * - `acquired` (lease: Lease), `released` (lease: Lease, { heldMs, oom })
+ * - `acquired` (lease: Lease), `released` (lease: Lease, heldMs: number, oom: boolean)
  * - `skipped` ({ task, reason }), `fell-back` ({ task, reason }), `timeout` ({ task, waitedMs })
  * - `watchdog` ({ lease, heldMs, holdMaxMs, willRevoke }), `lease-lost` ({ lease, reason })
  * - `overuse` ({ lease, device, pid, declaredMiB, usedMiB })
@@ -272,39 +272,44 @@ export class GpuArbiter extends EventEmitter {
         { task: policy.task, vramMiB: units, largestCapacityMiB: placed.largestCapacityMiB },
       );
     }
-    const dev = this.devices.find((d) => d.index === placed.index)!;
+    let dev = this.devices[0]!;
+    for (const d of this.devices) if (d.index === placed.index) dev = d;
     const maxWait = opts.maxWaitMs ?? policy.maxWaitMs;
     const deadline = policy.busyPolicy === 'REJECT' ? Date.now() : maxWait === null ? undefined : Date.now() + maxWait;
     const holder = { leaseId: `L${++this.leaseSeq}`, task: policy.task, pid: opts.pid };
-    return this.backend
-      .acquire({
-        resource: dev.resource,
-        units,
-        priority: policy.priority,
-        deadline,
-        signal: opts.signal,
-        holder,
-        queueGroup: policy.task,
-        queueLimit: policy.queueLimit ?? undefined,
-        onLost: this.lostHook,
-      })
-      .then(
-        (grant) => {
-          const lease = new Lease(holder.leaseId, policy.task, dev.info, dev.env, units, opts.pid, grant, policy, this.releaseHook);
-          this.leases.add(lease);
-          if (policy.holdMaxMs !== null) this.armWatchdog(lease, policy.holdMaxMs);
-          return this.granted(lease);
-        },
-        mapErrors
-          ? (err: unknown) => {
-              throw this.failed(policy, err);
-            }
-          : undefined,
-      );
+    const request: AcquireRequest = {
+      resource: dev.resource,
+      units,
+      priority: policy.priority,
+      deadline,
+      signal: opts.signal,
+      holder,
+      queueGroup: policy.task,
+      queueLimit: policy.queueLimit ?? undefined,
+      onLost: this.lostHook,
+    };
+    const stats = this.metricsStore.stats(policy.task);
+    const toLease = (grant: Grant): Lease => {
+      const lease = new Lease(holder.leaseId, policy.task, dev.info, dev.env, units, opts.pid, grant, policy, stats, this.releaseHook);
+      this.leases.add(lease);
+      if (policy.holdMaxMs !== null) this.armWatchdog(lease, policy.holdMaxMs);
+      return this.granted(lease);
+    };
+    // Uncontended: granted synchronously, no promise step beyond the one returned.
+    const now = this.backend.tryAcquire?.(request);
+    if (now != null) return Promise.resolve(toLease(now));
+    return this.backend.acquire(request).then(
+      toLease,
+      mapErrors
+        ? (err: unknown) => {
+            throw this.failed(policy, err);
+          }
+        : undefined,
+    );
   }
 
   private granted(lease: Lease): Lease {
-    const stats = this.metricsStore.stats(lease.task);
+    const stats = lease.stats;
     stats.outcomes.acquired++;
     stats.wait.observe(lease.waitedMs / 1000);
     this.emit('acquired', lease);
@@ -358,9 +363,9 @@ export class GpuArbiter extends EventEmitter {
     // Date.now(), not performance.now(): the smallest hold bucket is 10 ms, and the grant
     // already carries its Date.now() timestamp.
     const heldMs = Date.now() - lease.acquiredAt;
-    this.metricsStore.stats(lease.task).hold.observe(heldMs / 1000);
-    // The payload object is built only for listeners: this runs on every release.
-    if (this.listenerCount('released') > 0) this.emit('released', lease, { heldMs, oom });
+    lease.stats.hold.observe(heldMs / 1000);
+    // Positional primitives, no payload object: this runs on every release.
+    this.emit('released', lease, heldMs, oom);
   };
 
   private readonly lostHook = (reason: LostReason, holder: HolderInfo): void => {

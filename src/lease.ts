@@ -1,6 +1,7 @@
 // A Lease is what acquire() hands out: where to run, how much VRAM was declared, and how to give
 // it back. It holds no timers or signals of its own; the arbiter's hooks do the bookkeeping.
 import type { Grant } from './backends/types';
+import type { TaskStats } from './metrics';
 import type { TaskPolicy } from './policy';
 import type { Linked } from './util/intrusive-list';
 
@@ -59,6 +60,8 @@ export class Lease implements AsyncDisposable, Disposable, Linked<Lease> {
     readonly grant: Grant,
     /** @internal The policy in force when granted (configure() does not change live leases). */
     readonly policy: TaskPolicy,
+    /** @internal The task's counters, looked up once at grant. */
+    readonly stats: TaskStats,
     private readonly onRelease: ReleaseHook,
   ) {}
 

@@ -20,7 +20,7 @@ describe('Lease', () => {
     const a = await make();
     const seen: string[] = [];
     a.on('acquired', (l) => seen.push(`acquired ${l.id}`));
-    a.on('released', (l, info) => seen.push(`released ${l.id} oom=${info.oom}`));
+    a.on('released', (l, heldMs, oom) => seen.push(`released ${l.id} oom=${oom} heldMs>=0:${heldMs >= 0}`));
     const lease = await a.acquire('ASR');
     expect(lease.device).toEqual({ index: 0, uuid: 'GPU-aaaa', name: 'Simulated GPU' });
     expect(lease.env).toEqual({ CUDA_VISIBLE_DEVICES: 'GPU-aaaa', CUDA_DEVICE_ORDER: 'PCI_BUS_ID' });
@@ -29,7 +29,7 @@ describe('Lease', () => {
     expect(lease.pid).toBe(process.pid);
     expect(JSON.parse(JSON.stringify(lease))).toMatchObject({ id: lease.id, task: 'ASR', released: false });
     await lease.release({ oom: true });
-    expect(seen).toEqual([`acquired ${lease.id}`, `released ${lease.id} oom=true`]);
+    expect(seen).toEqual([`acquired ${lease.id}`, `released ${lease.id} oom=true heldMs>=0:true`]);
   });
 
   it('release() is idempotent', async () => {

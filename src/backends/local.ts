@@ -211,32 +211,46 @@ export class LocalBackend implements Backend {
     return this.resources.get(resource) ?? null;
   }
 
-  acquire(request: AcquireRequest): Promise<Grant> {
+  /** Checks a request; throws what acquire() would reject with. */
+  private check(request: AcquireRequest): ResourceState {
     const state = this.resources.get(request.resource);
+    if (this.closed) throw new GpuArbiterError('E_CLOSED', 'The backend is closed');
+    if (state === undefined) throw invalid('request.resource', 'a resource declared with setResource()', request.resource);
+    integerInRange('request.units', request.units, 1, Number.MAX_SAFE_INTEGER);
+    if (typeof request.priority !== 'number' || !Number.isFinite(request.priority)) {
+      throw invalid('request.priority', 'a finite number', request.priority);
+    }
+    if (request.units > state.capacity) {
+      throw new GpuArbiterError(
+        'E_DOES_NOT_FIT',
+        `${request.units} units can never fit ${request.resource} (capacity ${state.capacity})`,
+        { resource: request.resource, units: request.units, capacity: state.capacity },
+      );
+    }
+    if (request.signal?.aborted) throw aborted(request.signal);
+    return state;
+  }
+
+  tryAcquire(request: AcquireRequest): Grant | null {
+    const state = this.check(request);
+    const q = state.queue;
+    // Served at once when nobody of equal or higher priority is waiting and it fits now.
+    if ((q.length === 0 || q[0]!.request.priority < request.priority) && state.fits(request.units)) {
+      return state.grant(request, 0, Date.now());
+    }
+    return null;
+  }
+
+  acquire(request: AcquireRequest): Promise<Grant> {
+    let state: ResourceState;
     try {
-      if (this.closed) throw new GpuArbiterError('E_CLOSED', 'The backend is closed');
-      if (state === undefined) throw invalid('request.resource', 'a resource declared with setResource()', request.resource);
-      integerInRange('request.units', request.units, 1, Number.MAX_SAFE_INTEGER);
-      if (typeof request.priority !== 'number' || !Number.isFinite(request.priority)) {
-        throw invalid('request.priority', 'a finite number', request.priority);
-      }
-      if (request.units > state.capacity) {
-        throw new GpuArbiterError(
-          'E_DOES_NOT_FIT',
-          `${request.units} units can never fit ${request.resource} (capacity ${state.capacity})`,
-          { resource: request.resource, units: request.units, capacity: state.capacity },
-        );
-      }
-      if (request.signal?.aborted) throw aborted(request.signal);
+      const g = this.tryAcquire(request);
+      if (g !== null) return Promise.resolve(g);
+      state = this.resources.get(request.resource)!;
     } catch (err) {
       return Promise.reject(err);
     }
     const now = Date.now();
-    const q = state.queue;
-    // Served at once when nobody of equal or higher priority is waiting and it fits now.
-    if ((q.length === 0 || q[0]!.request.priority < request.priority) && state.fits(request.units)) {
-      return Promise.resolve(state.grant(request, 0, now));
-    }
     if (request.deadline !== undefined && request.deadline <= now) {
       return Promise.reject(timeout(request, 0));
     }

@@ -142,6 +142,13 @@ export interface Backend {
   usage(resource: string): Readonly<ResourceUsage> | null;
   /** Grants at once where it fits and nobody is ahead; otherwise waits (see AcquireRequest). */
   acquire(request: AcquireRequest): Promise<Grant>;
+  /**
+   * Optional synchronous fast path: the grant if acquire() would grant at once, else null (and
+   * nothing is queued). Throws what acquire() would reject with before waiting (E_DOES_NOT_FIT,
+   * E_ABORTED, ...). Lets the uncontended case skip a promise step; backends that cannot answer
+   * synchronously leave it out.
+   */
+  tryAcquire?(request: AcquireRequest): Grant | null;
   /** Release by token: a wrong token is refused and counted, never applied. */
   release(resource: string, token: string): ReleaseResult;
   /** Takes a hold away: frees its units and aborts its `lost` signal. False if not held. */
