@@ -24,6 +24,11 @@ export interface GpuArbiterOptions {
   maxFraction?: number;
   /** @default 'binpack' */
   placement?: PlacementStrategy;
+  /**
+   * Aging for the local backend: a waiter's effective priority rises by 1 per `agingMs` waited,
+   * so low-priority work is not starved. @default strict priorities (no aging)
+   */
+  agingMs?: number;
   /** The GPU view to admit against. @default a GpuMonitor over NVML, started and stopped by the arbiter */
   monitor?: GpuView;
   /** Options for the default monitor. */
@@ -42,7 +47,7 @@ export interface ArbiterConfig {
 }
 
 export const DEFAULT_MAX_FRACTION = 0.95;
-const CREATE_KEYS = ['backend', 'policies', 'devices', 'maxFraction', 'placement', 'monitor', 'monitorOptions'] as const;
+const CREATE_KEYS = ['backend', 'policies', 'devices', 'maxFraction', 'placement', 'monitor', 'monitorOptions', 'agingMs'] as const;
 const CONFIGURE_KEYS = ['policies', 'devices', 'maxFraction', 'placement'] as const;
 
 /** Validates create() options (all of them, including backend and monitor shapes). */
@@ -53,6 +58,10 @@ export function parseCreateOptions(value: unknown): { config: ArbiterConfig; opt
   const b = o.backend;
   if (b !== undefined && b !== 'local' && b !== 'host' && !isBackend(b)) {
     throw invalid('options.backend', "'local', 'host' or a Backend instance", b);
+  }
+  if (o.agingMs !== undefined) {
+    integerInRange('options.agingMs', o.agingMs, 1, 2 ** 31 - 1);
+    if (isBackend(b)) throw invalid('options.agingMs', "nothing when options.backend is an instance (give it to that backend)", o.agingMs);
   }
   if (o.monitor !== undefined && !isGpuView(o.monitor)) {
     throw invalid('options.monitor', 'an object with snapshot(), on() and off()', o.monitor);
@@ -67,7 +76,7 @@ export function parseCreateOptions(value: unknown): { config: ArbiterConfig; opt
 /** Validates configure() input against the current config; absent fields keep their value. */
 export function parseConfigure(value: unknown, current: ArbiterConfig): ArbiterConfig {
   const o = optionsObject<GpuArbiterConfigInput>('config', value);
-  for (const key of ['backend', 'monitor', 'monitorOptions']) {
+  for (const key of ['backend', 'monitor', 'monitorOptions', 'agingMs']) {
     if (key in o) {
       throw new GpuArbiterError('E_INVALID_ARGUMENT', `config.${key} cannot change at run time; create a new arbiter`, {
         field: `config.${key}`,

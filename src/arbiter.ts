@@ -107,7 +107,7 @@ export class GpuArbiter extends EventEmitter {
         field: 'options.backend',
       });
     }
-    if (o.backend === undefined || o.backend === 'local') backend = new LocalBackend();
+    if (o.backend === undefined || o.backend === 'local') backend = new LocalBackend({ agingMs: o.agingMs });
     else backend = o.backend;
     if (o.monitor !== undefined) return new GpuArbiter(config, backend, o.backend !== backend, o.monitor, null);
     const monitor = await createDefaultMonitor(o.monitorOptions);

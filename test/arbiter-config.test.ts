@@ -49,6 +49,7 @@ describe('GpuArbiter.create validation names the field and the value', () => {
     [{ backend: 'redis' }, 'for options.backend but received "redis"'],
     [{ monitor: {} }, 'for options.monitor'],
     [{ intervalMs: 5 }, 'Unknown option options.intervalMs'],
+    [{ agingMs: 0 }, 'Expected an integer from 1 to 2147483647 for options.agingMs but received 0'],
   ])('options %j', async (extra, message) => {
     await rejectsWith({ monitor, policies: { ASR: { priority: 1, vramMiB: 5 } }, ...extra }, message);
   });

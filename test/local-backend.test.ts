@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { LocalBackend } from '../src/backends/local';
 import { backendContract } from './helpers/backend-contract';
 
@@ -27,5 +27,59 @@ describe('LocalBackend specifics', () => {
     urgent.release();
     held.release();
     (await big).release();
+  });
+});
+
+describe('LocalBackend aging', () => {
+  const holder = (leaseId: string) => ({ leaseId, task: 'T', pid: 1 });
+
+  it('without aging, a steady stream of higher priorities starves a low one', async () => {
+    vi.useFakeTimers();
+    try {
+      const b = new LocalBackend();
+      b.setResource('r', { capacity: 1 });
+      let held = await b.acquire({ resource: 'r', units: 1, priority: 0, holder: holder('h') });
+      let lowGot = false;
+      const low = b.acquire({ resource: 'r', units: 1, priority: 10, holder: holder('low') }).then((g) => ((lowGot = true), g));
+      for (let i = 0; i < 5; i++) {
+        await vi.advanceTimersByTimeAsync(1000);
+        const next = b.acquire({ resource: 'r', units: 1, priority: 50, holder: holder(`high${i}`) });
+        held.release();
+        held = await next;
+      }
+      expect(lowGot).toBe(false);
+      held.release();
+      (await low).release();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('with agingMs, a long-waiting low priority overtakes newer higher ones', async () => {
+    vi.useFakeTimers();
+    try {
+      const b = new LocalBackend({ agingMs: 100 });
+      b.setResource('r', { capacity: 1 });
+      const held = await b.acquire({ resource: 'r', units: 1, priority: 0, holder: holder('h') });
+      const order: string[] = [];
+      const take = (name: string, priority: number) =>
+        b.acquire({ resource: 'r', units: 1, priority, holder: holder(name) }).then((g) => {
+          order.push(name);
+          g.release();
+        });
+      const low = take('low', 10);
+      await vi.advanceTimersByTimeAsync(5000); // low: 10 + 50 = 60 effective
+      const high = take('high', 50);
+      expect(b.usage('r')!.headPriority).toBe(60);
+      held.release();
+      await Promise.all([low, high]);
+      expect(order).toEqual(['low', 'high']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('refuses a bad agingMs naming the field', () => {
+    expect(() => new LocalBackend({ agingMs: 0 })).toThrow('Expected an integer from 1 to 2147483647 for options.agingMs but received 0');
   });
 });

@@ -7,7 +7,7 @@
 // used in the arbiter, where serialising async steps is exactly what is needed.
 import { GpuArbiterError } from '../errors';
 import { IntrusiveList, type Linked } from '../util/intrusive-list';
-import { integerInRange, invalid, nonEmptyString } from '../validate';
+import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from '../validate';
 import type {
   AcquireRequest,
   Backend,
@@ -83,6 +83,8 @@ interface Waiter {
   readonly request: AcquireRequest;
   readonly seq: number;
   readonly enqueuedAt: number;
+  /** Effective priority as of the last reorder (= request.priority without aging). */
+  eff: number;
   resolve(grant: Grant): void;
   reject(err: unknown): void;
   timer: NodeJS.Timeout | null;
@@ -97,13 +99,15 @@ class ResourceState implements ResourceUsage {
   fencing = 0;
   // Not a Map by token: no string is built or hashed per grant; release-by-token (rare) scans.
   readonly holders = new IntrusiveList<LocalGrant>();
-  /** Sorted: priority descending, then arrival (seq) ascending. */
+  /** Sorted: effective priority descending, then arrival (seq) ascending. */
   readonly queue: Waiter[] = [];
   readonly groupCounts = new Map<string, number>();
 
   constructor(
     readonly name: string,
     private readonly backend: LocalBackend,
+    /** Ms of waiting per +1 of effective priority; null: strict priorities. */
+    private readonly agingMs: number | null,
   ) {}
 
   get waiting(): number {
@@ -111,7 +115,20 @@ class ResourceState implements ResourceUsage {
   }
 
   get headPriority(): number | null {
-    return this.queue.length === 0 ? null : this.queue[0]!.request.priority;
+    this.reorder(Date.now());
+    return this.queue.length === 0 ? null : this.queue[0]!.eff;
+  }
+
+  /**
+   * With aging, effective priorities grow while waiters wait, so the order is recomputed (a
+   * stable sort of at most the queue's length) before every decision. Without aging the queue
+   * is kept sorted on insert and this does nothing.
+   */
+  reorder(now: number): void {
+    const a = this.agingMs;
+    if (a === null || this.queue.length === 0) return;
+    for (const w of this.queue) w.eff = w.request.priority + Math.floor((now - w.enqueuedAt) / a);
+    if (this.queue.length > 1) this.queue.sort((x, y) => y.eff - x.eff || x.seq - y.seq);
   }
 
   fits(units: number): boolean {
@@ -135,8 +152,9 @@ class ResourceState implements ResourceUsage {
 
   enqueue(w: Waiter): void {
     // Insert after the last waiter of the same or higher priority: FIFO within a priority.
+    this.reorder(w.enqueuedAt);
     let i = this.queue.length - 1;
-    while (i >= 0 && this.queue[i]!.request.priority < w.request.priority) i--;
+    while (i >= 0 && this.queue[i]!.eff < w.eff) i--;
     this.queue.splice(i + 1, 0, w);
     const g = w.request.queueGroup;
     if (g !== undefined) this.groupCounts.set(g, (this.groupCounts.get(g) ?? 0) + 1);
@@ -155,14 +173,15 @@ class ResourceState implements ResourceUsage {
       if (n === 0) this.groupCounts.delete(g);
       else this.groupCounts.set(g, n);
     }
-    // The head may have been the one blocking everyone behind it.
-    if (i === 0) this.pump();
+    // The head may have been the one blocking everyone behind it (with aging, any may be).
+    if (i === 0 || this.agingMs !== null) this.pump();
     return true;
   }
 
   /** Grants waiters in strict order while the head fits (no backfill: a big head is never starved). */
   pump(): void {
     const now = Date.now();
+    this.reorder(now);
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
       if (!this.fits(head.request.units)) return;
@@ -180,9 +199,26 @@ class ResourceState implements ResourceUsage {
   }
 }
 
+/** Options of {@link LocalBackend}. */
+export interface LocalBackendOptions {
+  /**
+   * Aging: a waiter's effective priority rises by 1 for every `agingMs` it has waited, so low
+   * priorities are not starved by a steady stream of high ones. Order is re-evaluated at every
+   * grant decision (release, sample, new request). @default no aging (strict priorities)
+   */
+  agingMs?: number;
+}
+
 /** Backend for one JS isolate: priority order, FIFO within a priority, deadlines, abort, queue limits. */
 export class LocalBackend implements Backend {
   readonly kind = 'local';
+  private readonly agingMs: number | null;
+
+  constructor(options: LocalBackendOptions = {}) {
+    const o = optionsObject<LocalBackendOptions>('options', options);
+    knownKeys('options', o, ['agingMs']);
+    this.agingMs = o.agingMs === undefined ? null : integerInRange('options.agingMs', o.agingMs, 1, 2 ** 31 - 1);
+  }
   private readonly resources = new Map<string, ResourceState>();
   private tokenSeq = 0;
   private waiterSeq = 0;
@@ -198,7 +234,7 @@ export class LocalBackend implements Backend {
     nonEmptyString('resource', resource);
     let state = this.resources.get(resource);
     if (state === undefined) {
-      state = new ResourceState(resource, this);
+      state = new ResourceState(resource, this, this.agingMs);
       this.resources.set(resource, state);
     }
     state.capacity = nonNegative('spec.capacity', spec.capacity);
@@ -234,10 +270,14 @@ export class LocalBackend implements Backend {
   tryAcquire(request: AcquireRequest): Grant | null {
     const state = this.check(request);
     const q = state.queue;
+    const now = Date.now();
     // Served at once when nobody of equal or higher priority is waiting and it fits now.
-    if ((q.length === 0 || q[0]!.request.priority < request.priority) && state.fits(request.units)) {
-      return state.grant(request, 0, Date.now());
+    if (q.length === 0) {
+      if (state.fits(request.units)) return state.grant(request, 0, now);
+      return null;
     }
+    state.reorder(now);
+    if (q[0]!.eff < request.priority && state.fits(request.units)) return state.grant(request, 0, now);
     return null;
   }
 
@@ -265,7 +305,7 @@ export class LocalBackend implements Backend {
       }
     }
     return new Promise<Grant>((resolve, reject) => {
-      const w: Waiter = { request, seq: ++this.waiterSeq, enqueuedAt: now, resolve, reject, timer: null, onAbort: null };
+      const w: Waiter = { request, seq: ++this.waiterSeq, enqueuedAt: now, eff: request.priority, resolve, reject, timer: null, onAbort: null };
       if (request.deadline !== undefined) {
         w.timer = setTimeout(() => {
           if (state.dequeue(w)) reject(timeout(request, Date.now() - now));
@@ -312,7 +352,8 @@ export class LocalBackend implements Backend {
   }
 
   inspect(): BackendSnapshot {
-    const resources = [...this.resources.values()].map((s) => ({
+    const now = Date.now();
+    const resources = [...this.resources.values()].map((s) => (s.reorder(now), {
       resource: s.name,
       capacity: s.capacity,
       external: s.external,
