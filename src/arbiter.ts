@@ -19,6 +19,7 @@ import { GpuArbiterError, isGpuArbiterError } from './errors';
 import type { GpuView } from './gpu-view';
 import { Lease, type LeaseDevice, type LeaseEnv } from './lease';
 import { ArbiterMetrics, type MetricFamily, type Outcome } from './metrics';
+import { registerMetrics, type PromRegistryLike } from './metrics-prom';
 import type { GpuSnapshot } from './monitor-types';
 import { place, type PlacementCandidate } from './placement';
 import type { TaskPolicy } from './policy';
@@ -221,6 +222,14 @@ export class GpuArbiter extends EventEmitter {
       },
       ...gpuFamilies(this.monitor.snapshot(), this.config.devices),
     ];
+  }
+
+  /**
+   * Registers every metric in a prom-client registry (prom-client is an optional peer
+   * dependency); returns a function that unregisters them. See {@link registerMetrics}.
+   */
+  registerMetrics(registry?: PromRegistryLike): () => void {
+    return registerMetrics(this, registry);
   }
 
   /** Stops listening to the monitor, rejects waiters (E_CLOSED) and aborts holds' `lost`. */

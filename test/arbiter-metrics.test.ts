@@ -87,4 +87,12 @@ describe('metrics', () => {
     unregister();
     expect(await registry.metrics()).not.toContain('gpu_arbiter_acquire_total');
   });
+
+  it('arbiter.registerMetrics(registry) does the same', async () => {
+    const a = await make();
+    const registry = new Registry();
+    a.registerMetrics(registry);
+    await (await a.acquire('ASR')).release();
+    expect(await registry.metrics()).toContain('gpu_arbiter_acquire_total{task="ASR",outcome="acquired"} 1');
+  });
 });
