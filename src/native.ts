@@ -9,7 +9,9 @@ const packageRoot = path.resolve(__dirname, '..');
 /** Raw per-device sample as the native sampler produces it (see native/nvml/sample_js.cc). */
 export interface RawDeviceSample {
   index: number;
+  /** NVML return name of a device-wide failure, and the call that reported it. */
   error: string | null;
+  errorCall?: string;
   name: string | null;
   uuid: string | null;
   memory: { total: number; used: number; free: number; reserved: number | null } | null;
@@ -34,8 +36,9 @@ export interface RawSnapshot {
   driverVersion: string | null;
   nvmlVersion: string | null;
   cudaDriverVersion: number | null;
+  /** NVML return name when nvmlDeviceGetCount failed. */
+  countError: string | null;
   api: Record<string, string>;
-  deviceCount: number;
   devices: RawDeviceSample[];
 }
 

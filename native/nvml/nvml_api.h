@@ -1,0 +1,84 @@
+#pragma once
+// The slice of NVML's C ABI that we call, declared here so no CUDA headers are needed to build.
+// These layouts are NVIDIA's stable ABI (nvml.h); sizes are checked with static_assert below.
+#include <cstdint>
+
+namespace gpu_arbiter::nvml {
+
+using Return = int;  // nvmlReturn_t
+constexpr Return kSuccess = 0;
+constexpr Return kErrorUninitialized = 1;
+constexpr Return kErrorInvalidArgument = 2;
+constexpr Return kErrorNotSupported = 3;
+constexpr Return kErrorInsufficientSize = 7;
+constexpr Return kErrorDriverNotLoaded = 9;
+constexpr Return kErrorLibraryNotFound = 12;
+constexpr Return kErrorFunctionNotFound = 13;
+constexpr Return kErrorGpuIsLost = 15;
+constexpr Return kErrorResetRequired = 16;
+constexpr Return kErrorArgumentVersionMismatch = 25;
+constexpr Return kErrorUnknown = 999;
+
+using Device = struct nvmlDevice_st*;  // nvmlDevice_t, opaque
+
+struct MemoryV1 {  // nvmlMemory_t
+  unsigned long long total;
+  unsigned long long free;
+  unsigned long long used;
+};
+
+struct MemoryV2 {  // nvmlMemory_v2_t
+  unsigned int version;
+  unsigned long long total;
+  unsigned long long reserved;
+  unsigned long long free;
+  unsigned long long used;
+};
+static_assert(sizeof(MemoryV2) == 40, "nvmlMemory_v2_t is 40 bytes on LP64");
+// NVML_STRUCT_VERSION(Memory, 2): sizeof | (version << 24).
+constexpr unsigned int kMemoryV2Version = static_cast<unsigned int>(sizeof(MemoryV2)) | (2u << 24);
+
+struct Utilization {  // nvmlUtilization_t
+  unsigned int gpu;
+  unsigned int memory;
+};
+
+struct ProcessInfoV1 {  // nvmlProcessInfo_v1_t (plain ...GetComputeRunningProcesses)
+  unsigned int pid;
+  unsigned long long usedGpuMemory;
+};
+static_assert(sizeof(ProcessInfoV1) == 16, "nvmlProcessInfo_v1_t is 16 bytes");
+
+struct ProcessInfoV2 {  // nvmlProcessInfo_v2_t == nvmlProcessInfo_t (used by _v2 and _v3)
+  unsigned int pid;
+  unsigned long long usedGpuMemory;
+  unsigned int gpuInstanceId;
+  unsigned int computeInstanceId;
+};
+static_assert(sizeof(ProcessInfoV2) == 24, "nvmlProcessInfo_v2_t is 24 bytes");
+
+constexpr unsigned long long kValueNotAvailable = ~0ULL;  // NVML_VALUE_NOT_AVAILABLE
+constexpr unsigned int kInitFlagNoGpus = 1;               // NVML_INIT_FLAG_NO_GPUS
+constexpr int kTemperatureGpu = 0;                        // NVML_TEMPERATURE_GPU
+constexpr unsigned int kStringBufferSize = 96;            // >= NVML_DEVICE_NAME_V2_BUFFER_SIZE, UUID_V2, versions
+
+// Function pointer types, one per entry point we resolve.
+using InitWithFlagsFn = Return (*)(unsigned int);
+using InitFn = Return (*)();
+using ShutdownFn = Return (*)();
+using ErrorStringFn = const char* (*)(Return);
+using StringFn = Return (*)(char*, unsigned int);
+using IntFn = Return (*)(int*);
+using CountFn = Return (*)(unsigned int*);
+using HandleByIndexFn = Return (*)(unsigned int, Device*);
+using DeviceStringFn = Return (*)(Device, char*, unsigned int);
+using MemoryV1Fn = Return (*)(Device, MemoryV1*);
+using MemoryV2Fn = Return (*)(Device, MemoryV2*);
+using UtilizationFn = Return (*)(Device, Utilization*);
+using TemperatureFn = Return (*)(Device, int, unsigned int*);
+using DeviceUintFn = Return (*)(Device, unsigned int*);
+using DeviceEnableStateFn = Return (*)(Device, int*);
+using MigModeFn = Return (*)(Device, unsigned int*, unsigned int*);
+using ProcessesFn = Return (*)(Device, unsigned int*, void*);
+
+}  // namespace gpu_arbiter::nvml

@@ -1,0 +1,111 @@
+#include "nvml/nvml_library.h"
+
+#include <dlfcn.h>
+#include <link.h>
+
+#include "nvml/nvml_errors.h"
+
+namespace gpu_arbiter::nvml {
+namespace {
+
+template <typename Fn>
+Fn Resolve(void* handle, const char* name) {
+  return reinterpret_cast<Fn>(dlsym(handle, name));
+}
+
+// Resolves the first present symbol of a versioned chain (newest first) and records which one.
+template <typename Fn>
+Fn ResolveChain(void* handle, std::initializer_list<const char*> names, const char* apiKey,
+                std::map<std::string, std::string>* api) {
+  for (const char* name : names) {
+    if (Fn fn = Resolve<Fn>(handle, name)) {
+      (*api)[apiKey] = name;
+      return fn;
+    }
+  }
+  return nullptr;
+}
+
+std::string ErrorText(const Symbols& fn, Return code) {
+  std::string text = ReturnName(code);
+  if (fn.errorString) {
+    if (const char* s = fn.errorString(code)) text += std::string(" (") + s + ")";
+  }
+  return text;
+}
+
+}  // namespace
+
+std::unique_ptr<Library> Library::Open(const std::string& path, OpenFailure* failure) {
+  dlerror();
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    const char* err = dlerror();
+    failure->reason = path + " not found: " + (err ? err : "dlopen failed");
+    return nullptr;
+  }
+  std::unique_ptr<Library> lib(new Library());
+  lib->handle_ = handle;
+  lib->resolvedPath_ = path;
+  struct link_map* map = nullptr;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_name && map->l_name[0]) {
+    lib->resolvedPath_ = map->l_name;
+  }
+
+  auto* api = &lib->api_;
+  Symbols& fn = lib->fn_;
+  fn.errorString = Resolve<ErrorStringFn>(handle, "nvmlErrorString");
+  fn.shutdown = Resolve<ShutdownFn>(handle, "nvmlShutdown");
+  fn.driverVersion = Resolve<StringFn>(handle, "nvmlSystemGetDriverVersion");
+  fn.nvmlVersion = Resolve<StringFn>(handle, "nvmlSystemGetNVMLVersion");
+  fn.cudaDriverVersion = ResolveChain<IntFn>(
+      handle, {"nvmlSystemGetCudaDriverVersion_v2", "nvmlSystemGetCudaDriverVersion"}, "cudaDriverVersion", api);
+  fn.count = ResolveChain<CountFn>(handle, {"nvmlDeviceGetCount_v2", "nvmlDeviceGetCount"}, "count", api);
+  fn.handleByIndex = ResolveChain<HandleByIndexFn>(
+      handle, {"nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex"}, "handle", api);
+  fn.name = Resolve<DeviceStringFn>(handle, "nvmlDeviceGetName");
+  fn.uuid = Resolve<DeviceStringFn>(handle, "nvmlDeviceGetUUID");
+  fn.memoryV2 = Resolve<MemoryV2Fn>(handle, "nvmlDeviceGetMemoryInfo_v2");
+  fn.memoryV1 = Resolve<MemoryV1Fn>(handle, "nvmlDeviceGetMemoryInfo");
+  fn.utilization = Resolve<UtilizationFn>(handle, "nvmlDeviceGetUtilizationRates");
+  fn.temperature = Resolve<TemperatureFn>(handle, "nvmlDeviceGetTemperature");
+  fn.powerUsage = Resolve<DeviceUintFn>(handle, "nvmlDeviceGetPowerUsage");
+  fn.powerLimit = Resolve<DeviceUintFn>(handle, "nvmlDeviceGetEnforcedPowerLimit");
+  fn.persistenceMode = Resolve<DeviceEnableStateFn>(handle, "nvmlDeviceGetPersistenceMode");
+  fn.migMode = Resolve<MigModeFn>(handle, "nvmlDeviceGetMigMode");
+  fn.processesV3 = Resolve<ProcessesFn>(handle, "nvmlDeviceGetComputeRunningProcesses_v3");
+  fn.processesV2 = Resolve<ProcessesFn>(handle, "nvmlDeviceGetComputeRunningProcesses_v2");
+  fn.processesV1 = Resolve<ProcessesFn>(handle, "nvmlDeviceGetComputeRunningProcesses");
+
+  // Init chain: nvmlInitWithFlags(NO_GPUS) succeeds on a driver with zero GPUs (we then report
+  // zero devices rather than an error); older drivers have only nvmlInit_v2 or nvmlInit.
+  Return rc = kErrorFunctionNotFound;
+  if (auto initFlags = Resolve<InitWithFlagsFn>(handle, "nvmlInitWithFlags")) {
+    (*api)["init"] = "nvmlInitWithFlags";
+    rc = initFlags(kInitFlagNoGpus);
+  } else if (auto init = ResolveChain<InitFn>(handle, {"nvmlInit_v2", "nvmlInit"}, "init", api)) {
+    rc = init();
+  } else {
+    failure->reason = lib->resolvedPath_ + " is not NVML: it has no nvmlInit";
+    return nullptr;  // destructor dlcloses; no init was made so no shutdown
+  }
+  if (rc != kSuccess) {
+    failure->initError = rc;
+    failure->reason = "nvmlInit failed: " + ErrorText(fn, rc);
+    return nullptr;
+  }
+  lib->initialised_ = true;
+  if (!fn.count || !fn.handleByIndex) {
+    failure->reason = lib->resolvedPath_ + " lacks nvmlDeviceGetCount or nvmlDeviceGetHandleByIndex";
+    return nullptr;
+  }
+  return lib;
+}
+
+Library::~Library() {
+  // NVML counts inits; we made exactly one, so we shut down exactly once.
+  if (initialised_ && fn_.shutdown) fn_.shutdown();
+  if (handle_) dlclose(handle_);
+}
+
+}  // namespace gpu_arbiter::nvml

@@ -1,0 +1,64 @@
+#pragma once
+// An opened and initialised NVML library. Opening runs on the sampler thread, never on the JS
+// thread: dlopen of the real driver library and nvmlInit can take seconds on a cold GPU.
+#include <map>
+#include <memory>
+#include <string>
+
+#include "nvml/nvml_api.h"
+
+namespace gpu_arbiter::nvml {
+
+// Entry points, resolved once with dlsym. A null pointer means the symbol is absent in this
+// driver; callers walk the versioned fallback chains (newest first).
+struct Symbols {
+  ShutdownFn shutdown = nullptr;
+  ErrorStringFn errorString = nullptr;
+  StringFn driverVersion = nullptr;
+  StringFn nvmlVersion = nullptr;
+  IntFn cudaDriverVersion = nullptr;  // _v2, else plain
+  CountFn count = nullptr;            // _v2, else plain
+  HandleByIndexFn handleByIndex = nullptr;  // _v2, else plain
+  DeviceStringFn name = nullptr;
+  DeviceStringFn uuid = nullptr;
+  MemoryV2Fn memoryV2 = nullptr;
+  MemoryV1Fn memoryV1 = nullptr;
+  UtilizationFn utilization = nullptr;
+  TemperatureFn temperature = nullptr;
+  DeviceUintFn powerUsage = nullptr;
+  DeviceUintFn powerLimit = nullptr;
+  DeviceEnableStateFn persistenceMode = nullptr;
+  MigModeFn migMode = nullptr;
+  ProcessesFn processesV3 = nullptr;
+  ProcessesFn processesV2 = nullptr;
+  ProcessesFn processesV1 = nullptr;
+};
+
+struct OpenFailure {
+  std::string reason;               // human text, e.g. "libnvidia-ml.so.1 not found: ..."
+  Return initError = kSuccess;      // NVML's return when nvmlInit itself failed
+};
+
+class Library {
+ public:
+  // dlopen + dlsym + nvmlInit. Returns null and fills `failure` when NVML cannot be used.
+  static std::unique_ptr<Library> Open(const std::string& path, OpenFailure* failure);
+  ~Library();  // one nvmlShutdown for our one init, then dlclose
+  Library(const Library&) = delete;
+  Library& operator=(const Library&) = delete;
+
+  const Symbols& fn() const { return fn_; }
+  const std::string& resolvedPath() const { return resolvedPath_; }
+  // Which entry point of each fallback chain is in use ("init" -> "nvmlInitWithFlags", ...).
+  const std::map<std::string, std::string>& api() const { return api_; }
+
+ private:
+  Library() = default;
+  void* handle_ = nullptr;
+  bool initialised_ = false;
+  Symbols fn_;
+  std::string resolvedPath_;
+  std::map<std::string, std::string> api_;
+};
+
+}  // namespace gpu_arbiter::nvml

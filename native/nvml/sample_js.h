@@ -1,0 +1,10 @@
+#pragma once
+#include <napi.h>
+
+#include "nvml/sample.h"
+
+namespace gpu_arbiter::nvml {
+// Converts a published snapshot to the raw JS shape declared in src/native.ts (RawSnapshot).
+// JS thread only.
+Napi::Object SnapshotToJs(Napi::Env env, const Snapshot& snap);
+}  // namespace gpu_arbiter::nvml

@@ -1,0 +1,94 @@
+import { GpuMonitor } from '../monitor';
+import type { GpuDevice, GpuSnapshot } from '../monitor-types';
+import { addonInfo } from '../native';
+import { bar, bytes, cudaVersion, orUnknown } from './format';
+import { parseFlags } from './args';
+
+const HELP = `Usage: gpu-arbiter status [--json] [--nvml-lib PATH]
+
+Shows what gpu-arbiter sees on this host: whether NVML could be loaded (and why not), driver
+and NVML versions, and per GPU: name, UUID, VRAM, utilisation, temperature, power and the
+compute processes with their VRAM.
+
+  --json           print the same as JSON
+  --nvml-lib PATH  NVML library to open (default: $GPU_ARBITER_NVML_LIB or libnvidia-ml.so.1)
+`;
+
+export interface StatusReport {
+  addon: { file: string; origin: string };
+  nvml: GpuSnapshot;
+}
+
+/** Collects one fresh NVML sample. */
+export async function collectStatus(libraryPath?: string): Promise<StatusReport> {
+  const monitor = new GpuMonitor(libraryPath ? { libraryPath } : {});
+  try {
+    await monitor.start();
+    return { addon: addonInfo(), nvml: monitor.snapshot() };
+  } finally {
+    await monitor.stop();
+  }
+}
+
+function deviceLines(d: GpuDevice): string[] {
+  const head = `GPU ${d.index}  ${d.name ?? 'unknown name'}  ${d.uuid ?? ''}`.trimEnd();
+  if (d.error) return [head, `  ERROR ${d.error.nvmlReturn}: ${d.error.message}`];
+  const lines = [head];
+  if (d.memory) {
+    const ratio = d.memory.totalBytes > 0 ? d.memory.usedBytes / d.memory.totalBytes : 0;
+    lines.push(
+      `  VRAM   ${bar(ratio)} ${bytes(d.memory.usedBytes)} / ${bytes(d.memory.totalBytes)} used, ${bytes(d.memory.freeBytes)} free`,
+    );
+  } else {
+    lines.push(`  VRAM   unknown (${d.fieldErrors.memory ?? 'not reported'})`);
+  }
+  const util = d.utilization
+    ? `gpu ${d.utilization.gpuPercent}%, memory bus ${d.utilization.memoryPercent}%`
+    : `unknown (${d.fieldErrors.utilization ?? 'not reported'})`;
+  lines.push(`  util   ${util}`);
+  const power = d.powerW === null ? 'unknown' : `${orUnknown(d.powerW, ' W')} of ${orUnknown(d.powerLimitW, ' W')}`;
+  lines.push(`  temp   ${orUnknown(d.temperatureC, ' C')}   power ${power}`);
+  const modes = [
+    `persistence ${d.persistenceMode === null ? 'unknown' : d.persistenceMode ? 'on' : 'off'}`,
+    `MIG ${d.migMode === null ? 'unknown' : d.migMode ? 'on' : 'off'}`,
+  ];
+  lines.push(`  modes  ${modes.join(', ')}`);
+  if (d.processes === null) {
+    lines.push(`  processes: unknown (${d.fieldErrors.processes ?? 'not reported'})`);
+  } else if (d.processes.length === 0) {
+    lines.push('  processes: none');
+  } else {
+    lines.push('  processes:');
+    for (const p of d.processes) lines.push(`    pid ${String(p.pid).padEnd(8)} ${bytes(p.usedBytes)}`);
+  }
+  return lines;
+}
+
+/** Human-readable status text. */
+export function formatStatus(report: StatusReport): string {
+  const s = report.nvml;
+  const out = [`addon: ${report.addon.file} (${report.addon.origin})`];
+  if (!s.available) {
+    out.push(`NVML: not available - ${s.unavailableReason ?? 'unknown reason'}`);
+    out.push('GPUs: none visible (admission can still run on declared capacities)');
+    return out.join('\n');
+  }
+  out.push(`NVML: available (${s.libraryPath ?? 'unknown path'})`);
+  out.push(
+    `driver ${s.driverVersion ?? 'unknown'}, NVML ${s.nvmlVersion ?? 'unknown'}, CUDA ${cudaVersion(s.cudaDriverVersion)}`,
+  );
+  out.push(`GPUs: ${s.devices.length}`);
+  for (const d of s.devices) out.push(...deviceLines(d));
+  return out.join('\n');
+}
+
+export async function runStatus(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, { boolean: ['json', 'help'], string: ['nvml-lib'] });
+  if (flags.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const report = await collectStatus(flags['nvml-lib'] as string | undefined);
+  process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
+  return 0;
+}
