@@ -17,6 +17,7 @@ import { LocalBackend } from './backends/local';
 import type { AcquireRequest, Backend, Grant, HolderInfo, HolderView, LostReason } from './backends/types';
 import { GpuArbiterError, isGpuArbiterError } from './errors';
 import type { GpuView } from './gpu-view';
+import { GpuMonitor } from './monitor';
 import { Lease, type LeaseDevice, type LeaseEnv } from './lease';
 import { ArbiterMetrics, type MetricFamily, type Outcome } from './metrics';
 import { registerMetrics, type PromRegistryLike } from './metrics-prom';
@@ -488,22 +489,7 @@ function clearTimers(lease: Lease): void {
   lease.watchdogTimer = lease.revokeTimer = null;
 }
 
-interface StartedMonitor extends GpuView {
-  stop(): Promise<void>;
-}
-
-/**
- * The NVML monitor (src/monitor.ts) is loaded lazily: an arbiter given its own GpuView never
- * loads the native addon, and this module does not break while the monitor is being written.
- */
-async function createDefaultMonitor(options: GpuArbiterOptions['monitorOptions']): Promise<StartedMonitor> {
-  let mod: { GpuMonitor?: { create(o?: object): Promise<StartedMonitor> } };
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    mod = require('./monitor') as typeof mod;
-  } catch (err) {
-    throw new GpuArbiterError('E_NO_DEVICE', 'The NVML GPU monitor is not part of this build; pass options.monitor', {}, { cause: err });
-  }
-  if (mod.GpuMonitor === undefined) throw new GpuArbiterError('E_NO_DEVICE', 'src/monitor does not export GpuMonitor');
-  return mod.GpuMonitor.create(options ?? {});
+/** The NVML monitor; constructing it is what loads the native addon, so a given GpuView never does. */
+async function createDefaultMonitor(options: GpuArbiterOptions['monitorOptions']): Promise<GpuMonitor> {
+  return GpuMonitor.create(options ?? {});
 }
