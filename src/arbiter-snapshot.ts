@@ -66,6 +66,8 @@ export interface QueueSnapshot {
 
 export interface ArbiterSnapshot {
   takenAt: number;
+  /** The GPU view's state: NVML loaded or why not, and which sample admission last used. */
+  gpu: { available: boolean; unavailableReason: string | null; seq: number; sampledAt: number };
   backend: string;
   placement: string;
   maxFraction: number;
@@ -88,6 +90,7 @@ const deviceOf = (resource: string): number | null => {
 
 /** @internal */
 export function buildSnapshot(input: {
+  gpu: GpuSnapshot;
   config: ArbiterConfig;
   backend: Backend;
   devices: readonly ManagedDevice[];
@@ -160,6 +163,7 @@ export function buildSnapshot(input: {
   const taskNames = new Set([...config.policies.keys(), ...metrics.tasks()]);
   return {
     takenAt: now,
+    gpu: { available: input.gpu.available, unavailableReason: input.gpu.unavailableReason, seq: input.gpu.seq, sampledAt: input.gpu.takenAt },
     backend: backend.kind,
     placement: config.placement,
     maxFraction: config.maxFraction,

@@ -200,6 +200,7 @@ export class GpuArbiter extends EventEmitter {
   /** Queues, holders, devices and counters as plain data (what `gpu-arbiter watch` draws). */
   snapshot(): ArbiterSnapshot {
     return buildSnapshot({
+      gpu: this.monitor.snapshot(),
       config: this.config,
       backend: this.backend,
       devices: this.devices,

@@ -4,6 +4,7 @@ import { renderSnapshot, vramBar } from '../src/cli/render';
 import { liveView, runWatch } from '../src/cli/watch';
 import { runDemo } from '../src/cli/demo';
 import { fakeGpus, GiB, OUTSIDER, flush } from './helpers/fake-monitor';
+import { defaultDevice, GiB as GiBytes, MockNvml } from './helpers/mock-nvml';
 
 function capture() {
   let text = '';
@@ -69,11 +70,34 @@ describe('gpu-arbiter watch / demo entry points', () => {
     expect(await runWatch(['--bogus'], c.io)).toBe(2);
   });
 
+  it('watch --once draws the GPUs the monitor sees (mock NVML) and the reason when there are none', async () => {
+    const nvml = MockNvml.create({
+      devices: [defaultDevice(0, { memoryTotal: 40 * GiBytes, memoryUsed: 10 * GiBytes, processes: [{ pid: 4321, usedBytes: 10 * GiBytes }] })],
+    });
+    const restore = nvml.apply();
+    try {
+      const c = capture();
+      expect(await runWatch(['--once', '--interval', '100'], c.io)).toBe(0);
+      expect(c.out()).toMatch(/GPU 0 NVIDIA A100-SXM4-4 \[#*=+\.+ *\] declared 0\.0G outside 10\.0G budget 28\.0G \/ 40\.0G/);
+      expect(c.out()).not.toContain('watch'); // the placeholder task is not shown
+      nvml.update((s) => {
+        s.fail = { nvmlInitWithFlags: 9, nvmlInit_v2: 9, nvmlInit: 9 };
+      });
+      const d = capture();
+      expect(await runWatch(['--once'], d.io)).toBe(0);
+      expect(d.out()).toMatch(/no GPU: .*NVML_ERROR_DRIVER_NOT_LOADED/);
+    } finally {
+      restore();
+      nvml.cleanup();
+    }
+  });
+
   it('demo runs the simulated pipeline with no GPU and prints a summary per task', async () => {
     const c = capture();
     expect(await runDemo(['--duration', '400', '--rate', '40', '--seed', '7', '--no-live'], c.io)).toBe(0);
     const out = c.out();
-    expect(out).toContain('simulated GPU (no NVML)');
+    // A clone with cc (this test run built the mock in global setup) runs on the mock NVML.
+    expect(out).toContain('gpu-arbiter demo on mock NVML (build/mock-nvml/full/libnvidia-ml.so.1');
     for (const task of ['ASR', 'NMT', 'TTS', 'SEMANTIC_REPAIR']) expect(out).toMatch(new RegExp(`\\| ${task} +\\| \\d+ +\\|`));
     // Every utterance asks for every stage, whatever the timing, and each request ends one way.
     const row = (task: string) => {
@@ -89,5 +113,12 @@ describe('gpu-arbiter watch / demo entry points', () => {
     }
     expect(row('ASR').skipped).toBe(0); // only the SKIP task skips
     expect(await runDemo(['--duration', '-1'], c.io)).toBe(2);
+  });
+
+  it('demo --simulated runs on SimulatedGpu and says so', async () => {
+    const c = capture();
+    expect(await runDemo(['--duration', '200', '--rate', '50', '--no-live', '--simulated'], c.io)).toBe(0);
+    expect(c.out()).toContain('gpu-arbiter demo on simulated GPU (SimulatedGpu, no NVML: --simulated)');
+    expect(c.out()).toMatch(/\| SEMANTIC_REPAIR +\| 20 +\| SKIP/);
   });
 });

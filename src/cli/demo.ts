@@ -1,14 +1,15 @@
 // `gpu-arbiter demo`: a simulated speech pipeline (ASR -> NMT + SEMANTIC_REPAIR -> TTS) sharing
 // one 16 GiB GPU with an outside process whose memory use rises and falls. Shows admission,
-// priorities and skips live, then a summary table. Needs no GPU: the GPU is a SimulatedGpu
-// (numbers the demo sets), not NVML; each job "allocates" its VRAM in the simulated process list
-// so admission and overuse checks see the same kind of data NVML gives.
+// priorities and skips live, then a summary table. Needs no GPU: it runs on the mock NVML
+// through the real monitor where it can (a clone with a C compiler), else on a SimulatedGpu,
+// and says which (demo-gpu.ts). Each job "allocates" its VRAM in the GPU's process list, so
+// admission and overuse checks see what NVML would show.
 import { parseArgs } from 'node:util';
 import { GpuArbiter } from '../arbiter';
 import { isGpuArbiterError } from '../errors';
 import type { Lease } from '../lease';
 import type { TaskPolicyInput } from '../policy';
-import { SimulatedGpu } from '../sim-gpu';
+import { openDemoGpu } from './demo-gpu';
 import { renderSnapshot } from './render';
 import { liveView, type CliIo } from './watch';
 
@@ -32,15 +33,17 @@ interface TaskTally {
   holds: number[];
 }
 
-const HELP = `Usage: gpu-arbiter demo [--duration MS] [--rate MS] [--seed N] [--no-live]
+const HELP = `Usage: gpu-arbiter demo [--duration MS] [--rate MS] [--seed N] [--no-live] [--simulated]
 
-Runs a simulated pipeline (ASR 90 / NMT 80 / TTS 70 / SEMANTIC_REPAIR 20 with SKIP) on a
-simulated 16 GiB GPU shared with an outside process, shows the arbiter live, then prints a
-summary. No GPU or NVML is used.
+Runs a simulated pipeline (ASR 90 / NMT 80 / TTS 70 / SEMANTIC_REPAIR 20 with SKIP) on one
+16 GiB GPU shared with an outside process, shows the arbiter live, then prints a summary.
+No GPU is needed: the GPU is the mock NVML (test/fixtures/mock-nvml, built with cc) read by the
+real monitor, or a SimulatedGpu where the mock cannot be built.
   --duration MS   how long new utterances arrive (default 8000)
   --rate MS       mean time between utterances (default 300)
   --seed N        random seed (default 1)
-  --no-live       print only the summary`;
+  --no-live       print only the summary
+  --simulated     use SimulatedGpu even where the mock NVML could be built`;
 
 /** Mulberry32: small, seedable, good enough to make runs repeatable. */
 function rng(seed: number): () => number {
@@ -63,7 +66,7 @@ const pct = (xs: number[], p: number): number => {
 
 /** Entry point of `gpu-arbiter demo`; resolves to the exit code. */
 export async function runDemo(args: string[], io: CliIo = { out: process.stdout, err: process.stderr }): Promise<number> {
-  let values: { duration?: string; rate?: string; seed?: string; 'no-live'?: boolean; help?: boolean };
+  let values: { duration?: string; rate?: string; seed?: string; 'no-live'?: boolean; simulated?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args,
@@ -72,6 +75,7 @@ export async function runDemo(args: string[], io: CliIo = { out: process.stdout,
         rate: { type: 'string' },
         seed: { type: 'string' },
         'no-live': { type: 'boolean' },
+        simulated: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -98,17 +102,18 @@ export async function runDemo(args: string[], io: CliIo = { out: process.stdout,
   if (duration === null || rate === null || seed === null) return 2;
   const random = rng(seed);
 
-  const gpu = new SimulatedGpu([{ totalMiB: 16 * GiB, name: 'Simulated 16 GiB', processes: [{ pid: OUTSIDER_PID, usedMiB: 3 * GiB }] }]);
-  const arbiter = await GpuArbiter.create({ monitor: gpu, policies: DEMO_POLICIES, maxFraction: 0.95 });
+  // The GPU samples every 200 ms, as a monitor would; the demo only changes what it will see.
+  const gpu = await openDemoGpu({ totalMiB: 16 * GiB, name: 'Demo GPU 16 GiB', simulated: values.simulated, sampleMs: 200 });
   const running = new Map<number, number>(); // pid -> MiB the simulated job has allocated
   let outsiderMiB = 3 * GiB;
   const publish = (): void => {
-    gpu.setDevice(0, {
+    gpu.set({
       processes: [{ pid: OUTSIDER_PID, usedMiB: outsiderMiB }, ...[...running].map(([pid, usedMiB]) => ({ pid, usedMiB }))],
       gpuPercent: Math.min(100, running.size * 30),
     });
-    gpu.sample();
   };
+  publish();
+  const arbiter = await GpuArbiter.create({ monitor: gpu.view, policies: DEMO_POLICIES, maxFraction: 0.95 });
 
   const tally = new Map<string, TaskTally>(
     Object.keys(DEMO_POLICIES).map((t) => [t, { requested: 0, ran: 0, skipped: 0, timedOut: 0, waits: [], holds: [] }]),
@@ -136,9 +141,11 @@ export async function runDemo(args: string[], io: CliIo = { out: process.stdout,
         // One TTS job in twelve allocates more than it declared: the overuse check catches it.
         const overuse = task === 'TTS' && random() < 1 / 12;
         running.set(pid, overuse ? lease.vramMiB + 1536 : Math.round(lease.vramMiB * (0.7 + 0.3 * random())));
+        publish();
         const hold = 150 + random() * 450;
         await sleep(hold);
         running.delete(pid);
+        publish(); // NVML still shows it until the next sample: counted as outside use till then
         t.holds.push(hold);
       }, { pid: nextPid++ });
       if (r.status === 'ran') t.ran++;
@@ -157,8 +164,8 @@ export async function runDemo(args: string[], io: CliIo = { out: process.stdout,
   };
 
   const live = values['no-live'] ? null : liveView(arbiter, { out: io.out, intervalMs: io.out.isTTY === true ? 250 : 1000, footer: () => log.join('\n') });
-  io.out.write(`gpu-arbiter demo: simulated GPU (no NVML), ${duration} ms of utterances every ~${rate} ms, seed ${seed}\n`);
-  const sampler = setInterval(publish, 200); // the "monitor" samples every 200 ms, as NVML polling would
+  io.out.write(`gpu-arbiter demo on ${gpu.description}\n${duration} ms of utterances every ~${rate} ms, seed ${seed}\n`);
+  const sampler = setInterval(publish, 100);
   const started = performance.now();
   const inflight: Array<Promise<void>> = [];
   let phase = 0;
@@ -176,10 +183,10 @@ export async function runDemo(args: string[], io: CliIo = { out: process.stdout,
   }
   await Promise.all(inflight);
   clearInterval(sampler);
-  gpu.stop();
   live?.();
   const final = renderSnapshot(arbiter.snapshot(), { color: false });
   await arbiter.close();
+  await gpu.close();
 
   const rows = [...tally].map(([task, t]) => {
     const p = DEMO_POLICIES[task]!;

@@ -9,6 +9,8 @@ export interface RenderOptions {
   color?: boolean;
   /** Most waiters listed per GPU. @default 8 */
   maxWaiters?: number;
+  /** The per-task table. @default true */
+  tasks?: boolean;
 }
 
 const ESC = '\u001b[';
@@ -50,7 +52,9 @@ export function renderSnapshot(s: ArbiterSnapshot, options: RenderOptions = {}):
       `  backend ${s.backend}  placement ${s.placement}  maxFraction ${s.maxFraction}  ${new Date(s.takenAt).toISOString()}`,
   );
   out.push('');
-  if (s.devices.length === 0) out.push('  no GPU (NVML unavailable or none configured)');
+  if (s.devices.length === 0) {
+    out.push(s.gpu.available ? '  no GPU (none found, or none of options.devices)' : `  no GPU: ${s.gpu.unavailableReason ?? 'NVML unavailable'}`);
+  }
   for (const d of s.devices) {
     const state = d.usable ? '' : paint(color, '31', ` ${d.reason ?? 'unusable'}`);
     const util = d.utilizationPercent === null ? '  ?%' : rpad(`${d.utilizationPercent}%`, 4);
@@ -70,6 +74,7 @@ export function renderSnapshot(s: ArbiterSnapshot, options: RenderOptions = {}):
     const more = (q?.waiters.length ?? 0) - maxWaiters;
     if (more > 0) out.push(`    ... ${more} more waiting`);
   }
+  if (options.tasks === false) return out.join('\n');
   out.push('');
   out.push(`${pad('task', 18)}${rpad('prio', 5)} ${pad('policy', 13)}${rpad('acquired', 9)}${rpad('skipped', 8)}${rpad('fell-back', 10)}${rpad('timeout', 8)}${rpad('busy', 5)}${rpad('watchdog', 9)}`);
   for (const [task, p] of Object.entries(s.tasks)) {

@@ -25,6 +25,8 @@ export interface LiveViewOptions {
   tty?: boolean;
   /** Text under the frame (e.g. what the demo is doing). */
   footer?: () => string;
+  /** Show the per-task table. @default true */
+  tasks?: boolean;
 }
 
 /**
@@ -36,7 +38,7 @@ export function liveView(arbiter: GpuArbiter, options: LiveViewOptions): () => v
   let scheduled = false;
   const draw = (): void => {
     scheduled = false;
-    const frame = renderSnapshot(arbiter.snapshot(), { color: tty });
+    const frame = renderSnapshot(arbiter.snapshot(), { color: tty, tasks: options.tasks });
     const footer = options.footer ? `\n${options.footer()}` : '';
     // In a terminal: home + clear, so the view stays in place; piped: frames one after another.
     options.out.write(tty ? `\u001b[H\u001b[2J${frame}${footer}\n` : `${frame}${footer}\n\n`);
@@ -106,10 +108,10 @@ export async function runWatch(args: string[], io: CliIo = defaultIo()): Promise
   }
   try {
     if (values.once) {
-      io.out.write(`${renderSnapshot(arbiter.snapshot(), { color: io.out.isTTY === true })}\n`);
+      io.out.write(`${renderSnapshot(arbiter.snapshot(), { color: io.out.isTTY === true, tasks: values.policies !== undefined })}\n`);
       return 0;
     }
-    const stop = liveView(arbiter, { out: io.out, intervalMs });
+    const stop = liveView(arbiter, { out: io.out, intervalMs, tasks: values.policies !== undefined });
     await new Promise<void>((resolve) => {
       if (io.signal?.aborted) return resolve();
       io.signal?.addEventListener('abort', () => resolve(), { once: true });
