@@ -458,12 +458,16 @@ export class GpuArbiter extends EventEmitter {
       next.push({ index: gpu.index, resource, info, env, admission, utilizationPercent, present: true, candidate });
       this.checkOveruse(resource, gpu.index, admission);
     }
-    // A GPU that vanished from the sample takes no new grants either.
+    // A GPU that vanished from the sample, or that configure() took out of options.devices,
+    // takes no new grants; it stays listed while it has holders or waiters.
     for (const d of this.devices) {
       if (seen.has(d.index)) continue;
       const prev = this.backend.usage(d.resource);
       this.backend.setResource(d.resource, { capacity: prev?.capacity ?? 0, external: prev?.external ?? 0, closed: true });
-      next.push({ ...d, admission: { ...d.admission, usable: false, reason: 'not present' }, present: false });
+      const excluded = wanted !== null && !wanted.includes(d.index);
+      const busy = (holders.get(d.resource)?.length ?? 0) > 0 || (prev?.waiting ?? 0) > 0;
+      if (excluded && !busy) continue;
+      next.push({ ...d, admission: { ...d.admission, usable: false, reason: excluded ? 'not in options.devices' : 'not present' }, present: false });
     }
     this.devices = next.sort((a, b) => a.index - b.index);
     this.candidateList = this.devices.map((d) => d.candidate);

@@ -92,3 +92,21 @@ describe('multi-GPU placement', () => {
     await lease.release();
   });
 });
+
+describe('configure({ devices })', () => {
+  it('a GPU taken out of devices takes no new grants but keeps its holder until release', async () => {
+    const gpu = fakeGpus({ totalMiB: 16 * GiB }, { totalMiB: 16 * GiB, processes: [{ pid: OUTSIDER, usedMiB: 8 * GiB }] });
+    const a = await make(gpu);
+    const onOne = await a.acquire('JOB'); // best fit: GPU 1
+    expect(onOne.device.index).toBe(1);
+    await a.configure({ devices: [0] });
+    expect(a.snapshot().devices.map((d) => [d.index, d.usable, d.holders])).toEqual([
+      [0, true, 0],
+      [1, false, 1],
+    ]);
+    expect((await a.acquire('JOB')).device.index).toBe(0);
+    await onOne.release();
+    await a.configure({ maxFraction: 1 }); // any reconcile drops the idle excluded GPU
+    expect(a.snapshot().devices.map((d) => d.index)).toEqual([0]);
+  });
+});
