@@ -18,7 +18,7 @@ import type { AcquireRequest, Backend, Grant, HolderInfo, HolderView, LostReason
 import { GpuArbiterError, isGpuArbiterError } from './errors';
 import type { GpuView } from './gpu-view';
 import { GpuMonitor } from './monitor';
-import { Lease, type LeaseDevice, type LeaseEnv } from './lease';
+import { Lease, LeaseHolder, type LeaseDevice, type LeaseEnv } from './lease';
 import { ArbiterMetrics, type MetricFamily, type Outcome } from './metrics';
 import { registerMetrics, type PromRegistryLike } from './metrics-prom';
 import type { GpuSnapshot } from './monitor-types';
@@ -287,7 +287,7 @@ export class GpuArbiter extends EventEmitter {
     for (const d of this.devices) if (d.index === placed.index) dev = d;
     const maxWait = opts.maxWaitMs ?? policy.maxWaitMs;
     const deadline = policy.busyPolicy === 'REJECT' ? Date.now() : maxWait === null ? undefined : Date.now() + maxWait;
-    const holder = { leaseId: `L${++this.leaseSeq}`, task: policy.task, pid: opts.pid };
+    const holder = new LeaseHolder(++this.leaseSeq, policy.task, opts.pid);
     const request: AcquireRequest = {
       resource: dev.resource,
       units,
@@ -301,7 +301,7 @@ export class GpuArbiter extends EventEmitter {
     };
     const stats = this.metricsStore.stats(policy.task);
     const toLease = (grant: Grant): Lease => {
-      const lease = new Lease(holder.leaseId, policy.task, dev.info, dev.env, units, opts.pid, grant, policy, stats, this.releaseHook);
+      const lease = new Lease(holder, policy.task, dev.info, dev.env, units, opts.pid, grant, policy, stats, this.releaseHook);
       this.leases.add(lease);
       if (policy.holdMaxMs !== null) this.armWatchdog(lease, policy.holdMaxMs);
       return this.granted(lease);
@@ -382,7 +382,7 @@ export class GpuArbiter extends EventEmitter {
   private readonly lostHook = (reason: LostReason, holder: HolderInfo): void => {
     this.metricsStore.leaseLost++;
     let lease: Lease | undefined;
-    for (const l of this.leases) if (l.id === holder.leaseId) lease = l;
+    for (const l of this.leases) if (l.holder === holder || l.id === holder.leaseId) lease = l;
     if (lease === undefined) return;
     this.leases.remove(lease);
     clearTimers(lease);

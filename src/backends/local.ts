@@ -115,8 +115,9 @@ class ResourceState implements ResourceUsage {
   }
 
   get headPriority(): number | null {
-    this.reorder(Date.now());
-    return this.queue.length === 0 ? null : this.queue[0]!.eff;
+    if (this.queue.length === 0) return null;
+    if (this.agingMs !== null) this.reorder(Date.now());
+    return this.queue[0]!.eff;
   }
 
   /**
@@ -364,7 +365,7 @@ export class LocalBackend implements Backend {
         fencingToken: g.fencingToken,
         units: g.units,
         grantedAt: g.grantedAt,
-        holder: { ...g.holder },
+        holder: copyHolder(g.holder),
       })),
       waiters: s.queue.map((w, position) => ({
         position,
@@ -372,7 +373,7 @@ export class LocalBackend implements Backend {
         priority: w.request.priority,
         enqueuedAt: w.enqueuedAt,
         deadline: w.request.deadline ?? null,
-        holder: { ...w.request.holder },
+        holder: copyHolder(w.request.holder),
       })),
     }));
     return { kind: this.kind, resources, ownershipViolations: this.ownershipViolations };
@@ -392,6 +393,11 @@ export class LocalBackend implements Backend {
       }
     }
   }
+}
+
+/** A plain copy; reads the fields (a holder may compute leaseId in a getter). */
+function copyHolder(h: HolderInfo): HolderInfo {
+  return { leaseId: h.leaseId, task: h.task, pid: h.pid };
 }
 
 function nonNegative(field: string, value: unknown): number {
