@@ -89,6 +89,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M/s` : `${(x / 1e3).toFixed(0)} k/s`);
 
 async function main() {
+  const loadBefore = require('node:os').loadavg()[0];
   const contenders = await makeContenders();
   const results = new Map(contenders.map(([name]) => [name, { unc: [], con: [] }]));
   // Warm up every contender first so the JIT has seen them all before timing.
@@ -120,6 +121,7 @@ async function main() {
     '- rounds interleave the contenders; throughput is the median of the rounds, each ratio the median of',
     '  per-round ratios to async-mutex Mutex (a shared 2-core VM drifts more between rounds than within one)',
     `- contended: ${WAITERS} concurrent waiters, each acquiring and releasing in a loop`,
+    `- 1-minute load average before / after: ${loadBefore.toFixed(2)} / ${require('node:os').loadavg()[0].toFixed(2)} (other work shares this VM)`,
     '',
     '| contender | uncontended | vs Mutex | 100 waiters | vs Mutex |',
     '|---|---:|---:|---:|---:|',
