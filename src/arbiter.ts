@@ -64,11 +64,13 @@ export interface ManagedDevice {
 export class GpuArbiter extends EventEmitter {
   private config: ArbiterConfig;
   private readonly metricsStore = new ArbiterMetrics();
-  // Serialises the async steps that change what admission is based on: applying a sample,
-  // configure(), close(). A sample arriving while configure() waits must not apply half the new
-  // config, and nothing may reach the backend after close(). The wait queue itself is the
-  // backend's (see backends/local.ts for why that is not async-mutex's Semaphore), and acquire()
-  // does not take this mutex: placement reads figures synchronously and the backend decides.
+  // Serialises what changes the figures admission uses: applying a sample, configure(), close().
+  // Applying a sample may await the backend (a remote ledger updates capacity over the network),
+  // and samples arrive on their own schedule: without this, a slow update could finish after a
+  // newer one and leave stale capacity behind, or reach the backend after close(). That is all
+  // it is for. The wait queue is the backend's (backends/local.ts says why it is not
+  // async-mutex's Semaphore), and acquire() does not take this mutex: it reads the figures
+  // synchronously and the backend decides, so the hot path stays free of it.
   private readonly mutex = new Mutex();
   private devices: ManagedDevice[] = [];
   private readonly leases = new IntrusiveList<Lease>();
@@ -77,8 +79,8 @@ export class GpuArbiter extends EventEmitter {
   private closed = false;
   private readonly onSample = (s: GpuSnapshot): void => {
     this.mutex
-      .runExclusive(() => {
-        if (!this.closed) this.reconcile(s);
+      .runExclusive(async () => {
+        if (!this.closed) await this.reconcile(s);
       })
       .catch((err: unknown) => this.emit('warning', err));
   };
@@ -92,8 +94,13 @@ export class GpuArbiter extends EventEmitter {
   ) {
     super();
     this.config = config;
-    this.reconcile(monitor.snapshot());
-    monitor.on('sample', this.onSample);
+  }
+
+  /** Applies the current sample, then follows the monitor. */
+  private async start(): Promise<this> {
+    await this.mutex.runExclusive(() => this.reconcile(this.monitor.snapshot()));
+    this.monitor.on('sample', this.onSample);
+    return this;
   }
 
   /**
@@ -111,9 +118,14 @@ export class GpuArbiter extends EventEmitter {
     }
     if (o.backend === undefined || o.backend === 'local') backend = new LocalBackend({ agingMs: o.agingMs });
     else backend = o.backend;
-    if (o.monitor !== undefined) return new GpuArbiter(config, backend, o.backend !== backend, o.monitor, null);
+    if (o.monitor !== undefined) return new GpuArbiter(config, backend, o.backend !== backend, o.monitor, null).start();
     const monitor = await createDefaultMonitor(o.monitorOptions);
-    return new GpuArbiter(config, backend, o.backend !== backend, monitor, () => monitor.stop());
+    try {
+      return await new GpuArbiter(config, backend, o.backend !== backend, monitor, () => monitor.stop()).start();
+    } catch (err) {
+      await monitor.stop();
+      throw err;
+    }
   }
 
   /** The backend's kind ('local', 'host', ...). */
@@ -132,10 +144,10 @@ export class GpuArbiter extends EventEmitter {
    */
   async configure(config: GpuArbiterConfigInput): Promise<void> {
     const next = parseConfigure(config, this.config);
-    await this.mutex.runExclusive(() => {
+    await this.mutex.runExclusive(async () => {
       if (this.closed) throw new GpuArbiterError('E_CLOSED', 'The arbiter is closed');
       this.config = next;
-      this.reconcile(this.monitor.snapshot());
+      await this.reconcile(this.monitor.snapshot());
     });
   }
 
@@ -431,8 +443,12 @@ export class GpuArbiter extends EventEmitter {
     return this.candidateList;
   }
 
-  /** Feeds one sample to the backend: capacity and unaccounted use per GPU, lost GPUs closed. */
-  private reconcile(s: GpuSnapshot): void {
+  /**
+   * Feeds one sample to the backend: capacity and unaccounted use per GPU, lost GPUs closed.
+   * Runs under the mutex only. Awaits the backend only where it returns a promise, so with the
+   * local backend a sample is applied in one synchronous pass.
+   */
+  private async reconcile(s: GpuSnapshot): Promise<void> {
     const wanted = this.config.devices;
     const holders = new Map<string, HolderView[]>();
     for (const r of this.backend.inspect().resources) holders.set(r.resource, r.holders);
@@ -444,13 +460,13 @@ export class GpuArbiter extends EventEmitter {
       const resource = gpuResource(gpu.index);
       const admission = admitDevice(gpu, this.config.maxFraction, holders.get(resource) ?? []);
       const prev = this.backend.usage(resource);
-      if (admission.usable) {
-        this.backend.setResource(resource, { capacity: admission.capacityMiB!, external: admission.unaccountedMiB });
-      } else {
-        // Keep the last known capacity so queued waiters are not turned into E_DOES_NOT_FIT;
-        // `closed` stops new grants until the device is usable again.
-        this.backend.setResource(resource, { capacity: prev?.capacity ?? 0, external: prev?.external ?? 0, closed: true });
-      }
+      // Unusable: keep the last known capacity so queued waiters are not turned into
+      // E_DOES_NOT_FIT; `closed` stops new grants until the device is usable again.
+      const spec = admission.usable
+        ? { capacity: admission.capacityMiB!, external: admission.unaccountedMiB }
+        : { capacity: prev?.capacity ?? 0, external: prev?.external ?? 0, closed: true };
+      const pending = this.backend.setResource(resource, spec);
+      if (pending !== undefined) await pending;
       const info: LeaseDevice = { index: gpu.index, uuid: gpu.uuid, name: gpu.name };
       const env: LeaseEnv = Object.freeze({ CUDA_VISIBLE_DEVICES: gpu.uuid ?? String(gpu.index), CUDA_DEVICE_ORDER: 'PCI_BUS_ID' });
       const utilizationPercent = gpu.utilization?.gpuPercent ?? null;
@@ -463,7 +479,8 @@ export class GpuArbiter extends EventEmitter {
     for (const d of this.devices) {
       if (seen.has(d.index)) continue;
       const prev = this.backend.usage(d.resource);
-      this.backend.setResource(d.resource, { capacity: prev?.capacity ?? 0, external: prev?.external ?? 0, closed: true });
+      const pending = this.backend.setResource(d.resource, { capacity: prev?.capacity ?? 0, external: prev?.external ?? 0, closed: true });
+      if (pending !== undefined) await pending;
       const excluded = wanted !== null && !wanted.includes(d.index);
       const busy = (holders.get(d.resource)?.length ?? 0) > 0 || (prev?.waiting ?? 0) > 0;
       if (excluded && !busy) continue;

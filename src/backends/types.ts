@@ -133,8 +133,11 @@ export interface ResourceUsage {
  */
 export interface Backend {
   readonly kind: string;
-  /** Declares a resource or updates its capacity; re-runs admission for its waiters. */
-  setResource(resource: string, spec: ResourceSpec): void;
+  /**
+   * Declares a resource or updates its capacity; re-runs admission for its waiters. May return
+   * a promise where the ledger is remote (Redis); the arbiter awaits it and never overlaps two.
+   */
+  setResource(resource: string, spec: ResourceSpec): void | Promise<void>;
   /**
    * Current figures of a resource, or null if it was never declared. May be a live view (the
    * local backend returns its own state, to allocate nothing per placement): read it at once.
