@@ -130,7 +130,7 @@ async function main() {
     `Target (issue 6): GpuArbiter >= 0.8x async-mutex Mutex uncontended: ${arbiterRatio >= 0.8 ? 'met' : 'NOT met'} (${arbiterRatio.toFixed(2)}x).`,
     '',
     'What each row does per operation (one acquire and one release):',
-    "- async-mutex `Mutex` / `Semaphore(1)`: `(await m.acquire())()` / `(await s.acquire())[1]()`.",
+    '- async-mutex `Mutex` / `Semaphore(1)`: `(await m.acquire())()` / `(await s.acquire())[1]()`.',
     '- p-queue (concurrency 1): `await queue.add(noop)`; async-lock: `await lock.acquire(key, noop)`.',
     '- gpu-arbiter `LocalBackend`: the backend contract (priority queue, deadlines, abort, queue limits,',
     '  ledger with fencing tokens): `(await backend.acquire(request)).release()`.',

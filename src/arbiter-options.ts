@@ -47,7 +47,16 @@ export interface ArbiterConfig {
 }
 
 export const DEFAULT_MAX_FRACTION = 0.95;
-const CREATE_KEYS = ['backend', 'policies', 'devices', 'maxFraction', 'placement', 'monitor', 'monitorOptions', 'agingMs'] as const;
+const CREATE_KEYS = [
+  'backend',
+  'policies',
+  'devices',
+  'maxFraction',
+  'placement',
+  'monitor',
+  'monitorOptions',
+  'agingMs',
+] as const;
 const CONFIGURE_KEYS = ['policies', 'devices', 'maxFraction', 'placement'] as const;
 
 /** Validates create() options (all of them, including backend and monitor shapes). */
@@ -61,7 +70,8 @@ export function parseCreateOptions(value: unknown): { config: ArbiterConfig; opt
   }
   if (o.agingMs !== undefined) {
     integerInRange('options.agingMs', o.agingMs, 1, 2 ** 31 - 1);
-    if (isBackend(b)) throw invalid('options.agingMs', "nothing when options.backend is an instance (give it to that backend)", o.agingMs);
+    if (isBackend(b))
+      throw invalid('options.agingMs', 'nothing when options.backend is an instance (give it to that backend)', o.agingMs);
   }
   if (o.monitor !== undefined && !isGpuView(o.monitor)) {
     throw invalid('options.monitor', 'an object with snapshot(), on() and off()', o.monitor);
@@ -88,10 +98,12 @@ export function parseConfigure(value: unknown, current: ArbiterConfig): ArbiterC
 }
 
 function parseConfig(o: Partial<GpuArbiterOptions>, current: ArbiterConfig | null, field: string): ArbiterConfig {
-  const policies = o.policies === undefined && current !== null ? current.policies : parsePolicies(o.policies, `${field}.policies`);
+  const policies =
+    o.policies === undefined && current !== null ? current.policies : parsePolicies(o.policies, `${field}.policies`);
   let devices = current?.devices ?? null;
   if (o.devices !== undefined) {
-    if (!Array.isArray(o.devices) || o.devices.length === 0) throw invalid(`${field}.devices`, 'a non-empty array of GPU indices', o.devices);
+    if (!Array.isArray(o.devices) || o.devices.length === 0)
+      throw invalid(`${field}.devices`, 'a non-empty array of GPU indices', o.devices);
     devices = o.devices.map((d, i) => integerInRange(`${field}.devices[${i}]`, d, 0, 1023));
     if (new Set(devices).size !== devices.length) throw invalid(`${field}.devices`, 'GPU indices without repeats', o.devices);
   }
@@ -103,7 +115,8 @@ function parseConfig(o: Partial<GpuArbiterOptions>, current: ArbiterConfig | nul
   }
   let placement = current?.placement ?? 'binpack';
   if (o.placement !== undefined) {
-    if (!PlacementStrategies.includes(o.placement)) throw invalid(`${field}.placement`, `one of ${PlacementStrategies.join(', ')}`, o.placement);
+    if (!PlacementStrategies.includes(o.placement))
+      throw invalid(`${field}.placement`, `one of ${PlacementStrategies.join(', ')}`, o.placement);
     placement = o.placement;
   }
   return Object.freeze({ policies, devices, maxFraction, placement });
@@ -142,10 +155,22 @@ export function parseAcquireOptions(value: unknown): ParsedAcquireOptions {
 
 function isBackend(b: unknown): b is Backend {
   const x = b as Partial<Backend> | null;
-  return typeof x === 'object' && x !== null && typeof x.acquire === 'function' && typeof x.setResource === 'function' && typeof x.usage === 'function';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof x.acquire === 'function' &&
+    typeof x.setResource === 'function' &&
+    typeof x.usage === 'function'
+  );
 }
 
 function isGpuView(v: unknown): v is GpuView {
   const x = v as Partial<GpuView> | null;
-  return typeof x === 'object' && x !== null && typeof x.snapshot === 'function' && typeof x.on === 'function' && typeof x.off === 'function';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof x.snapshot === 'function' &&
+    typeof x.on === 'function' &&
+    typeof x.off === 'function'
+  );
 }

@@ -163,7 +163,12 @@ export function buildSnapshot(input: {
   const taskNames = new Set([...config.policies.keys(), ...metrics.tasks()]);
   return {
     takenAt: now,
-    gpu: { available: input.gpu.available, unavailableReason: input.gpu.unavailableReason, seq: input.gpu.seq, sampledAt: input.gpu.takenAt },
+    gpu: {
+      available: input.gpu.available,
+      unavailableReason: input.gpu.unavailableReason,
+      seq: input.gpu.seq,
+      sampledAt: input.gpu.takenAt,
+    },
     backend: backend.kind,
     placement: config.placement,
     maxFraction: config.maxFraction,
@@ -182,9 +187,19 @@ export function buildSnapshot(input: {
 
 /** gpu_memory_used_bytes, gpu_memory_total_bytes, gpu_utilization_ratio per managed GPU. */
 export function gpuFamilies(s: GpuSnapshot, wanted: readonly number[] | null): CounterFamily[] {
-  const used: CounterFamily = { name: 'gpu_memory_used_bytes', help: 'VRAM in use as NVML reports it', type: 'gauge', samples: [] };
+  const used: CounterFamily = {
+    name: 'gpu_memory_used_bytes',
+    help: 'VRAM in use as NVML reports it',
+    type: 'gauge',
+    samples: [],
+  };
   const total: CounterFamily = { name: 'gpu_memory_total_bytes', help: 'VRAM of the GPU', type: 'gauge', samples: [] };
-  const util: CounterFamily = { name: 'gpu_utilization_ratio', help: 'Share of time a kernel ran (0-1)', type: 'gauge', samples: [] };
+  const util: CounterFamily = {
+    name: 'gpu_utilization_ratio',
+    help: 'Share of time a kernel ran (0-1)',
+    type: 'gauge',
+    samples: [],
+  };
   for (const d of s.available ? s.devices : []) {
     if (wanted !== null && !wanted.includes(d.index)) continue;
     const labels = { gpu: String(d.index) };

@@ -30,9 +30,7 @@ import { invalid, nonEmptyString } from './validate';
 
 /** Result of {@link GpuArbiter.run}. */
 export type RunResult<T, F = T> =
-  | { status: 'ran'; value: T }
-  | { status: 'skipped'; reason: string }
-  | { status: 'fell-back'; value: F; reason: string };
+  { status: 'ran'; value: T } | { status: 'skipped'; reason: string } | { status: 'fell-back'; value: F; reason: string };
 
 /** Options of {@link GpuArbiter.run}. */
 export interface RunOptions<F> extends AcquireOptions {
@@ -268,9 +266,13 @@ export class GpuArbiter extends EventEmitter {
     const p = this.config.policies.get(task);
     if (p !== undefined) return p;
     nonEmptyString('task', task);
-    throw new GpuArbiterError('E_UNKNOWN_TASK', `Unknown task ${JSON.stringify(task)}; configured: ${[...this.config.policies.keys()].join(', ')}`, {
-      task,
-    });
+    throw new GpuArbiterError(
+      'E_UNKNOWN_TASK',
+      `Unknown task ${JSON.stringify(task)}; configured: ${[...this.config.policies.keys()].join(', ')}`,
+      {
+        task,
+      },
+    );
   }
 
   /**
@@ -285,7 +287,9 @@ export class GpuArbiter extends EventEmitter {
     const placed = place(units, policy.priority, this.candidates(), this.config.placement);
     if (placed.kind === 'no-device') {
       const s = this.monitor.snapshot();
-      const why = s.available ? 'no usable GPU (lost, unknown memory, or none configured)' : `NVML unavailable: ${s.unavailableReason}`;
+      const why = s.available
+        ? 'no usable GPU (lost, unknown memory, or none configured)'
+        : `NVML unavailable: ${s.unavailableReason}`;
       throw new GpuArbiterError('E_NO_DEVICE', `No GPU for ${policy.task}: ${why}`, { task: policy.task });
     }
     if (placed.kind === 'does-not-fit') {
@@ -349,7 +353,12 @@ export class GpuArbiter extends EventEmitter {
         case 'E_TIMEOUT':
           if (policy.busyPolicy === 'REJECT') {
             outcome = 'busy';
-            out = new GpuArbiterError('E_BUSY', `No GPU free for ${policy.task} (busyPolicy REJECT)`, { task: policy.task }, { cause: err });
+            out = new GpuArbiterError(
+              'E_BUSY',
+              `No GPU free for ${policy.task} (busyPolicy REJECT)`,
+              { task: policy.task },
+              { cause: err },
+            );
           } else {
             outcome = 'timeout';
             this.emit('timeout', { task: policy.task, waitedMs: err.details.waitedMs ?? null });
@@ -468,9 +477,20 @@ export class GpuArbiter extends EventEmitter {
       const pending = this.backend.setResource(resource, spec);
       if (pending !== undefined) await pending;
       const info: LeaseDevice = { index: gpu.index, uuid: gpu.uuid, name: gpu.name };
-      const env: LeaseEnv = Object.freeze({ CUDA_VISIBLE_DEVICES: gpu.uuid ?? String(gpu.index), CUDA_DEVICE_ORDER: 'PCI_BUS_ID' });
+      const env: LeaseEnv = Object.freeze({
+        CUDA_VISIBLE_DEVICES: gpu.uuid ?? String(gpu.index),
+        CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+      });
       const utilizationPercent = gpu.utilization?.gpuPercent ?? null;
-      const candidate: PlacementCandidate = { index: gpu.index, usable: false, capacityMiB: 0, budgetMiB: 0, waiting: 0, headPriority: null, utilizationPercent };
+      const candidate: PlacementCandidate = {
+        index: gpu.index,
+        usable: false,
+        capacityMiB: 0,
+        budgetMiB: 0,
+        waiting: 0,
+        headPriority: null,
+        utilizationPercent,
+      };
       next.push({ index: gpu.index, resource, info, env, admission, utilizationPercent, present: true, candidate });
       this.checkOveruse(resource, gpu.index, admission);
     }
@@ -479,12 +499,20 @@ export class GpuArbiter extends EventEmitter {
     for (const d of this.devices) {
       if (seen.has(d.index)) continue;
       const prev = this.backend.usage(d.resource);
-      const pending = this.backend.setResource(d.resource, { capacity: prev?.capacity ?? 0, external: prev?.external ?? 0, closed: true });
+      const pending = this.backend.setResource(d.resource, {
+        capacity: prev?.capacity ?? 0,
+        external: prev?.external ?? 0,
+        closed: true,
+      });
       if (pending !== undefined) await pending;
       const excluded = wanted !== null && !wanted.includes(d.index);
       const busy = (holders.get(d.resource)?.length ?? 0) > 0 || (prev?.waiting ?? 0) > 0;
       if (excluded && !busy) continue;
-      next.push({ ...d, admission: { ...d.admission, usable: false, reason: excluded ? 'not in options.devices' : 'not present' }, present: false });
+      next.push({
+        ...d,
+        admission: { ...d.admission, usable: false, reason: excluded ? 'not in options.devices' : 'not present' },
+        present: false,
+      });
     }
     this.devices = next.sort((a, b) => a.index - b.index);
     this.candidateList = this.devices.map((d) => d.candidate);

@@ -125,12 +125,26 @@ export class ArbiterMetrics {
       type: 'counter',
       samples: [],
     };
-    const wait: HistogramFamily = { name: 'gpu_arbiter_queue_wait_seconds', help: 'Time from request to grant', type: 'histogram', samples: [] };
-    const hold: HistogramFamily = { name: 'gpu_arbiter_hold_seconds', help: 'Time from grant to release', type: 'histogram', samples: [] };
+    const wait: HistogramFamily = {
+      name: 'gpu_arbiter_queue_wait_seconds',
+      help: 'Time from request to grant',
+      type: 'histogram',
+      samples: [],
+    };
+    const hold: HistogramFamily = {
+      name: 'gpu_arbiter_hold_seconds',
+      help: 'Time from grant to release',
+      type: 'histogram',
+      samples: [],
+    };
     for (const [task, s] of this.byTask) {
-      for (const o of Outcomes) if (s.outcomes[o] > 0) acquire.samples.push({ labels: { task, outcome: o }, value: s.outcomes[o] });
+      for (const o of Outcomes)
+        if (s.outcomes[o] > 0) acquire.samples.push({ labels: { task, outcome: o }, value: s.outcomes[o] });
       if (s.watchdog > 0) watchdog.samples.push({ labels: { task }, value: s.watchdog });
-      for (const [fam, h] of [[wait, s.wait], [hold, s.hold]] as const) {
+      for (const [fam, h] of [
+        [wait, s.wait],
+        [hold, s.hold],
+      ] as const) {
         if (h.count > 0) fam.samples.push({ labels: { task }, buckets: h.cumulative(), sum: h.sum, count: h.count });
       }
     }

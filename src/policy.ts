@@ -72,11 +72,7 @@ export function parseTaskPolicy(task: string, value: unknown, field = `policies.
   const busyPolicy = p.busyPolicy ?? 'WAIT';
   if (!BusyPolicies.includes(busyPolicy)) throw invalid(`${field}.busyPolicy`, `one of ${BusyPolicies.join(', ')}`, busyPolicy);
   const maxWaitMs =
-    p.maxWaitMs === undefined
-      ? busyPolicy === 'WAIT'
-        ? null
-        : 0
-      : integerInRange(`${field}.maxWaitMs`, p.maxWaitMs, 0, MAX_MS);
+    p.maxWaitMs === undefined ? (busyPolicy === 'WAIT' ? null : 0) : integerInRange(`${field}.maxWaitMs`, p.maxWaitMs, 0, MAX_MS);
   const holdMaxMs = p.holdMaxMs === undefined ? null : integerInRange(`${field}.holdMaxMs`, p.holdMaxMs, 1, MAX_MS);
   const revokeOnHoldMax = p.revokeOnHoldMax === undefined ? false : booleanValue(`${field}.revokeOnHoldMax`, p.revokeOnHoldMax);
   if (revokeOnHoldMax && holdMaxMs === null) {
@@ -90,7 +86,8 @@ export function parseTaskPolicy(task: string, value: unknown, field = `policies.
 
 /** Validates the whole `policies` map; at least one task is required. */
 export function parsePolicies(value: unknown, field = 'policies'): Map<string, TaskPolicy> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(field, 'an object of task policies', value);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw invalid(field, 'an object of task policies', value);
   const entries = Object.entries(value as Record<string, unknown>);
   if (entries.length === 0) throw invalid(field, 'at least one task policy', value);
   const out = new Map<string, TaskPolicy>();

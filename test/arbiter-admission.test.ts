@@ -100,7 +100,13 @@ describe('memory-aware admission', () => {
     await sample(gpu);
     await sample(gpu);
     expect(events).toEqual([
-      expect.objectContaining({ device: 0, pid: 3001, declaredMiB: 4 * GiB, usedMiB: 7 * GiB, lease: expect.objectContaining({ id: lease.id }) }),
+      expect.objectContaining({
+        device: 0,
+        pid: 3001,
+        declaredMiB: 4 * GiB,
+        usedMiB: 7 * GiB,
+        lease: expect.objectContaining({ id: lease.id }),
+      }),
     ]);
     expect(a.snapshot().holders[0]).toMatchObject({ overuse: true });
     // The excess nobody declared counts against the budget: 16 - 4 declared - 3 excess = 9.

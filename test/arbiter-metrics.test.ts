@@ -62,9 +62,17 @@ describe('metrics', () => {
     const waiter = a.acquire('ASR');
     const snap = a.snapshot();
     expect(JSON.parse(JSON.stringify(snap))).toEqual(snap);
-    expect(snap.devices[0]).toMatchObject({ index: 0, totalMiB: 16 * GiB, declaredMiB: 8 * GiB, unaccountedMiB: 2 * GiB, budgetMiB: 6 * GiB });
+    expect(snap.devices[0]).toMatchObject({
+      index: 0,
+      totalMiB: 16 * GiB,
+      declaredMiB: 8 * GiB,
+      unaccountedMiB: 2 * GiB,
+      budgetMiB: 6 * GiB,
+    });
     expect(snap.holders).toEqual([expect.objectContaining({ task: 'ASR', vramMiB: 8 * GiB, own: true, device: 0 })]);
-    expect(snap.queues[0]!.waiters).toEqual([expect.objectContaining({ task: 'ASR', position: 0, priority: 90, vramMiB: 8 * GiB })]);
+    expect(snap.queues[0]!.waiters).toEqual([
+      expect.objectContaining({ task: 'ASR', position: 0, priority: 90, vramMiB: 8 * GiB }),
+    ]);
     expect(snap.counters.tasks.ASR).toMatchObject({ acquired: 1 });
     await lease.release();
     await (await waiter).release();

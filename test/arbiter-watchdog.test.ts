@@ -26,7 +26,14 @@ describe('watchdog', () => {
     await vi.advanceTimersByTimeAsync(999);
     expect(seen).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
-    expect(seen).toEqual([expect.objectContaining({ holdMaxMs: 1000, heldMs: 1000, willRevoke: false, lease: expect.objectContaining({ id: lease.id }) })]);
+    expect(seen).toEqual([
+      expect.objectContaining({
+        holdMaxMs: 1000,
+        heldMs: 1000,
+        willRevoke: false,
+        lease: expect.objectContaining({ id: lease.id }),
+      }),
+    ]);
     expect(arbiter.snapshot().counters.tasks.TELL!.watchdog).toBe(1);
     expect(arbiter.snapshot().holders[0]).toMatchObject({ watchdogFired: true, holdMaxMs: 1000 });
     await vi.advanceTimersByTimeAsync(60_000);

@@ -43,7 +43,22 @@ describe('renderSnapshot', () => {
 
   it('vramBar marks a device without memory figures with its reason', () => {
     const bar = vramBar(
-      { index: 0, name: null, uuid: null, usable: false, reason: 'NVML_ERROR_GPU_IS_LOST', totalMiB: null, usedMiB: null, capacityMiB: null, declaredMiB: 0, unaccountedMiB: 0, budgetMiB: null, utilizationPercent: null, holders: 0, waiting: 0 },
+      {
+        index: 0,
+        name: null,
+        uuid: null,
+        usable: false,
+        reason: 'NVML_ERROR_GPU_IS_LOST',
+        totalMiB: null,
+        usedMiB: null,
+        capacityMiB: null,
+        declaredMiB: 0,
+        unaccountedMiB: 0,
+        budgetMiB: null,
+        utilizationPercent: null,
+        holders: 0,
+        waiting: 0,
+      },
       30,
     );
     expect(bar).toBe('NVML_ERROR_GPU_IS_LOST        ');
@@ -72,7 +87,13 @@ describe('gpu-arbiter watch / demo entry points', () => {
 
   it('watch --once draws the GPUs the monitor sees (mock NVML) and the reason when there are none', async () => {
     const nvml = MockNvml.create({
-      devices: [defaultDevice(0, { memoryTotal: 40 * GiBytes, memoryUsed: 10 * GiBytes, processes: [{ pid: 4321, usedBytes: 10 * GiBytes }] })],
+      devices: [
+        defaultDevice(0, {
+          memoryTotal: 40 * GiBytes,
+          memoryUsed: 10 * GiBytes,
+          processes: [{ pid: 4321, usedBytes: 10 * GiBytes }],
+        }),
+      ],
     });
     const restore = nvml.apply();
     try {

@@ -138,7 +138,16 @@ class ResourceState implements ResourceUsage {
 
   grant(request: AcquireRequest, waitedMs: number, now: number): LocalGrant {
     const units = request.units;
-    const g = new LocalGrant(this, this.backend.nextTokenSeq(), ++this.fencing, units, now, waitedMs, request.holder, request.onLost);
+    const g = new LocalGrant(
+      this,
+      this.backend.nextTokenSeq(),
+      ++this.fencing,
+      units,
+      now,
+      waitedMs,
+      request.holder,
+      request.onLost,
+    );
     this.declared += units;
     this.holders.add(g);
     return g;
@@ -306,7 +315,16 @@ export class LocalBackend implements Backend {
       }
     }
     return new Promise<Grant>((resolve, reject) => {
-      const w: Waiter = { request, seq: ++this.waiterSeq, enqueuedAt: now, eff: request.priority, resolve, reject, timer: null, onAbort: null };
+      const w: Waiter = {
+        request,
+        seq: ++this.waiterSeq,
+        enqueuedAt: now,
+        eff: request.priority,
+        resolve,
+        reject,
+        timer: null,
+        onAbort: null,
+      };
       if (request.deadline !== undefined) {
         w.timer = setTimeout(() => {
           if (state.dequeue(w)) reject(timeout(request, Date.now() - now));
@@ -354,28 +372,33 @@ export class LocalBackend implements Backend {
 
   inspect(): BackendSnapshot {
     const now = Date.now();
-    const resources = [...this.resources.values()].map((s) => (s.reorder(now), {
-      resource: s.name,
-      capacity: s.capacity,
-      external: s.external,
-      closed: s.closed,
-      declared: s.declared,
-      holders: [...s.holders].map((g) => ({
-        token: g.token,
-        fencingToken: g.fencingToken,
-        units: g.units,
-        grantedAt: g.grantedAt,
-        holder: copyHolder(g.holder),
-      })),
-      waiters: s.queue.map((w, position) => ({
-        position,
-        units: w.request.units,
-        priority: w.request.priority,
-        enqueuedAt: w.enqueuedAt,
-        deadline: w.request.deadline ?? null,
-        holder: copyHolder(w.request.holder),
-      })),
-    }));
+    const resources = [...this.resources.values()].map(
+      (s) => (
+        s.reorder(now),
+        {
+          resource: s.name,
+          capacity: s.capacity,
+          external: s.external,
+          closed: s.closed,
+          declared: s.declared,
+          holders: [...s.holders].map((g) => ({
+            token: g.token,
+            fencingToken: g.fencingToken,
+            units: g.units,
+            grantedAt: g.grantedAt,
+            holder: copyHolder(g.holder),
+          })),
+          waiters: s.queue.map((w, position) => ({
+            position,
+            units: w.request.units,
+            priority: w.request.priority,
+            enqueuedAt: w.enqueuedAt,
+            deadline: w.request.deadline ?? null,
+            holder: copyHolder(w.request.holder),
+          })),
+        }
+      ),
+    );
     return { kind: this.kind, resources, ownershipViolations: this.ownershipViolations };
   }
 
@@ -406,11 +429,15 @@ function nonNegative(field: string, value: unknown): number {
 }
 
 function timeout(request: AcquireRequest, waitedMs: number): GpuArbiterError {
-  return new GpuArbiterError('E_TIMEOUT', `Timed out after ${waitedMs} ms waiting for ${request.units} units of ${request.resource}`, {
-    resource: request.resource,
-    task: request.holder.task,
-    waitedMs,
-  });
+  return new GpuArbiterError(
+    'E_TIMEOUT',
+    `Timed out after ${waitedMs} ms waiting for ${request.units} units of ${request.resource}`,
+    {
+      resource: request.resource,
+      task: request.holder.task,
+      waitedMs,
+    },
+  );
 }
 
 function aborted(signal: AbortSignal): GpuArbiterError {

@@ -56,7 +56,8 @@ function simulated(o: DemoGpuOptions, description: string): DemoGpu {
 /** The mock library built where the test suite builds it (build/mock-nvml/full). */
 function buildMockLibrary(): string {
   const source = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'mock-nvml', 'mock_nvml.c');
-  if (!fs.existsSync(source)) throw new Error('the mock NVML source (test/fixtures/mock-nvml) is not here; run the demo from a clone');
+  if (!fs.existsSync(source))
+    throw new Error('the mock NVML source (test/fixtures/mock-nvml) is not here; run the demo from a clone');
   const lib = path.join(PACKAGE_ROOT, 'build', 'mock-nvml', 'full', 'libnvidia-ml.so.1');
   if (fs.existsSync(lib) && fs.statSync(lib).mtimeMs >= fs.statSync(source).mtimeMs) return lib;
   fs.mkdirSync(path.dirname(lib), { recursive: true });

@@ -127,7 +127,9 @@ export async function runDemo(args: string[], io: CliIo = { out: process.stdout,
   arbiter.on('overuse', (e: { lease: { task: string }; usedMiB: number; declaredMiB: number }) =>
     note(`overuse: ${e.lease.task} uses ${e.usedMiB} MiB, declared ${e.declaredMiB}`),
   );
-  arbiter.on('watchdog', (e: { lease: { task: string }; heldMs: number }) => note(`watchdog: ${e.lease.task} held ${e.heldMs} ms`));
+  arbiter.on('watchdog', (e: { lease: { task: string }; heldMs: number }) =>
+    note(`watchdog: ${e.lease.task} held ${e.heldMs} ms`),
+  );
 
   let nextPid = 10_000;
   const job = async (task: string): Promise<void> => {
@@ -135,19 +137,23 @@ export async function runDemo(args: string[], io: CliIo = { out: process.stdout,
     t.requested++;
     const asked = performance.now();
     try {
-      const r = await arbiter.run(task, async (lease: Lease) => {
-        t.waits.push(performance.now() - asked);
-        const pid = lease.pid;
-        // One TTS job in twelve allocates more than it declared: the overuse check catches it.
-        const overuse = task === 'TTS' && random() < 1 / 12;
-        running.set(pid, overuse ? lease.vramMiB + 1536 : Math.round(lease.vramMiB * (0.7 + 0.3 * random())));
-        publish();
-        const hold = 150 + random() * 450;
-        await sleep(hold);
-        running.delete(pid);
-        publish(); // NVML still shows it until the next sample: counted as outside use till then
-        t.holds.push(hold);
-      }, { pid: nextPid++ });
+      const r = await arbiter.run(
+        task,
+        async (lease: Lease) => {
+          t.waits.push(performance.now() - asked);
+          const pid = lease.pid;
+          // One TTS job in twelve allocates more than it declared: the overuse check catches it.
+          const overuse = task === 'TTS' && random() < 1 / 12;
+          running.set(pid, overuse ? lease.vramMiB + 1536 : Math.round(lease.vramMiB * (0.7 + 0.3 * random())));
+          publish();
+          const hold = 150 + random() * 450;
+          await sleep(hold);
+          running.delete(pid);
+          publish(); // NVML still shows it until the next sample: counted as outside use till then
+          t.holds.push(hold);
+        },
+        { pid: nextPid++ },
+      );
       if (r.status === 'ran') t.ran++;
       else t.skipped++;
     } catch (err) {
@@ -163,7 +169,9 @@ export async function runDemo(args: string[], io: CliIo = { out: process.stdout,
     await job('TTS');
   };
 
-  const live = values['no-live'] ? null : liveView(arbiter, { out: io.out, intervalMs: io.out.isTTY === true ? 250 : 1000, footer: () => log.join('\n') });
+  const live = values['no-live']
+    ? null
+    : liveView(arbiter, { out: io.out, intervalMs: io.out.isTTY === true ? 250 : 1000, footer: () => log.join('\n') });
   io.out.write(`gpu-arbiter demo on ${gpu.description}\n${duration} ms of utterances every ~${rate} ms, seed ${seed}\n`);
   const sampler = setInterval(publish, 100);
   const started = performance.now();
@@ -205,7 +213,8 @@ export async function runDemo(args: string[], io: CliIo = { out: process.stdout,
   });
   const head = ['task', 'prio', 'policy', 'requested', 'ran', 'skipped', 'timeout', 'wait p50 ms', 'wait p95 ms', 'wait max ms'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
   io.out.write(
     [
       '',

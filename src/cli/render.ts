@@ -53,7 +53,11 @@ export function renderSnapshot(s: ArbiterSnapshot, options: RenderOptions = {}):
   );
   out.push('');
   if (s.devices.length === 0) {
-    out.push(s.gpu.available ? '  no GPU (none found, or none of options.devices)' : `  no GPU: ${s.gpu.unavailableReason ?? 'NVML unavailable'}`);
+    out.push(
+      s.gpu.available
+        ? '  no GPU (none found, or none of options.devices)'
+        : `  no GPU: ${s.gpu.unavailableReason ?? 'NVML unavailable'}`,
+    );
   }
   for (const d of s.devices) {
     const state = d.usable ? '' : paint(color, '31', ` ${d.reason ?? 'unusable'}`);
@@ -63,20 +67,28 @@ export function renderSnapshot(s: ArbiterSnapshot, options: RenderOptions = {}):
         `declared ${gib(d.declaredMiB)} outside ${gib(d.unaccountedMiB)} budget ${gib(d.budgetMiB)} / ${gib(d.totalMiB)}  util ${util}${state}`,
     );
     for (const h of s.holders.filter((x) => x.device === d.index)) {
-      const flags = [h.watchdogFired ? 'WATCHDOG' : '', h.overuse ? 'OVERUSE' : '', h.own ? '' : `pid ${h.pid}`].filter(Boolean).join(' ');
-      out.push(`    holds  ${pad(h.task, 16)} ${rpad(gib(h.vramMiB), 6)}  ${rpad(secs(h.heldMs), 7)}  #${h.fencingToken} ${flags}`);
+      const flags = [h.watchdogFired ? 'WATCHDOG' : '', h.overuse ? 'OVERUSE' : '', h.own ? '' : `pid ${h.pid}`]
+        .filter(Boolean)
+        .join(' ');
+      out.push(
+        `    holds  ${pad(h.task, 16)} ${rpad(gib(h.vramMiB), 6)}  ${rpad(secs(h.heldMs), 7)}  #${h.fencingToken} ${flags}`,
+      );
     }
     const q = s.queues.find((x) => x.device === d.index);
     for (const w of (q?.waiters ?? []).slice(0, maxWaiters)) {
       const left = w.remainingMs === null ? '' : `  gives up in ${secs(w.remainingMs)}`;
-      out.push(`    waits  ${pad(w.task, 16)} ${rpad(gib(w.vramMiB), 6)}  ${rpad(secs(w.waitedMs), 7)}  prio ${w.priority}${left}`);
+      out.push(
+        `    waits  ${pad(w.task, 16)} ${rpad(gib(w.vramMiB), 6)}  ${rpad(secs(w.waitedMs), 7)}  prio ${w.priority}${left}`,
+      );
     }
     const more = (q?.waiters.length ?? 0) - maxWaiters;
     if (more > 0) out.push(`    ... ${more} more waiting`);
   }
   if (options.tasks === false) return out.join('\n');
   out.push('');
-  out.push(`${pad('task', 18)}${rpad('prio', 5)} ${pad('policy', 13)}${rpad('acquired', 9)}${rpad('skipped', 8)}${rpad('fell-back', 10)}${rpad('timeout', 8)}${rpad('busy', 5)}${rpad('watchdog', 9)}`);
+  out.push(
+    `${pad('task', 18)}${rpad('prio', 5)} ${pad('policy', 13)}${rpad('acquired', 9)}${rpad('skipped', 8)}${rpad('fell-back', 10)}${rpad('timeout', 8)}${rpad('busy', 5)}${rpad('watchdog', 9)}`,
+  );
   for (const [task, p] of Object.entries(s.tasks)) {
     const c = s.counters.tasks[task];
     out.push(

@@ -75,7 +75,12 @@ export async function runWatch(args: string[], io: CliIo = defaultIo()): Promise
   try {
     ({ values } = parseArgs({
       args,
-      options: { interval: { type: 'string' }, once: { type: 'boolean' }, policies: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        interval: { type: 'string' },
+        once: { type: 'boolean' },
+        policies: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
     }));
   } catch (err) {
@@ -94,7 +99,9 @@ export async function runWatch(args: string[], io: CliIo = defaultIo()): Promise
   let policies: Record<string, never> | Record<string, unknown>;
   try {
     // A watcher acquires nothing; the arbiter still needs one task to be valid.
-    policies = values.policies ? (JSON.parse(fs.readFileSync(values.policies, 'utf8')) as Record<string, unknown>) : { watch: { priority: 0, vramMiB: 1 } };
+    policies = values.policies
+      ? (JSON.parse(fs.readFileSync(values.policies, 'utf8')) as Record<string, unknown>)
+      : { watch: { priority: 0, vramMiB: 1 } };
   } catch (err) {
     io.err.write(`Cannot read --policies ${values.policies}: ${(err as Error).message}\n`);
     return 2;
@@ -108,7 +115,9 @@ export async function runWatch(args: string[], io: CliIo = defaultIo()): Promise
   }
   try {
     if (values.once) {
-      io.out.write(`${renderSnapshot(arbiter.snapshot(), { color: io.out.isTTY === true, tasks: values.policies !== undefined })}\n`);
+      io.out.write(
+        `${renderSnapshot(arbiter.snapshot(), { color: io.out.isTTY === true, tasks: values.policies !== undefined })}\n`,
+      );
       return 0;
     }
     const stop = liveView(arbiter, { out: io.out, intervalMs, tasks: values.policies !== undefined });
