@@ -223,17 +223,17 @@ export interface LocalBackendOptions {
 export class LocalBackend implements Backend {
   readonly kind = 'local';
   private readonly agingMs: number | null;
+  private readonly resources = new Map<string, ResourceState>();
+  private tokenSeq = 0;
+  private waiterSeq = 0;
+  private ownershipViolations = 0;
+  private closed = false;
 
   constructor(options: LocalBackendOptions = {}) {
     const o = optionsObject<LocalBackendOptions>('options', options);
     knownKeys('options', o, ['agingMs']);
     this.agingMs = o.agingMs === undefined ? null : integerInRange('options.agingMs', o.agingMs, 1, 2 ** 31 - 1);
   }
-  private readonly resources = new Map<string, ResourceState>();
-  private tokenSeq = 0;
-  private waiterSeq = 0;
-  private ownershipViolations = 0;
-  private closed = false;
 
   /** @internal */
   nextTokenSeq(): number {
@@ -277,6 +277,7 @@ export class LocalBackend implements Backend {
     return state;
   }
 
+  /** The grant if it can be had now (see {@link Backend.tryAcquire}); nothing is queued. */
   tryAcquire(request: AcquireRequest): Grant | null {
     const state = this.check(request);
     const q = state.queue;
