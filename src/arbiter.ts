@@ -26,6 +26,7 @@ import { place, type PlacementCandidate } from './placement';
 import type { TaskPolicy } from './policy';
 import { buildSnapshot, gpuFamilies, type ArbiterSnapshot } from './arbiter-snapshot';
 import { IntrusiveList } from './util/intrusive-list';
+import { MovingWait } from './moving-wait';
 import { invalid, nonEmptyString } from './validate';
 
 /** Result of {@link GpuArbiter.run}. */
@@ -72,6 +73,8 @@ export class GpuArbiter extends EventEmitter {
   private readonly mutex = new Mutex();
   private devices: ManagedDevice[] = [];
   private readonly leases = new IntrusiveList<Lease>();
+  /** Waiters that may move between GPUs (multi-GPU only). */
+  private readonly waiting = new IntrusiveList<MovingWait<ManagedDevice>>();
   private leaseSeq = 0;
   private candidateList: PlacementCandidate[] = [];
   private closed = false;
@@ -316,23 +319,111 @@ export class GpuArbiter extends EventEmitter {
       onLost: this.lostHook,
     };
     const stats = this.metricsStore.stats(policy.task);
-    const toLease = (grant: Grant): Lease => {
-      const lease = new Lease(holder, policy.task, dev.info, dev.env, units, opts.pid, grant, policy, stats, this.releaseHook);
+    const toLease = (grant: Grant, on: ManagedDevice, waitedMs: number): Lease => {
+      const lease = new Lease(
+        holder,
+        policy.task,
+        on.info,
+        on.env,
+        units,
+        opts.pid,
+        grant,
+        waitedMs,
+        policy,
+        stats,
+        this.releaseHook,
+      );
       this.leases.add(lease);
       if (policy.holdMaxMs !== null) this.armWatchdog(lease, policy.holdMaxMs);
       return this.granted(lease);
     };
+    const onError = mapErrors
+      ? (err: unknown) => {
+          throw this.failed(policy, err);
+        }
+      : undefined;
     // Uncontended: granted synchronously, no promise step beyond the one returned.
     const now = this.backend.tryAcquire?.(request);
-    if (now != null) return Promise.resolve(toLease(now));
-    return this.backend.acquire(request).then(
-      toLease,
-      mapErrors
-        ? (err: unknown) => {
-            throw this.failed(policy, err);
+    if (now != null) return Promise.resolve(toLease(now, dev, now.waitedMs));
+    if (this.devices.length < 2) return this.backend.acquire(request).then((g) => toLease(g, dev, g.waitedMs), onError);
+    return this.waitMovable(dev, request, opts.signal, toLease).then(undefined, onError);
+  }
+
+  /**
+   * Waits on `dev` while letting rebalance() move the waiter to a GPU that frees up first, or
+   * away from one that is lost. Multi-GPU only: with one GPU there is nowhere to move to.
+   */
+  private waitMovable(
+    dev: ManagedDevice,
+    request: AcquireRequest,
+    userSignal: AbortSignal | undefined,
+    toLease: (grant: Grant, on: ManagedDevice, waitedMs: number) => Lease,
+  ): Promise<Lease> {
+    const w = new MovingWait(dev, request, Date.now(), userSignal);
+    w.request = { ...request, signal: w.controller.signal };
+    const onUserAbort = (): void => w.controller.abort(userSignal!.reason);
+    userSignal?.addEventListener('abort', onUserAbort, { once: true });
+    this.waiting.add(w);
+    const done = (): void => {
+      this.waiting.remove(w);
+      userSignal?.removeEventListener('abort', onUserAbort);
+    };
+    const attempt = (): Promise<Lease> =>
+      this.backend.acquire(w.request).then(
+        (grant) => {
+          done();
+          // A grant can land in the same tick as a move: the grant's resource says where it is.
+          const on = this.devices.find((d) => d.resource === grant.resource) ?? w.device;
+          const lease = toLease(grant, on, Date.now() - w.startedAt);
+          this.rebalance();
+          return lease;
+        },
+        (err: unknown) => {
+          if (!w.moving) {
+            done();
+            throw err;
           }
-        : undefined,
-    );
+          w.moving = false;
+          if (userSignal?.aborted) {
+            done();
+            throw new GpuArbiterError(
+              'E_ABORTED',
+              'The acquire was aborted',
+              { reason: userSignal.reason },
+              { cause: userSignal.reason },
+            );
+          }
+          return attempt();
+        },
+      );
+    return attempt();
+  }
+
+  /**
+   * Moves waiters between GPUs: every waiter of an unusable GPU to where it could wait instead,
+   * and the highest-priority waiter that another GPU could serve at once to that GPU (one per
+   * call: the figures are stale until it has been granted, which calls this again).
+   */
+  private rebalance(): void {
+    if (this.waiting.size === 0) return;
+    const candidates = this.candidates();
+    let best: MovingWait<ManagedDevice> | null = null;
+    let bestTo: ManagedDevice | null = null;
+    for (const w of this.waiting) {
+      if (w.moving) continue;
+      const p = place(w.request.units, w.request.priority, candidates, this.config.placement);
+      if (p.kind !== 'now' && p.kind !== 'wait') continue;
+      if (p.index === w.device.index) continue;
+      const to = this.devices.find((d) => d.index === p.index)!;
+      // Device entries are rebuilt on every sample: look the waiter's GPU up as it is now.
+      const from = this.devices.find((d) => d.index === w.device.index);
+      if (from === undefined || !from.candidate.usable) w.moveTo(to, to.resource);
+      else if (p.kind === 'now' && (best === null || w.request.priority > best.request.priority)) {
+        best = w;
+        bestTo = to;
+      }
+    }
+    if (best !== null && bestTo !== null) best.moveTo(bestTo, bestTo.resource);
   }
 
   private granted(lease: Lease): Lease {
@@ -394,6 +485,7 @@ export class GpuArbiter extends EventEmitter {
     }
     // Date.now(), not performance.now(): the smallest hold bucket is 10 ms, and the grant
     // already carries its Date.now() timestamp.
+    this.rebalance();
     const heldMs = Date.now() - lease.acquiredAt;
     lease.stats.hold.observe(heldMs / 1000);
     // Positional primitives, no payload object: this runs on every release.
@@ -408,6 +500,7 @@ export class GpuArbiter extends EventEmitter {
     this.leases.remove(lease);
     clearTimers(lease);
     this.emit('lease-lost', { lease: lease.toJSON(), reason });
+    this.rebalance();
   };
 
   private armWatchdog(lease: Lease, holdMaxMs: number): void {
@@ -516,6 +609,7 @@ export class GpuArbiter extends EventEmitter {
     }
     this.devices = next.sort((a, b) => a.index - b.index);
     this.candidateList = this.devices.map((d) => d.candidate);
+    this.rebalance();
   }
 
   private checkOveruse(resource: string, index: number, admission: DeviceAdmission): void {

@@ -75,6 +75,8 @@ export class Lease implements AsyncDisposable, Disposable, Linked<Lease> {
     readonly pid: number,
     /** @internal */
     readonly grant: Grant,
+    /** How long the request waited before the grant (across GPUs, if it was moved). */
+    readonly waitedMs: number,
     /** @internal The policy in force when granted (configure() does not change live leases). */
     readonly policy: TaskPolicy,
     /** @internal The task's counters, looked up once at grant. */
@@ -111,11 +113,6 @@ export class Lease implements AsyncDisposable, Disposable, Linked<Lease> {
   /** Date.now() when granted. */
   get acquiredAt(): number {
     return this.grant.grantedAt;
-  }
-
-  /** How long the request waited before the grant. */
-  get waitedMs(): number {
-    return this.grant.waitedMs;
   }
 
   /** Aborts (reason: GpuArbiterError E_LEASE_LOST) when the hold is revoked or lost. */

@@ -1,8 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GpuArbiter } from '../src/arbiter';
 import type { GpuArbiterOptions } from '../src/arbiter-options';
 import { fakeGpus, GiB, OUTSIDER, sample, state } from './helpers/fake-monitor';
 import type { SimulatedGpu } from '../src/sim-gpu';
+import type { Lease } from '../src/lease';
 
 const arbiters: GpuArbiter[] = [];
 afterEach(async () => {
@@ -108,5 +109,84 @@ describe('configure({ devices })', () => {
     await onOne.release();
     await a.configure({ maxFraction: 1 }); // any reconcile drops the idle excluded GPU
     expect(a.snapshot().devices.map((d) => d.index)).toEqual([0]);
+  });
+});
+
+describe('moving waiters between GPUs', () => {
+  it('a waiter moves to another GPU that frees up first', async () => {
+    const gpu = fakeGpus({ totalMiB: 8 * GiB }, { totalMiB: 8 * GiB });
+    const a = await make(gpu, {
+      policies: { JOB: { priority: 50, vramMiB: 6 * GiB }, LOW: { priority: 10, vramMiB: 6 * GiB } },
+    });
+    const on0 = await a.acquire('JOB');
+    const on1 = await a.acquire('JOB');
+    expect([on0.device.index, on1.device.index]).toEqual([0, 1]);
+    const waiter = a.acquire('LOW'); // both full: waits on GPU 0 (tie: lowest index)
+    expect(await state(waiter)).toBe('pending');
+    expect(a.snapshot().queues.find((q) => q.device === 0)!.waiters).toHaveLength(1);
+    await on1.release(); // GPU 1 frees first
+    const moved = await waiter;
+    expect(moved.device.index).toBe(1);
+    expect(a.snapshot().queues.every((q) => q.waiters.length === 0)).toBe(true);
+    await moved.release();
+    await on0.release();
+  });
+
+  it('waiters of a GPU that is lost move to a usable one instead of waiting forever', async () => {
+    const gpu = fakeGpus({ totalMiB: 8 * GiB }, { totalMiB: 8 * GiB });
+    const a = await make(gpu, { policies: { JOB: { priority: 50, vramMiB: 6 * GiB } } });
+    const on0 = await a.acquire('JOB');
+    const on1 = await a.acquire('JOB');
+    // Each waiter releases as soon as it is granted, so both can finish on one GPU.
+    const run = (p: Promise<Lease>) =>
+      p.then(async (l) => {
+        await l.release();
+        return l.device.index;
+      });
+    const w1 = run(a.acquire('JOB'));
+    const w2 = run(a.acquire('JOB'));
+    expect(a.snapshot().queues.map((q) => q.waiters.length)).toEqual([1, 1]);
+    gpu.setDevice(0, { error: 'NVML_ERROR_GPU_IS_LOST' });
+    await sample(gpu);
+    expect(a.snapshot().queues.find((q) => q.device === 0)!.waiters).toHaveLength(0);
+    expect(a.snapshot().queues.find((q) => q.device === 1)!.waiters).toHaveLength(2);
+    await on1.release();
+    expect(await Promise.all([w1, w2])).toEqual([1, 1]);
+    await on0.release();
+  });
+
+  it('a moved waiter keeps its deadline and its wait counts from the first request', async () => {
+    vi.useFakeTimers();
+    try {
+      const gpu = fakeGpus({ totalMiB: 8 * GiB }, { totalMiB: 8 * GiB });
+      const a = await make(gpu, { policies: { JOB: { priority: 50, vramMiB: 6 * GiB, maxWaitMs: 1000 } } });
+      const on0 = await a.acquire('JOB');
+      const on1 = await a.acquire('JOB');
+      const waiter = a.acquire('JOB');
+      await vi.advanceTimersByTimeAsync(600);
+      await on1.release();
+      const moved = await waiter;
+      expect(moved).toMatchObject({ waitedMs: 600, device: expect.objectContaining({ index: 1 }) });
+      const late = a.acquire('JOB');
+      const settled = expect(late).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+      await vi.advanceTimersByTimeAsync(1000);
+      await settled;
+      await moved.release();
+      await on0.release();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('aborting a movable waiter still removes it at once', async () => {
+    const gpu = fakeGpus({ totalMiB: 8 * GiB }, { totalMiB: 8 * GiB });
+    const a = await make(gpu, { policies: { JOB: { priority: 50, vramMiB: 6 * GiB } } });
+    const holds = [await a.acquire('JOB'), await a.acquire('JOB')];
+    const ac = new AbortController();
+    const w = a.acquire('JOB', { signal: ac.signal });
+    ac.abort();
+    await expect(w).rejects.toMatchObject({ code: 'E_ABORTED' });
+    expect(a.snapshot().queues.every((q) => q.waiters.length === 0)).toBe(true);
+    for (const l of holds) await l.release();
   });
 });

@@ -35,7 +35,12 @@ describe('applying samples', () => {
   it('never overlaps two updates and ends on the newest sample', async () => {
     const gpu = fakeGpus({ totalMiB: 16 * GiB, processes: [{ pid: OUTSIDER, usedMiB: 2 * GiB }] });
     const ledger = new SlowLedger();
-    arbiter = await GpuArbiter.create({ monitor: gpu, backend: ledger, maxFraction: 1, policies: { T: { priority: 1, vramMiB: 1 } } });
+    arbiter = await GpuArbiter.create({
+      monitor: gpu,
+      backend: ledger,
+      maxFraction: 1,
+      policies: { T: { priority: 1, vramMiB: 1 } },
+    });
     ledger.slow = true;
     gpu.setDevice(0, { processes: [{ pid: OUTSIDER, usedMiB: 10 * GiB }] });
     gpu.sample();
