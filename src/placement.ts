@@ -37,7 +37,7 @@ const util = (c: PlacementCandidate) => c.utilizationPercent ?? Number.POSITIVE_
  * - Among GPUs where it fits now: best fit (least budget left after placing; `spread`: most),
  *   ties by utilisation, then by index.
  * - Where it fits nowhere now: wait on the GPU closest to fitting (largest budget), ties by
- *   shorter queue, then utilisation. The waiter stays on that GPU (no migration between queues).
+ *   shorter queue, then utilisation. (The arbiter may later move the waiter: see rebalance().)
  */
 export function place(
   units: number,
