@@ -32,8 +32,11 @@ export interface DeviceAdmission {
   capacityMiB: number | null;
   /** VRAM no grant accounts for (outside processes, unattributed use, holders' overuse). */
   unaccountedMiB: number;
-  /** 'processes' when NVML's per-process list was used, 'used-minus-declared' otherwise. */
-  method: 'processes' | 'used-minus-declared' | null;
+  /**
+   * 'processes' when NVML's per-process list was used, 'used-minus-declared' otherwise,
+   * 'declared' for a GPU NVML does not report (options.declaredDevices): ledger only.
+   */
+  method: 'processes' | 'used-minus-declared' | 'declared' | null;
   overuse: Overuse[];
 }
 
@@ -90,6 +93,20 @@ export function admitDevice(device: GpuDevice, maxFraction: number, holders: rea
     capacityMiB,
     unaccountedMiB: Math.max(0, usedMiB - declaredTotal),
     method: 'used-minus-declared',
+    overuse: [],
+  };
+}
+
+/** A GPU known only from configuration: its declared size, nothing seen outside the ledger. */
+export function admitDeclared(totalMiB: number, maxFraction: number): DeviceAdmission {
+  return {
+    usable: true,
+    reason: null,
+    totalMiB,
+    usedMiB: null,
+    capacityMiB: Math.floor(totalMiB * maxFraction),
+    unaccountedMiB: 0,
+    method: 'declared',
     overuse: [],
   };
 }

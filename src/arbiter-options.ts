@@ -4,7 +4,7 @@ import type { Backend } from './backends/types';
 import type { GpuView } from './gpu-view';
 import { PlacementStrategies, type PlacementStrategy } from './placement';
 import { parsePolicies, type TaskPolicy, type TaskPolicyInput } from './policy';
-import { integerInRange, invalid, knownKeys, optionsObject } from './validate';
+import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from './validate';
 import { GpuArbiterError } from './errors';
 
 /** Options of {@link GpuArbiter.create}. */
@@ -20,6 +20,15 @@ export interface GpuArbiterOptions {
   policies: Record<string, TaskPolicyInput>;
   /** NVML indices of the GPUs to hand out. @default every GPU the monitor sees */
   devices?: number[];
+  /**
+   * GPUs to admit against where NVML does not report them (no driver library in a container,
+   * NVML unavailable). Admission on such a GPU counts declared VRAM only: nothing outside the
+   * ledger is seen, so keep `maxFraction` for what other users may take. A GPU NVML does
+   * report uses NVML's figures instead.
+   * @example [{ index: 0, totalMiB: 24576 }]
+   * @default none
+   */
+  declaredDevices?: DeclaredDevice[];
   /** Share of each GPU's total VRAM that may be granted, in (0, 1]. @default 0.95 */
   maxFraction?: number;
   /** @default 'binpack' */
@@ -35,13 +44,25 @@ export interface GpuArbiterOptions {
   monitorOptions?: { intervalMs?: number; libraryPath?: string };
 }
 
+/** A GPU admitted on its declared size where NVML does not report it. */
+export interface DeclaredDevice {
+  index: number;
+  totalMiB: number;
+  name?: string;
+  /** Used for CUDA_VISIBLE_DEVICES when given. */
+  uuid?: string;
+}
+
 /** What configure() may change at run time. */
-export type GpuArbiterConfigInput = Partial<Pick<GpuArbiterOptions, 'policies' | 'devices' | 'maxFraction' | 'placement'>>;
+export type GpuArbiterConfigInput = Partial<
+  Pick<GpuArbiterOptions, 'policies' | 'devices' | 'maxFraction' | 'placement' | 'declaredDevices'>
+>;
 
 /** Validated configuration. */
 export interface ArbiterConfig {
   readonly policies: ReadonlyMap<string, TaskPolicy>;
   readonly devices: readonly number[] | null;
+  readonly declaredDevices: readonly Readonly<DeclaredDevice>[];
   readonly maxFraction: number;
   readonly placement: PlacementStrategy;
 }
@@ -51,13 +72,14 @@ const CREATE_KEYS = [
   'backend',
   'policies',
   'devices',
+  'declaredDevices',
   'maxFraction',
   'placement',
   'monitor',
   'monitorOptions',
   'agingMs',
 ] as const;
-const CONFIGURE_KEYS = ['policies', 'devices', 'maxFraction', 'placement'] as const;
+const CONFIGURE_KEYS = ['policies', 'devices', 'maxFraction', 'placement', 'declaredDevices'] as const;
 
 /** Validates create() options (all of them, including backend and monitor shapes). */
 export function parseCreateOptions(value: unknown): { config: ArbiterConfig; options: Partial<GpuArbiterOptions> } {
@@ -119,7 +141,27 @@ function parseConfig(o: Partial<GpuArbiterOptions>, current: ArbiterConfig | nul
       throw invalid(`${field}.placement`, `one of ${PlacementStrategies.join(', ')}`, o.placement);
     placement = o.placement;
   }
-  return Object.freeze({ policies, devices, maxFraction, placement });
+  let declaredDevices = current?.declaredDevices ?? [];
+  if (o.declaredDevices !== undefined) declaredDevices = parseDeclared(o.declaredDevices, `${field}.declaredDevices`);
+  return Object.freeze({ policies, devices, maxFraction, placement, declaredDevices });
+}
+
+function parseDeclared(value: unknown, field: string): Readonly<DeclaredDevice>[] {
+  if (!Array.isArray(value)) throw invalid(field, 'an array of { index, totalMiB }', value);
+  const out = value.map((v, i) => {
+    const f = `${field}[${i}]`;
+    const d = optionsObject<DeclaredDevice>(f, v);
+    if (v === undefined) throw invalid(f, 'an object', v);
+    knownKeys(f, d, ['index', 'totalMiB', 'name', 'uuid']);
+    return Object.freeze({
+      index: integerInRange(`${f}.index`, d.index, 0, 1023),
+      totalMiB: integerInRange(`${f}.totalMiB`, d.totalMiB, 1, 2 ** 31 - 1),
+      ...(d.name === undefined ? {} : { name: nonEmptyString(`${f}.name`, d.name) }),
+      ...(d.uuid === undefined ? {} : { uuid: nonEmptyString(`${f}.uuid`, d.uuid) }),
+    });
+  });
+  if (new Set(out.map((d) => d.index)).size !== out.length) throw invalid(field, 'GPU indices without repeats', value);
+  return out;
 }
 
 /** Options of {@link GpuArbiter.acquire} and {@link GpuArbiter.run}. */

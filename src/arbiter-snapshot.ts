@@ -24,6 +24,8 @@ export interface DeviceView {
   unaccountedMiB: number;
   /** capacity - declared - unaccounted. */
   budgetMiB: number | null;
+  /** How unaccounted was found: NVML's process list, used - declared, or 'declared' (no NVML: ledger only). */
+  method: 'processes' | 'used-minus-declared' | 'declared' | null;
   utilizationPercent: number | null;
   holders: number;
   waiting: number;
@@ -119,6 +121,7 @@ export function buildSnapshot(input: {
       declaredMiB: declared,
       unaccountedMiB: a.unaccountedMiB,
       budgetMiB: a.capacityMiB === null ? null : a.capacityMiB - declared - a.unaccountedMiB,
+      method: a.method,
       utilizationPercent: d.utilizationPercent,
       holders: r?.holders.length ?? 0,
       waiting: r?.waiters.length ?? 0,

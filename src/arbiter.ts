@@ -3,13 +3,14 @@
 // the arbiter feeds with each GPU's capacity and unaccounted use on every monitor sample.
 import { EventEmitter } from 'node:events';
 import { Mutex } from 'async-mutex';
-import { admitDevice, gpuResource, type DeviceAdmission } from './admission';
+import { admitDeclared, admitDevice, gpuResource, type DeviceAdmission } from './admission';
 import {
   parseAcquireOptions,
   parseConfigure,
   parseCreateOptions,
   type AcquireOptions,
   type ArbiterConfig,
+  type DeclaredDevice,
   type GpuArbiterConfigInput,
   type GpuArbiterOptions,
 } from './arbiter-options';
@@ -21,7 +22,7 @@ import { GpuMonitor } from './monitor';
 import { Lease, LeaseHolder, type LeaseDevice, type LeaseEnv } from './lease';
 import { ArbiterMetrics, type MetricFamily, type Outcome } from './metrics';
 import { registerMetrics, type PromRegistryLike } from './metrics-prom';
-import type { GpuSnapshot } from './monitor-types';
+import type { GpuDevice, GpuSnapshot } from './monitor-types';
 import { place, type PlacementCandidate } from './placement';
 import type { TaskPolicy } from './policy';
 import { buildSnapshot, gpuFamilies, type ArbiterSnapshot } from './arbiter-snapshot';
@@ -292,7 +293,7 @@ export class GpuArbiter extends EventEmitter {
       const s = this.monitor.snapshot();
       const why = s.available
         ? 'no usable GPU (lost, unknown memory, or none configured)'
-        : `NVML unavailable: ${s.unavailableReason}`;
+        : `NVML unavailable (${s.unavailableReason}); options.declaredDevices admits on declared sizes`;
       throw new GpuArbiterError('E_NO_DEVICE', `No GPU for ${policy.task}: ${why}`, { task: policy.task });
     }
     if (placed.kind === 'does-not-fit') {
@@ -556,11 +557,17 @@ export class GpuArbiter extends EventEmitter {
     for (const r of this.backend.inspect().resources) holders.set(r.resource, r.holders);
     const seen = new Set<number>();
     const next: ManagedDevice[] = [];
-    for (const gpu of s.available ? s.devices : []) {
+    const visible = s.available ? s.devices : [];
+    const listed = new Set(visible.map((g) => g.index));
+    const declared = this.config.declaredDevices.filter((d) => !listed.has(d.index));
+    for (const gpu of [...visible, ...declared.map(declaredToDevice)]) {
       if (wanted !== null && !wanted.includes(gpu.index)) continue;
       seen.add(gpu.index);
       const resource = gpuResource(gpu.index);
-      const admission = admitDevice(gpu, this.config.maxFraction, holders.get(resource) ?? []);
+      const isDeclared = !listed.has(gpu.index);
+      const admission = isDeclared
+        ? admitDeclared(gpu.memory!.totalBytes / MiB, this.config.maxFraction)
+        : admitDevice(gpu, this.config.maxFraction, holders.get(resource) ?? []);
       const prev = this.backend.usage(resource);
       // Unusable: keep the last known capacity so queued waiters are not turned into
       // E_DOES_NOT_FIT; `closed` stops new grants until the device is usable again.
@@ -625,6 +632,28 @@ export class GpuArbiter extends EventEmitter {
       this.emit('overuse', { lease: lease.toJSON(), device: index, pid: o.pid, declaredMiB: o.declaredMiB, usedMiB: o.usedMiB });
     }
   }
+}
+
+const MiB = 1024 * 1024;
+
+/** A declared GPU in the shape of a sampled one (memory total only; everything else unknown). */
+function declaredToDevice(d: Readonly<DeclaredDevice>): GpuDevice {
+  const totalBytes = d.totalMiB * MiB;
+  return {
+    index: d.index,
+    name: d.name ?? null,
+    uuid: d.uuid ?? null,
+    memory: { totalBytes, usedBytes: 0, freeBytes: totalBytes, reservedBytes: null },
+    utilization: null,
+    temperatureC: null,
+    powerW: null,
+    powerLimitW: null,
+    persistenceMode: null,
+    migMode: null,
+    processes: null,
+    error: null,
+    fieldErrors: {},
+  };
 }
 
 function clearTimers(lease: Lease): void {

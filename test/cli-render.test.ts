@@ -55,6 +55,7 @@ describe('renderSnapshot', () => {
         declaredMiB: 0,
         unaccountedMiB: 0,
         budgetMiB: null,
+        method: null,
         utilizationPercent: null,
         holders: 0,
         waiting: 0,
