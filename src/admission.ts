@@ -4,6 +4,7 @@
 // two terms, which the arbiter hands to the backend as `capacity` and `external`. Admission then
 // happens inside the backend's queue, so the priority order and the memory check are one decision.
 import type { HolderView } from './backends/types';
+import type { DeclaredDevice } from './arbiter-options';
 import type { GpuDevice } from './monitor-types';
 
 const MiB = 1024 * 1024;
@@ -108,6 +109,26 @@ export function admitDeclared(totalMiB: number, maxFraction: number): DeviceAdmi
     unaccountedMiB: 0,
     method: 'declared',
     overuse: [],
+  };
+}
+
+/** A declared GPU in the shape of a sampled one (memory total only; everything else unknown). */
+export function declaredToDevice(d: Readonly<DeclaredDevice>): GpuDevice {
+  const totalBytes = d.totalMiB * MiB;
+  return {
+    index: d.index,
+    name: d.name ?? null,
+    uuid: d.uuid ?? null,
+    memory: { totalBytes, usedBytes: 0, freeBytes: totalBytes, reservedBytes: null },
+    utilization: null,
+    temperatureC: null,
+    powerW: null,
+    powerLimitW: null,
+    persistenceMode: null,
+    migMode: null,
+    processes: null,
+    error: null,
+    fieldErrors: {},
   };
 }
 

@@ -3,14 +3,13 @@
 // the arbiter feeds with each GPU's capacity and unaccounted use on every monitor sample.
 import { EventEmitter } from 'node:events';
 import { Mutex } from 'async-mutex';
-import { admitDeclared, admitDevice, gpuResource, type DeviceAdmission } from './admission';
+import { admitDeclared, admitDevice, declaredToDevice, gpuResource, type DeviceAdmission } from './admission';
 import {
   parseAcquireOptions,
   parseConfigure,
   parseCreateOptions,
   type AcquireOptions,
   type ArbiterConfig,
-  type DeclaredDevice,
   type GpuArbiterConfigInput,
   type GpuArbiterOptions,
 } from './arbiter-options';
@@ -20,13 +19,15 @@ import { GpuArbiterError, isGpuArbiterError } from './errors';
 import type { GpuView } from './gpu-view';
 import { GpuMonitor } from './monitor';
 import { Lease, LeaseHolder, type LeaseDevice, type LeaseEnv } from './lease';
-import { ArbiterMetrics, type MetricFamily, type Outcome } from './metrics';
+import { ArbiterMetrics, type MetricFamily } from './metrics';
 import { registerMetrics, type PromRegistryLike } from './metrics-prom';
-import type { GpuDevice, GpuSnapshot } from './monitor-types';
+import type { GpuSnapshot } from './monitor-types';
 import { place, type PlacementCandidate } from './placement';
 import type { TaskPolicy } from './policy';
 import { buildSnapshot, gpuFamilies, type ArbiterSnapshot } from './arbiter-snapshot';
 import { IntrusiveList } from './util/intrusive-list';
+import { classifyFailure } from './outcome';
+import { armWatchdog, clearWatchdog, type WatchdogHooks } from './watchdog';
 import { MovingWait } from './moving-wait';
 import { invalid, nonEmptyString } from './validate';
 
@@ -254,7 +255,7 @@ export class GpuArbiter extends EventEmitter {
       if (this.closed) return;
       this.closed = true;
       this.monitor.off('sample', this.onSample);
-      for (const lease of this.leases) clearTimers(lease);
+      for (const lease of this.leases) clearWatchdog(lease);
       if (this.ownsBackend) await this.backend.close();
       if (this.stopMonitor !== null) await this.stopMonitor();
     });
@@ -335,7 +336,7 @@ export class GpuArbiter extends EventEmitter {
         this.releaseHook,
       );
       this.leases.add(lease);
-      if (policy.holdMaxMs !== null) this.armWatchdog(lease, policy.holdMaxMs);
+      if (policy.holdMaxMs !== null) armWatchdog(lease, policy.holdMaxMs, this.watchdogHooks);
       return this.granted(lease);
     };
     const onError = mapErrors
@@ -435,58 +436,28 @@ export class GpuArbiter extends EventEmitter {
     return lease;
   }
 
-  /** Counts a failed request, emits `timeout`, and maps a REJECT task's try-once miss to E_BUSY. */
+  /** Counts a failed request, emits `timeout`, and returns the error for the caller. */
   private failed(policy: TaskPolicy | null, err: unknown): unknown {
     if (policy === null) return err; // unknown task: nothing to count it under
-    let outcome: Outcome = 'error';
-    let out = err;
-    if (isGpuArbiterError(err)) {
-      switch (err.code) {
-        case 'E_TIMEOUT':
-          if (policy.busyPolicy === 'REJECT') {
-            outcome = 'busy';
-            out = new GpuArbiterError(
-              'E_BUSY',
-              `No GPU free for ${policy.task} (busyPolicy REJECT)`,
-              { task: policy.task },
-              { cause: err },
-            );
-          } else {
-            outcome = 'timeout';
-            this.emit('timeout', { task: policy.task, waitedMs: err.details.waitedMs ?? null });
-          }
-          break;
-        case 'E_ABORTED':
-          outcome = 'aborted';
-          break;
-        case 'E_QUEUE_FULL':
-          outcome = 'queue-full';
-          break;
-        case 'E_DOES_NOT_FIT':
-          outcome = 'does-not-fit';
-          break;
-        case 'E_NO_DEVICE':
-          outcome = 'no-device';
-          break;
-        default:
-          break;
-      }
+    const { outcome, error } = classifyFailure(policy, err);
+    if (outcome === 'timeout') {
+      this.emit('timeout', { task: policy.task, waitedMs: (err as GpuArbiterError).details.waitedMs ?? null });
     }
     this.metricsStore.countOutcome(policy.task, outcome);
-    return out;
+    return error;
   }
 
   private readonly releaseHook = (lease: Lease, oom: boolean): void => {
-    if (this.leases.remove(lease)) clearTimers(lease);
+    if (this.leases.remove(lease)) clearWatchdog(lease);
     try {
       lease.grant.release();
     } catch (err) {
       this.metricsStore.releaseFailures++;
       this.emit('warning', err);
     }
+    this.rebalance();
     // Date.now(), not performance.now(): the smallest hold bucket is 10 ms, and the grant
     // already carries its Date.now() timestamp.
-    this.rebalance();
     const heldMs = Date.now() - lease.acquiredAt;
     lease.stats.hold.observe(heldMs / 1000);
     // Positional primitives, no payload object: this runs on every release.
@@ -499,34 +470,25 @@ export class GpuArbiter extends EventEmitter {
     for (const l of this.leases) if (l.holder === holder || l.id === holder.leaseId) lease = l;
     if (lease === undefined) return;
     this.leases.remove(lease);
-    clearTimers(lease);
+    clearWatchdog(lease);
     this.emit('lease-lost', { lease: lease.toJSON(), reason });
     this.rebalance();
   };
 
-  private armWatchdog(lease: Lease, holdMaxMs: number): void {
-    // Timers are unref'd: a watchdog must never keep a process alive, and never throws.
-    lease.watchdogTimer = setTimeout(() => {
-      lease.watchdogTimer = null;
-      lease.watchdogFired = true;
-      const p = lease.policy;
-      this.metricsStore.countWatchdog(p.task);
+  private readonly watchdogHooks: WatchdogHooks = {
+    exceeded: (lease, holdMaxMs) => {
+      this.metricsStore.countWatchdog(lease.task);
       this.emit('watchdog', {
         lease: lease.toJSON(),
         heldMs: Date.now() - lease.acquiredAt,
         holdMaxMs,
-        willRevoke: p.revokeOnHoldMax,
+        willRevoke: lease.policy.revokeOnHoldMax,
       });
-      if (p.revokeOnHoldMax) {
-        lease.revokeTimer = setTimeout(() => {
-          lease.revokeTimer = null;
-          this.backend.revoke(lease.grant.resource, lease.grant.token, 'revoked');
-        }, p.revokeGraceMs);
-        lease.revokeTimer.unref();
-      }
-    }, holdMaxMs);
-    lease.watchdogTimer.unref();
-  }
+    },
+    revoke: (lease) => {
+      this.backend.revoke(lease.grant.resource, lease.grant.token, 'revoked');
+    },
+  };
 
   /** Refreshes the per-device candidates in place from the backend's figures. */
   private candidates(): PlacementCandidate[] {
@@ -566,7 +528,7 @@ export class GpuArbiter extends EventEmitter {
       const resource = gpuResource(gpu.index);
       const isDeclared = !listed.has(gpu.index);
       const admission = isDeclared
-        ? admitDeclared(gpu.memory!.totalBytes / MiB, this.config.maxFraction)
+        ? admitDeclared(gpu.memory!.totalBytes / (1024 * 1024), this.config.maxFraction)
         : admitDevice(gpu, this.config.maxFraction, holders.get(resource) ?? []);
       const prev = this.backend.usage(resource);
       // Unusable: keep the last known capacity so queued waiters are not turned into
@@ -632,34 +594,6 @@ export class GpuArbiter extends EventEmitter {
       this.emit('overuse', { lease: lease.toJSON(), device: index, pid: o.pid, declaredMiB: o.declaredMiB, usedMiB: o.usedMiB });
     }
   }
-}
-
-const MiB = 1024 * 1024;
-
-/** A declared GPU in the shape of a sampled one (memory total only; everything else unknown). */
-function declaredToDevice(d: Readonly<DeclaredDevice>): GpuDevice {
-  const totalBytes = d.totalMiB * MiB;
-  return {
-    index: d.index,
-    name: d.name ?? null,
-    uuid: d.uuid ?? null,
-    memory: { totalBytes, usedBytes: 0, freeBytes: totalBytes, reservedBytes: null },
-    utilization: null,
-    temperatureC: null,
-    powerW: null,
-    powerLimitW: null,
-    persistenceMode: null,
-    migMode: null,
-    processes: null,
-    error: null,
-    fieldErrors: {},
-  };
-}
-
-function clearTimers(lease: Lease): void {
-  if (lease.watchdogTimer !== null) clearTimeout(lease.watchdogTimer);
-  if (lease.revokeTimer !== null) clearTimeout(lease.revokeTimer);
-  lease.watchdogTimer = lease.revokeTimer = null;
 }
 
 /** The NVML monitor; constructing it is what loads the native addon, so a given GpuView never does. */
