@@ -70,6 +70,8 @@ interface Waiting {
   deadlineTimer: NodeJS.Timeout | undefined;
   onAbort: (() => void) | undefined;
   inFlight: boolean;
+  /** setResource was replayed once for it after Redis lost the resource. */
+  restored: boolean;
 }
 
 interface Held {
@@ -119,6 +121,8 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
   private readonly failingSince = new Map<string, number>();
   private readonly usageCache = new Map<string, ResourceUsage>();
   private readonly known = new Set<string>();
+  /** The last settings this process gave each resource, replayed if Redis loses them. */
+  private readonly settings = new Map<string, ResourceSettings>();
   /** Waiter ids that gave up recently -> resource. */
   private readonly gaveUp = new Map<string, string>();
   private renewTimer: NodeJS.Timeout | undefined;
@@ -223,6 +227,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
     const closed = s.closed === undefined ? false : booleanValue('settings.closed', s.closed);
     const reply = await this.conn.run(SCRIPTS.setResource, this.keysOf(resource), [capacity, external, closed ? '1' : '0']);
     this.known.add(resource);
+    this.settings.set(resource, { capacity, external, closed });
     // The list of resources is a view for inspect and the CLI, in the namespace's own slot.
     const nsKey = namespaceKeys(this.namespace).resources;
     await this.conn.command('SADD', (c) => c.sadd(nsKey, resource));
@@ -267,6 +272,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
         deadlineTimer: undefined,
         onAbort: undefined,
         inFlight: false,
+        restored: false,
       };
       this.waiting.set(id, w);
       if (req.signal) {
@@ -344,6 +350,26 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
         // the latest after pollMs (the heartbeat, and the safety net under pub/sub).
         const delay = nextExpiry >= 0 ? Math.min(this.pollMs, nextExpiry + 5) : this.pollMs;
         this.schedulePoll(w, delay);
+        return;
+      }
+      case 'nores': {
+        // Redis lost the resource (restarted without persistence): put back what this process
+        // configured and try again; unknown to us too: refuse.
+        const settings = this.settings.get(w.resource);
+        if (settings && !w.restored) {
+          w.restored = true;
+          try {
+            await this.setResource(w.resource, settings);
+          } catch (err) {
+            this.settle(w);
+            w.reject(asUnavailable(err));
+            return;
+          }
+          void this.poll(w, first);
+          return;
+        }
+        this.settle(w);
+        w.reject(refusal(status, req));
         return;
       }
       default: {

@@ -74,8 +74,16 @@ end
 
 local function grant(id, info)
   local fence = redis.call('INCR', K_FENCE)
+  if fence == 1 then
+    -- A new (or lost: Redis restarted without persistence) counter starts at server ms * 1000,
+    -- so fencing tokens keep increasing across a data loss unless the old counter averaged
+    -- more than 1000 grants per ms.
+    fence = now * 1000
+    redis.call('SET', K_FENCE, num(fence))
+  end
   local exp = now + info.ttl
-  redis.call('HSET', K_HOLD, id, cjson.encode({ u = info.u, f = fence, at = now, w = now - info.at,
+  -- fence as a string: cjson (and Lua's tostring) print numbers with 14 digits only.
+  redis.call('HSET', K_HOLD, id, cjson.encode({ u = info.u, f = num(fence), at = now, w = now - info.at,
     h = info.h, c = info.c, p = info.p }))
   redis.call('ZADD', K_HEXP, num(exp), id)
   redis.call('HINCRBY', K_META, 'declared', info.u)
@@ -105,7 +113,7 @@ local function grantFitting(selfId)
       if id == selfId then
         mine = { fence, now, exp, now - info.at }
       else
-        publish(info.c, 'g|' .. id .. '|' .. fence .. '|' .. num(now) .. '|' .. num(exp) .. '|' .. num(now - info.at))
+        publish(info.c, 'g|' .. id .. '|' .. num(fence) .. '|' .. num(now) .. '|' .. num(exp) .. '|' .. num(now - info.at))
       end
     end
   end
