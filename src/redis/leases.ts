@@ -608,18 +608,18 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
     if (h.releasing) return h.releasing.then(() => 'already-released' as const);
     const wasLost = h.ended;
     this.forget(h);
-    h.releasing = this.releaseWithRetries(h.resource, h.token, h.fencingToken).then((outcome) =>
-      wasLost && outcome === 'not-owner' ? 'already-released' : outcome,
-    );
+    // A lease already lost may be gone from Redis with no tombstone (Redis lost its data):
+    // its own release is then 'already-released', not an ownership violation.
+    h.releasing = this.releaseWithRetries(h.resource, h.token, h.fencingToken, wasLost);
     return h.releasing;
   }
 
-  private async releaseWithRetries(resource: string, token: string, fencingToken: number): Promise<ReleaseOutcome> {
+  private async releaseWithRetries(resource: string, token: string, fencingToken: number, mayBeGone = false): Promise<ReleaseOutcome> {
     let lastErr: GpuArbiterError | undefined;
     for (let attempt = 0; attempt <= this.releaseRetries; attempt++) {
       if (attempt > 0) await delay(50 * 2 ** (attempt - 1));
       try {
-        const reply = (await this.conn.run(SCRIPTS.release, this.keysOf(resource), [token])) as unknown[];
+        const reply = (await this.conn.run(SCRIPTS.release, this.keysOf(resource), [token, mayBeGone ? '1' : '0'])) as unknown[];
         this.updateUsage(resource, reply[1] as UsageTuple);
         const outcome = reply[0] as ReleaseOutcome;
         if (outcome === 'not-owner') this.counts.ownershipViolations++;
@@ -763,7 +763,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
 
   private async releaseOnce(resource: string, token: string): Promise<void> {
     try {
-      await this.conn.run(SCRIPTS.release, this.keysOf(resource), [token]);
+      await this.conn.run(SCRIPTS.release, this.keysOf(resource), [token, '1']);
     } catch {
       // the lease ends by its TTL
     }

@@ -202,7 +202,8 @@ return { 'queued', rank, nextExpiry(), usage() }
 /**
  * RELEASE: owner-checked by token. A token that ended (released, expired, revoked) within the
  * tombstone window is 'already-released'; any other is refused and counted in meta.violations.
- * ARGV: token. Reply: {'released'|'already-released'|'not-owner', usage}
+ * ARGV: token, mayBeGone ('1': the caller's own lease was already lost, e.g. Redis restarted
+ * without its data - an unknown token is then 'already-released', not a violation). Reply: {'released'|'already-released'|'not-owner', usage}
  */
 export const RELEASE = `${PRELUDE}
 local token = ARGV[1]
@@ -214,7 +215,7 @@ if raw then
   redis.call('ZREMRANGEBYSCORE', K_ENDED, '-inf', num(now - ${TOMBSTONE_KEEP_MS}))
   redis.call('ZREMRANGEBYRANK', K_ENDED, 0, -${TOMBSTONE_MAX + 1})
   out = 'released'
-elseif redis.call('ZSCORE', K_ENDED, token) then
+elseif redis.call('ZSCORE', K_ENDED, token) or ARGV[2] == '1' then
   out = 'already-released'
 else
   redis.call('HINCRBY', K_META, 'violations', 1)
