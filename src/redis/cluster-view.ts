@@ -59,7 +59,7 @@ export async function collectCluster(redis: string | RedisTarget, options: { nam
   const conn = RedisConnection.create(checkTarget('redis', redis), 3000);
   conn.client.on('error', () => undefined);
   try {
-    await conn.waitReady(5000);
+    await conn.waitReady(5000, { failOnError: true });
     const nodes = await listNodes(conn, namespace);
     let now = Date.now();
     const seen = new Set<string>();

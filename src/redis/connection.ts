@@ -94,7 +94,7 @@ export class RedisConnection {
   }
 
   /** Waits until the client is connected (or fails with E_BACKEND_UNAVAILABLE). */
-  async waitReady(timeoutMs: number): Promise<void> {
+  async waitReady(timeoutMs: number, { failOnError = false }: { failOnError?: boolean } = {}): Promise<void> {
     const c = this.client;
     if (c.status === 'ready') return;
     if (c.status === 'wait') void c.connect().catch(() => undefined);
@@ -111,13 +111,21 @@ export class RedisConnection {
         cleanup();
         reject(unavailable('The Redis connection ended before it became ready'));
       };
+      // One-shot readers (the CLI) give up at the first connection error instead of retrying.
+      const onError = (err: Error): void => {
+        if (!failOnError) return;
+        cleanup();
+        reject(unavailable(`Could not connect to Redis: ${err.message}`, err));
+      };
       const cleanup = (): void => {
         clearTimeout(timer);
         c.off('ready', onReady);
         c.off('end', onEnd);
+        c.off('error', onError);
       };
       c.on('ready', onReady);
       c.on('end', onEnd);
+      c.on('error', onError);
     });
   }
 
