@@ -150,3 +150,42 @@ export function commandCalls(servers: RedisServer[], command: string): number {
   }
   return total;
 }
+
+/** A Sentinel watching `master` as "mymaster" (quorum 1). */
+export class RedisSentinelFixture {
+  private constructor(
+    private readonly proc: ChildProcess,
+    readonly port: number,
+    readonly dir: string,
+  ) {}
+
+  static async start(master: RedisServer, name = 'mymaster'): Promise<RedisSentinelFixture> {
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpa-sentinel-'));
+    const conf = path.join(dir, 'sentinel.conf');
+    fs.writeFileSync(
+      conf,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+        `sentinel down-after-milliseconds ${name} 5000`,
+        '',
+      ].join('\n'),
+    );
+    const proc = spawn(REDIS_SERVER, [conf, '--sentinel'], { stdio: 'ignore' });
+    const fixture = new RedisSentinelFixture(proc, port, dir);
+    await waitUntil(() => cli(port, 'SENTINEL', 'get-master-addr-by-name', name).includes(String(master.port)), 'sentinel up');
+    return fixture;
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+      const exited = new Promise((r) => this.proc.once('exit', r));
+      this.proc.kill('SIGKILL');
+      await exited;
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
