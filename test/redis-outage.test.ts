@@ -63,7 +63,7 @@ describe('RedisLeases when Redis goes away', () => {
     expect(events[0]).toBe('renewal-failing'); // told "failing" before "lost"
     expect(events).toContain('lost:renewal-failed');
     expect(a.counters().renewalFailures).toBeGreaterThan(0);
-    expect(lostMs).toBeLessThanOrEqual(ttl + 500);
+    expect(lostMs).toBeLessThanOrEqual(ttl + 1500);
 
     const w = await waiter;
     expect(isGpuArbiterError(w, 'E_BACKEND_UNAVAILABLE')).toBe(true); // never granted on a guess

@@ -31,8 +31,8 @@ describe('NodeRegistry and the cluster view', () => {
       devices: [defaultDevice(0), defaultDevice(1, { name: 'NVIDIA L4', memoryTotal: 24 * GiB })],
     });
     const leases = await RedisLeases.open({ redis: server.url, namespace });
-    const nodeA = await NodeRegistry.start({ redis: server.url, namespace, nodeId: 'node-a', monitor, ttlMs: 600, leases });
-    const nodeB = await NodeRegistry.start({ redis: server.url, namespace, nodeId: 'node-b', monitor, ttlMs: 600 });
+    const nodeA = await NodeRegistry.start({ redis: server.url, namespace, nodeId: 'node-a', monitor, ttlMs: 1500, leases });
+    const nodeB = await NodeRegistry.start({ redis: server.url, namespace, nodeId: 'node-b', monitor, ttlMs: 1500 });
     try {
       const nodes = await nodeA.list();
       expect(nodes.map((n) => n.nodeId)).toEqual(['node-a', 'node-b']);
@@ -42,7 +42,7 @@ describe('NodeRegistry and the cluster view', () => {
       ]);
       // node-a created its GPUs' resources (capacity = VRAM MiB); a lease shows as use.
       const g = await leases.acquire({ resource: 'node-a/gpu1', units: 2500, priority: 90, holder: holder('ASR') });
-      await sleep(700); // longer than the TTL: heartbeats keep both nodes alive
+      await sleep(1700); // longer than the TTL: heartbeats keep both nodes alive
       const view = await collectCluster(server.url, { namespace });
       expect(view.nodes.map((n) => n.nodeId)).toEqual(['node-a', 'node-b']);
       expect(view.nodes[0]!.gpus[1]!.use).toEqual({ capacity: 24 * 1024, external: 0, declared: 2500, closed: false, holders: 1, waiting: 0 });
@@ -69,7 +69,7 @@ describe('NodeRegistry and the cluster view', () => {
       // node-b stops heartbeating without unregistering (as if it died): gone after its TTL.
       await nodeB.stop({ unregister: false });
       expect((await nodeA.list()).map((n) => n.nodeId)).toEqual(['node-a', 'node-b']);
-      await sleep(800);
+      await sleep(1700);
       expect((await nodeA.list()).map((n) => n.nodeId)).toEqual(['node-a']);
       await g.release();
     } finally {

@@ -232,11 +232,11 @@ export function defineLeaseSuite(label: string, env: SuiteTarget): void {
 
     it('renews at TTL/3: a lease outlives its TTL while its process lives', async () => {
       const n = ns();
-      const a = await leases(n, { leaseTtlMs: 300 });
+      const a = await leases(n, { leaseTtlMs: 500 });
       const b = await leases(n);
       await a.setResource('gpu', { capacity: 1 });
       const g = await a.acquire({ resource: 'gpu', units: 1, priority: 1, holder: holder() });
-      await sleep(1000);
+      await sleep(1200);
       expect(g.lost.aborted).toBe(false);
       await expect(b.acquire({ resource: 'gpu', units: 1, priority: 1, holder: holder(), deadline: Date.now() - 1 })).rejects.toMatchObject({
         code: 'E_TIMEOUT',
