@@ -230,7 +230,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
     this.settings.set(resource, { capacity, external, closed });
     // The list of resources is a view for inspect and the CLI, in the namespace's own slot.
     const nsKey = namespaceKeys(this.namespace).resources;
-    await this.conn.command('SADD', (c) => c.sadd(nsKey, resource));
+    await this.conn.run(SCRIPTS.nsAddResource, [nsKey], [resource]);
     return this.updateUsage(resource, reply as UsageTuple);
   }
 
@@ -285,7 +285,20 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
           w.deadlineTimer = setTimeout(() => this.giveUp(w, timeoutError(req.resource, req.deadline as number)), ms);
         }
       }
-      void this.poll(w, true);
+      this.startPoll(w, true);
+    });
+  }
+
+  /** poll() never rejects by design; anything unexpected still ends the wait, never a timer. */
+  private startPoll(w: Waiting, first: boolean): void {
+    this.poll(w, first).catch((err: unknown) => {
+      w.inFlight = false;
+      if (!w.settled) {
+        this.settle(w);
+        w.reject(asUnavailable(err));
+        void this.cleanupLater(w.resource, w.id);
+      }
+      this.backendError(err);
     });
   }
 
@@ -320,7 +333,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
       if (first || performance.now() - w.lastOkAt > this.waiterTtlMs) {
         this.settle(w);
         w.reject(e);
-        this.cleanupLater(w.resource, w.id);
+        void this.cleanupLater(w.resource, w.id);
       } else {
         this.schedulePoll(w, Math.min(250, this.pollMs));
       }
@@ -365,7 +378,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
             w.reject(asUnavailable(err));
             return;
           }
-          void this.poll(w, first);
+          this.startPoll(w, first);
           return;
         }
         this.settle(w);
@@ -384,7 +397,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
     if (w.timer) clearTimeout(w.timer);
     w.timer = setTimeout(() => {
       w.timer = undefined;
-      void this.poll(w, false).catch((e: unknown) => this.backendError(e));
+      this.startPoll(w, false);
     }, delay);
   }
 
@@ -407,7 +420,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
     if (w.settled) return;
     this.settle(w);
     w.reject(err);
-    this.cleanupLater(w.resource, w.id);
+    void this.cleanupLater(w.resource, w.id);
   }
 
   /** Removes a waiter (or the grant it got) in the background; retried, else its TTL removes it. */

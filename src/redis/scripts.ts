@@ -369,6 +369,9 @@ end
 return { now, out }
 `;
 
+/** NS_ADD_RESOURCE: KEYS[1] the namespace's resource set; ARGV resource. Reply: 1 when new. */
+export const NS_ADD_RESOURCE = `return redis.call('SADD', KEYS[1], ARGV[1])`;
+
 /** A script with its SHA1, computed here so EVALSHA can be tried first without SCRIPT LOAD. */
 export interface LuaScript {
   name: string;
@@ -391,6 +394,7 @@ export const SCRIPTS = {
   nodeRegister: script('nodeRegister', NODE_REGISTER),
   nodeUnregister: script('nodeUnregister', NODE_UNREGISTER),
   nodeList: script('nodeList', NODE_LIST),
+  nsAddResource: script('nsAddResource', NS_ADD_RESOURCE),
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
