@@ -147,6 +147,41 @@ describe('RedisLeases across processes', () => {
     await next.release();
   });
 
+  it('a waiter that dies just before a handoff blocks no longer than its heartbeat TTL (provisional grant)', async () => {
+    const n = ns();
+    const here = await leases(n);
+    await here.setResource('gpu', { capacity: 1 });
+    const g = await here.acquire({ resource: 'gpu', units: 1, priority: 1, holder: holder() });
+    const logFile = path.join(dir, `${n}.log`);
+    const dying = child({
+      namespace: n,
+      mode: 'wait',
+      resource: 'gpu',
+      units: 1,
+      priority: 99,
+      leaseTtlMs: 30_000,
+      waiterTtlMs: 600,
+      tag: 'dying',
+      logFile,
+    });
+    await dying.line(/^queued/);
+    for (;;) {
+      const r = (await here.inspect()).resources.find((x) => x.resource === 'gpu');
+      if (r && r.waiters.length === 1) break;
+      await sleep(20);
+    }
+    const low = here.acquire({ resource: 'gpu', units: 1, priority: 1, holder: holder('low') });
+    dying.proc.kill('SIGKILL');
+    await dying.exited;
+    const t0 = performance.now();
+    await g.release(); // hands over to the dead waiter (its heartbeat has not lapsed yet)
+    const next = await low;
+    const ms = performance.now() - t0;
+    console.log(`handoff to a dead waiter (lease TTL 30 s, waiter TTL 600 ms): next live waiter granted after ${ms.toFixed(0)} ms`);
+    expect(ms).toBeLessThan(600 + 800);
+    await next.release();
+  });
+
   it('priority across hosts, FIFO within a priority', async () => {
     const n = ns();
     const here = await leases(n);

@@ -486,12 +486,18 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
           return;
         }
         this.settle(w, true);
-        // The grant was made before this message arrived: count its TTL from a little before now.
-        const margin = Math.min(1000, this.leaseTtlMs / 10);
-        w.resolve(this.makeGrant(w, m.fencingToken, m.grantedAt, m.waitedMs, performance.now() + m.remainingMs - margin));
+        // The grant was made before this message arrived: count its (provisional) TTL from a
+        // little before now, and confirm it at once for a full lease TTL.
+        const margin = Math.min(1000, m.remainingMs / 10);
+        const grant = this.makeGrant(w, m.fencingToken, m.grantedAt, m.waitedMs, performance.now() + m.remainingMs - margin);
+        w.resolve(grant);
+        void this.confirm(w.resource, grant.token);
       } else if (m.type === 'lost') {
         const h = this.held.get(m.token);
         if (h) this.lose(h, m.reason.startsWith('revoked') ? 'revoked' : 'expired', m.reason);
+      } else if (m.type === 'expiry') {
+        const w = this.waiting.get(m.id);
+        if (w && !w.settled && !w.inFlight) this.schedulePoll(w, Math.min(this.pollMs, m.inMs + 5));
       } else {
         const w = this.waiting.get(m.id);
         if (w && !w.settled) {
@@ -512,6 +518,27 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
   }
 
   // ---------------------------------------------------------------- renewal and loss
+
+  /** RENEW of one grant just received through pub/sub (its server expiry is provisional). */
+  private async confirm(resource: string, token: string): Promise<void> {
+    const sentAt = performance.now();
+    try {
+      const reply = (await this.conn.run(SCRIPTS.renew, this.keysOf(resource), [this.leaseTtlMs, token])) as unknown[];
+      this.updateUsage(resource, reply[1] as UsageTuple);
+      const h = this.held.get(token);
+      if (!h || h.ended) return;
+      if (Number((reply[0] as number[])[0]) === 1) {
+        h.localExpiry = sentAt + this.leaseTtlMs;
+        this.armLostTimer(h);
+      } else {
+        this.lose(h, 'expired', 'the handed-over lease was gone before it could be confirmed');
+      }
+    } catch (err) {
+      // The regular renewal retries; the lost timer still guards the provisional expiry.
+      this.counts.renewalFailures++;
+      this.backendError(err);
+    }
+  }
 
   private armLostTimer(h: Held): void {
     if (h.lostTimer) clearTimeout(h.lostTimer);

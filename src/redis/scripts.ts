@@ -72,7 +72,11 @@ local function free()
   return tonumber(m[1]) - tonumber(m[2] or '0') - tonumber(m[3] or '0')
 end
 
-local function grant(id, info)
+-- A grant handed to a waiter of another call (handoff) is provisional: it expires after the
+-- waiter's heartbeat TTL unless its owner confirms it (RENEW on receipt, or its next ACQUIRE
+-- poll). A waiter that died just before the handoff then blocks the resource no longer than
+-- its heartbeat would have, not a whole lease TTL.
+local function grant(id, info, provisional)
   local fence = redis.call('INCR', K_FENCE)
   if fence == 1 then
     -- A new (or lost: Redis restarted without persistence) counter starts at server ms * 1000,
@@ -81,7 +85,9 @@ local function grant(id, info)
     fence = now * 1000
     redis.call('SET', K_FENCE, num(fence))
   end
-  local exp = now + info.ttl
+  local ttl = info.ttl
+  if provisional and info.wt and info.wt < ttl then ttl = info.wt end
+  local exp = now + ttl
   -- fence as a string: cjson (and Lua's tostring) print numbers with 14 digits only.
   redis.call('HSET', K_HOLD, id, cjson.encode({ u = info.u, f = num(fence), at = now, w = now - info.at,
     h = info.h, c = info.c, p = info.p }))
@@ -96,6 +102,7 @@ end
 local function grantFitting(selfId)
   local avail = free()
   local mine = nil
+  local granted = false
   while avail > 0 do
     local head = redis.call('ZRANGE', K_WAIT, 0, 0)
     if #head == 0 then break end
@@ -108,12 +115,25 @@ local function grantFitting(selfId)
       local info = cjson.decode(raw)
       if info.u > avail then break end
       removeWaiter(id, info)
-      local fence, exp = grant(id, info)
+      local fence, exp = grant(id, info, id ~= selfId)
       avail = avail - info.u
       if id == selfId then
         mine = { fence, now, exp, now - info.at }
       else
         publish(info.c, 'g|' .. id .. '|' .. num(fence) .. '|' .. num(now) .. '|' .. num(exp) .. '|' .. num(now - info.at))
+      end
+      granted = true
+    end
+  end
+  if granted then
+    -- The new head waiter re-checks when the first lease now held runs out (a provisional
+    -- grant to a dead waiter expires silently): tell it when.
+    local head = redis.call('ZRANGE', K_WAIT, 0, 0)
+    if #head == 1 and head[1] ~= selfId then
+      local raw = redis.call('HGET', K_WINFO, head[1])
+      local e = redis.call('ZRANGE', K_HEXP, 0, 0, 'WITHSCORES')
+      if raw and #e == 2 then
+        publish(cjson.decode(raw).c, 'e|' .. head[1] .. '|' .. num(math.max(0, tonumber(e[2]) - now)))
       end
     end
   end
@@ -156,9 +176,10 @@ local cap = redis.call('HGET', K_META, 'capacity')
 if not cap then return { 'nores', usage() } end
 local held = redis.call('HGET', K_HOLD, id)
 if held then
+  -- Granted by a handoff; the owner polling for it confirms it: full lease TTL from now.
   local h = cjson.decode(held)
-  local exp = tonumber(redis.call('ZSCORE', K_HEXP, id) or '0')
-  return { 'granted', h.f, h.at, math.max(0, exp - now), h.w, usage() }
+  redis.call('ZADD', K_HEXP, num(now + leaseTtl), id)
+  return { 'granted', h.f, h.at, leaseTtl, h.w, usage() }
 end
 if units > tonumber(cap) then return { 'nofit', usage() } end
 local raw = redis.call('HGET', K_WINFO, id)
@@ -172,7 +193,7 @@ else
   local seq = redis.call('HINCRBY', K_META, 'seq', 1) % SPAN
   local score = (PMAX - prio) * SPAN + seq
   local ahead = redis.call('ZCOUNT', K_WAIT, '-inf', '(' .. num(score))
-  local info = { u = units, p = prio, at = now, dl = 0, h = holder, c = channel, ttl = leaseTtl, g = group }
+  local info = { u = units, p = prio, at = now, dl = 0, h = holder, c = channel, ttl = leaseTtl, wt = waiterTtl, g = group }
   if ahead == 0 and units <= free() then
     local fence, exp = grant(id, info)
     return { 'granted', fence, now, exp - now, 0, usage() }

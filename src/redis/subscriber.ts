@@ -12,9 +12,11 @@ export type WakeMessage =
   /** Our holder `token` lost its lease (expired on the server, or revoked). */
   | { type: 'lost'; token: string; reason: string }
   /** Our waiter `id` was removed (the capacity shrank below its request). */
-  | { type: 'removed'; id: string; reason: string };
+  | { type: 'removed'; id: string; reason: string }
+  /** Our waiter `id` is the new head: the first lease held now expires in `inMs` unless renewed. */
+  | { type: 'expiry'; id: string; inMs: number };
 
-/** Parses 'g|id|fence|grantedAt|expiresAt|waited', 'l|token|reason', 'x|id|reason'; null if malformed. */
+/** Parses 'g|id|fence|grantedAt|expiresAt|waited', 'l|token|reason', 'x|id|reason', 'e|id|ms'; null if malformed. */
 export function parseWakeMessage(raw: string): WakeMessage | null {
   const parts = raw.split('|');
   if (parts[0] === 'g' && parts.length === 6) {
@@ -29,6 +31,7 @@ export function parseWakeMessage(raw: string): WakeMessage | null {
     };
   }
   if (parts[0] === 'l' && parts.length >= 3) return { type: 'lost', token: parts[1] as string, reason: parts.slice(2).join('|') };
+  if (parts[0] === 'e' && parts.length === 3) return { type: 'expiry', id: parts[1] as string, inMs: Number(parts[2]) };
   if (parts[0] === 'x' && parts.length >= 3) return { type: 'removed', id: parts[1] as string, reason: parts.slice(2).join('|') };
   return null;
 }

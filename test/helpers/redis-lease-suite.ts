@@ -263,10 +263,11 @@ export function defineLeaseSuite(label: string, env: SuiteTarget): void {
       expect(a.counters().scriptLoads).toBe(loadsBefore + 2); // acquire and release, once each
     });
 
-    it('wake-up by pub/sub: release -> next holder with one Redis command, flat in waiters; handoff latency', async () => {
+    it('wake-up by pub/sub: release -> next holder in one round trip, 2 Redis commands per handoff flat in waiters; handoff latency', async () => {
       const n = ns();
       const a = await leases(n);
-      const waitersSide = await leases(n);
+      // Slow heartbeats, so that only the handoff's own commands fall in the measured windows.
+      const waitersSide = await leases(n, { waiterTtlMs: 60_000, pollMs: 30_000 });
       await a.setResource('gpu', { capacity: 1 });
       const measure = async (waiters: number, rounds: number) => {
         const lat: number[] = [];
@@ -285,6 +286,7 @@ export function defineLeaseSuite(label: string, env: SuiteTarget): void {
           await g.release();
           const next = await pending[0]!;
           await waitFor(() => t1 > 0, 'grant observed');
+          await sleep(20); // let the confirmation land inside the window
           lat.push(t1 - t0);
           commands += commandCalls(env.servers(), 'evalsha') + commandCalls(env.servers(), 'eval') - before;
           await next.release();
@@ -298,10 +300,12 @@ export function defineLeaseSuite(label: string, env: SuiteTarget): void {
         `[${label}] handoff release->next holder: 1 waiter p50 ${one.p50.toFixed(2)} ms (max ${one.max.toFixed(2)}), ` +
           `${one.perHandoff} script calls/handoff; 8 waiters p50 ${eight.p50.toFixed(2)} ms, ${eight.perHandoff} script calls/handoff`,
       );
-      // The release script itself grants the head waiter and publishes it: one call per handoff,
-      // whatever the number of waiters (each release below counts too: measured before it).
-      expect(one.perHandoff).toBeLessThanOrEqual(2);
-      expect(eight.perHandoff).toBeLessThanOrEqual(2);
+      // The release script itself grants the head waiter and publishes it (one call); the new
+      // holder then confirms its provisional grant (one RENEW). Flat in the number of waiters.
+      // (A renewal tick of a holder may fall in a window: <= 3 on average, DESIGN allows 4.)
+      expect(one.perHandoff).toBeLessThanOrEqual(3);
+      expect(eight.perHandoff).toBeLessThanOrEqual(3);
+      expect(one.perHandoff).toBeGreaterThanOrEqual(2);
       expect(one.p50).toBeLessThan(50); // generous on a loaded 2-core machine; typically ~1 ms
     });
 
