@@ -487,11 +487,17 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
         }
         this.settle(w, true);
         // The grant was made before this message arrived: count its (provisional) TTL from a
-        // little before now, and confirm it at once for a full lease TTL.
+        // little before now. It is confirmed for a full lease TTL a third into the provisional
+        // TTL if it is still held then (or by an earlier renewal tick), so a short hold costs
+        // no command beyond its release.
         const margin = Math.min(1000, m.remainingMs / 10);
         const grant = this.makeGrant(w, m.fencingToken, m.grantedAt, m.waitedMs, performance.now() + m.remainingMs - margin);
         w.resolve(grant);
-        void this.confirm(w.resource, grant.token);
+        const resource = w.resource;
+        setTimeout(() => {
+          const h = this.held.get(grant.token);
+          if (h && !h.ended && !this.closed) void this.confirm(resource, grant.token);
+        }, Math.floor(m.remainingMs / 3)).unref();
       } else if (m.type === 'lost') {
         const h = this.held.get(m.token);
         if (h) this.lose(h, m.reason.startsWith('revoked') ? 'revoked' : 'expired', m.reason);
@@ -519,7 +525,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
 
   // ---------------------------------------------------------------- renewal and loss
 
-  /** RENEW of one grant just received through pub/sub (its server expiry is provisional). */
+  /** RENEW of one grant received through pub/sub (its server expiry is provisional). */
   private async confirm(resource: string, token: string): Promise<void> {
     const sentAt = performance.now();
     try {
