@@ -255,9 +255,11 @@ function report({ un, rows, redisVersion }) {
     '',
     'How to read it:',
     '- 8 clients: each loops acquire -> yield -> release on one lock. gpu-arbiter hands the lock over in FIFO order to',
-    '  the next waiting client (a pub/sub hop per grant); a poller lets the client that just released take it',
-    '  again before the others\' next poll, which counts more grants but starves the rest (busiest client\'s share;',
-    '  12.5% is perfectly fair).',
+    '  the next waiting client, so every grant crosses to another connection (release script -> PUBLISH -> next',
+    '  client) and the releasing client queues behind the others; a poller can take the lock straight back after',
+    '  releasing it, before the others\' next poll, which raises the count but not the fairness (busiest client\'s',
+    '  share of all grants; 12.5% is perfectly fair). gpu-arbiter\'s scripts also do more per call (priority',
+    '  queue, fencing counter, TTLs, usage view: see the in-script column), all on the same 2 cores.',
     '- handoff: A releases while B already waits; time from the start of A\'s release() to B\'s acquire() resolving.',
     '  gpu-arbiter\'s release script grants the head waiter and PUBLISHes the grant to its process: B needs no',
     '  round trip of its own. Pollers find the lock free on their next poll.',
@@ -265,9 +267,11 @@ function report({ un, rows, redisVersion }) {
     '  other clients wait and each holder keeps the lock 5 ms. It includes the acquire and the release of each',
     '  cycle (2 for a non-polling lock); a poller adds one command per waiter per retry interval.',
     `- target (issue 7): handoff p50 <= 2 ms; DESIGN aims <= 0.5 ms and <= 4 commands per handoff flat in waiters.`,
-    `  Measured: p50 ${fmtMs(ours.hand.p50)}; ${ours.c1.perHandoff.toFixed(2)} commands with 1 waiter, ${ours.c8.perHandoff.toFixed(
+    `  Measured: p50 ${fmtMs(ours.hand.p50)}; ${ours.c1.perHandoff.toFixed(2)} commands per acquire+release cycle with 1 waiter, ${ours.c8.perHandoff.toFixed(
       2,
-    )} with 8.`,
+    )} with 8,`,
+    '  of which the handoff itself is one (the release script; the next holder sends nothing). A handed-over lease',
+    '  held longer than a third of the waiter TTL adds one RENEW (its confirmation).',
     '',
   ];
   return { text: lines.join('\n'), date: m.date };
