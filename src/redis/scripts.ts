@@ -172,7 +172,8 @@ local id, units, prio = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local leaseTtl, waiterTtl, timeout = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local holder, channel, qlimit, tryOnly, group = ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10] == '1', ARGV[11]
 if prune() > 0 then grantFitting(nil) end
-local cap = redis.call('HGET', K_META, 'capacity')
+local m = redis.call('HMGET', K_META, 'capacity', 'external', 'declared', 'closed')
+local cap = m[1]
 if not cap then return { 'nores', usage() } end
 local held = redis.call('HGET', K_HOLD, id)
 if held then
@@ -189,12 +190,13 @@ if raw then
   if info.dl > 0 and info.dl < e then e = info.dl end
   redis.call('ZADD', K_WEXP, num(e), id)
 else
-  if redis.call('HGET', K_META, 'closed') == '1' then return { 'closed', usage() } end
+  if m[4] == '1' then return { 'closed', usage() } end
   local seq = redis.call('HINCRBY', K_META, 'seq', 1) % SPAN
   local score = (PMAX - prio) * SPAN + seq
-  local ahead = redis.call('ZCOUNT', K_WAIT, '-inf', '(' .. num(score))
   local info = { u = units, p = prio, at = now, dl = 0, h = holder, c = channel, ttl = leaseTtl, wt = waiterTtl, g = group }
-  if ahead == 0 and units <= free() then
+  -- Fast path: it fits now and nobody of this priority or higher waits (m was read after prune).
+  local avail = tonumber(cap) - tonumber(m[2] or '0') - tonumber(m[3] or '0')
+  if units <= avail and redis.call('ZCOUNT', K_WAIT, '-inf', '(' .. num(score)) == 0 then
     local fence, exp = grant(id, info)
     return { 'granted', fence, now, exp - now, 0, usage() }
   end
@@ -233,8 +235,11 @@ local raw = redis.call('HGET', K_HOLD, token)
 local out
 if raw then
   endHolder(token, cjson.decode(raw))
-  redis.call('ZREMRANGEBYSCORE', K_ENDED, '-inf', num(now - ${TOMBSTONE_KEEP_MS}))
-  redis.call('ZREMRANGEBYRANK', K_ENDED, 0, -${TOMBSTONE_MAX + 1})
+  -- Tombstones are trimmed now and then (about one release in 16), by age and by count.
+  if now % 16 == 0 then
+    redis.call('ZREMRANGEBYSCORE', K_ENDED, '-inf', num(now - ${TOMBSTONE_KEEP_MS}))
+    redis.call('ZREMRANGEBYRANK', K_ENDED, 0, -${TOMBSTONE_MAX + 1})
+  end
   out = 'released'
 elseif redis.call('ZSCORE', K_ENDED, token) or ARGV[2] == '1' then
   out = 'already-released'
