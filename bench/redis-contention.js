@@ -14,6 +14,7 @@
 require('./lib/require-ts');
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { Redis } = require('ioredis');
@@ -164,7 +165,7 @@ async function handoff(lib, rounds) {
 // Commands clients send per handoff while `waiters` clients wait and the holder keeps 5 ms.
 async function commandsPerHandoff(lib, port, waiters, seconds) {
   const cs = await Promise.all(Array.from({ length: waiters + 1 }, () => lib.open()));
-  const out = fs.openSync(path.join(require('node:os').tmpdir(), `gpa-monitor-${process.pid}.log`), 'w+');
+  const out = fs.openSync(path.join(os.tmpdir(), `gpa-monitor-${process.pid}.log`), 'w+');
   const monitor = spawn('redis-cli', ['-p', String(port), 'MONITOR'], { stdio: ['ignore', out, 'ignore'] });
   await sleep(200);
   let grants = 0;
@@ -182,9 +183,9 @@ async function commandsPerHandoff(lib, port, waiters, seconds) {
   await sleep(100);
   monitor.kill();
   await new Promise((r) => monitor.once('exit', r));
-  const text = fs.readFileSync(path.join(require('node:os').tmpdir(), `gpa-monitor-${process.pid}.log`), 'utf8');
+  const text = fs.readFileSync(path.join(os.tmpdir(), `gpa-monitor-${process.pid}.log`), 'utf8');
   fs.closeSync(out);
-  fs.rmSync(path.join(require('node:os').tmpdir(), `gpa-monitor-${process.pid}.log`), { force: true });
+  fs.rmSync(path.join(os.tmpdir(), `gpa-monitor-${process.pid}.log`), { force: true });
   for (const c of cs) await c.close();
   let client = 0;
   let inScript = 0;
@@ -195,10 +196,32 @@ async function commandsPerHandoff(lib, port, waiters, seconds) {
   return { perHandoff: client / grants, inScriptPerHandoff: inScript / grants, grants };
 }
 
+// The floor of any handoff that needs one round trip: a PING after the same idle wait as in
+// handoff() (an idle VM takes longer to wake Redis and Node than a busy loop does).
+async function pingFloor(url, rounds) {
+  const c = new Redis(url);
+  const lat = [];
+  for (let i = 0; i < rounds; i++) {
+    await sleep(15 + Math.random() * 15);
+    const t0 = performance.now();
+    await c.ping();
+    lat.push(performance.now() - t0);
+  }
+  const hot = [];
+  for (let i = 0; i < rounds; i++) {
+    const t0 = performance.now();
+    await c.ping();
+    hot.push(performance.now() - t0);
+  }
+  c.disconnect();
+  return { idle: pct(lat, 50), hot: pct(hot, 50) };
+}
+
 async function main() {
   const server = await RedisServer.start();
   const redisVersion = (spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.match(/v=(\S+)/) || [])[1];
   try {
+    const loadBefore = os.loadavg();
     const libs = libraries(server.url);
     for (const l of libs) await l.setup();
     process.stderr.write('uncontended acquire+release\n');
@@ -217,13 +240,14 @@ async function main() {
           `commands/handoff ${c1.perHandoff.toFixed(2)} (1 waiter) ${c8.perHandoff.toFixed(2)} (8 waiters)\n`,
       );
     }
-    return { un, rows, redisVersion };
+    const floor = await pingFloor(server.url, quick ? 20 : 100);
+    return { un, rows, redisVersion, floor, load: [loadBefore, os.loadavg()] };
   } finally {
     await server.stop();
   }
 }
 
-function report({ un, rows, redisVersion }) {
+function report({ un, rows, redisVersion, floor, load }) {
   const m = machine();
   const ours = rows[0];
   const fmtMs = (x) => `${x.toFixed(2)} ms`;
@@ -235,6 +259,10 @@ function report({ un, rows, redisVersion }) {
     `- libraries: ioredis ${require('ioredis/package.json').version}, redis-semaphore ${require('redis-semaphore/package.json').version}, redlock ${require('redlock/package.json').version}`,
     `- command: node bench/redis-contention.js${quick ? ' --quick' : ''}`,
     '- every client has its own connection(s); all clients run in this one process (2 cores: Redis and Node share them)',
+    `- 1-minute load average ${load[0][0].toFixed(2)} before, ${load[1][0].toFixed(2)} after: the VM is shared with other work, so figures move`,
+    '  between runs; the ratios within one run are what this file is for',
+    `- floor of a one-round-trip handoff on this VM: a PING after the same 15-30 ms idle wait takes ${floor.idle.toFixed(2)} ms (p50),`,
+    `  ${floor.hot.toFixed(2)} ms back to back`,
     '',
     '## Uncontended acquire+release (one client)',
     '',
