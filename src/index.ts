@@ -23,3 +23,27 @@ export { Outcomes } from './metrics';
 export type { Outcome, MetricFamily, CounterFamily, HistogramFamily, TaskCounters } from './metrics';
 export { registerMetrics } from './metrics-prom';
 export type { PromRegistryLike } from './metrics-prom';
+export { RedisLeases } from './redis/leases';
+export type {
+  RedisLeasesOptions,
+  RedisAcquireRequest,
+  RedisGrant,
+  ReleaseOutcome,
+  ResourceSettings,
+  ResourceUsage as RedisResourceUsage,
+  RedisInspectView,
+  InspectResource,
+  InspectHolder,
+  InspectWaiter,
+  LeaseHolder,
+  RenewalFailingEvent,
+  LeaseLostEvent,
+  CriticalFailureEvent,
+  RedisLeasesCounters,
+  RedisLeasesEvents,
+} from './redis/types';
+export type { RedisTarget, RedisSentinelTarget, RedisClusterTarget } from './redis/connection';
+export { NodeRegistry } from './redis/node-registry';
+export type { NodeRegistryOptions, NodeRecord, NodeGpu, LiveNode, SnapshotSource } from './redis/node-registry';
+export { collectCluster, formatCluster } from './redis/cluster-view';
+export type { ClusterView, ClusterNodeView, ClusterGpu, ResourceUse } from './redis/cluster-view';

@@ -3,8 +3,10 @@ import type { GpuDevice, GpuSnapshot } from '../monitor-types';
 import { addonInfo } from '../native';
 import { bar, bytes, cudaVersion, orUnknown } from './format';
 import { parseFlags } from './args';
+import { collectCluster, formatCluster } from '../redis/cluster-view';
 
 const HELP = `Usage: gpu-arbiter status [--json] [--nvml-lib PATH]
+       gpu-arbiter status --redis URL [--namespace NS] [--json]
 
 Shows what gpu-arbiter sees on this host: whether NVML could be loaded (and why not), driver
 and NVML versions, and per GPU: name, UUID, VRAM, utilisation, temperature, power and the
@@ -12,6 +14,9 @@ compute processes with their VRAM.
 
   --json           print the same as JSON
   --nvml-lib PATH  NVML library to open (default: $GPU_ARBITER_NVML_LIB or libnvidia-ml.so.1)
+  --redis URL      show the cluster registered in Redis instead: live nodes, their GPUs and
+                   each GPU's lease use (redis://host:port)
+  --namespace NS   the arbiter namespace in Redis (default: default)
 `;
 
 export interface StatusReport {
@@ -83,9 +88,14 @@ export function formatStatus(report: StatusReport): string {
 }
 
 export async function runStatus(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, { boolean: ['json', 'help'], string: ['nvml-lib'] });
+  const flags = parseFlags(argv, { boolean: ['json', 'help'], string: ['nvml-lib', 'redis', 'namespace'] });
   if (flags.help) {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (flags.redis !== undefined) {
+    const view = await collectCluster(flags.redis as string, { namespace: (flags.namespace as string | undefined) ?? 'default' });
+    process.stdout.write(flags.json ? `${JSON.stringify(view, null, 2)}\n` : `${formatCluster(view)}\n`);
     return 0;
   }
   const report = await collectStatus(flags['nvml-lib'] as string | undefined);
