@@ -122,7 +122,12 @@ Napi::Value SamplerWrap::SetIntervalMs(const Napi::CallbackInfo& info) {
 void SamplerWrap::CallJs(Napi::Env env, Napi::Function onSample, SamplerWrap* self, Notice* notice) {
   std::unique_ptr<Notice> owned(notice);
   if (env == nullptr || self == nullptr) return;  // TSFN is being torn down
-  self->OnNotice(env, *owned, onSample);
+  try {
+    self->OnNotice(env, *owned, onSample);
+  } catch (const Napi::Error&) {
+    // Only reached while the environment is terminating (worker.terminate()): the JS side
+    // catches its listeners' errors itself. Escaping this C callback would std::terminate.
+  }
 }
 
 void SamplerWrap::OnNotice(Napi::Env env, const Notice& n, Napi::Function onSample) {

@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 // The `gpu-arbiter` command. Each subcommand lives in its own module and returns an exit code.
 import { isGpuArbiterError } from '../errors';
+import { runDemo } from './demo';
 import { runDoctorCommand } from './doctor';
 import { runStatus } from './status';
+import { runWatch } from './watch';
 
 const USAGE = `Usage: gpu-arbiter <command> [options]
 
 Commands:
   status     what this host's GPUs look like to gpu-arbiter (NVML, devices, processes)
   doctor     checks of what gpu-arbiter needs here, each PASS/WARN/FAIL with the fix
+  watch      a live view of GPUs, VRAM, holders and waiters
+  demo       a simulated ASR/NMT/TTS/repair pipeline on the mock NVML, then a summary
   help       this text
 
 Run "gpu-arbiter <command> --help" for a command's options.
@@ -19,6 +23,8 @@ type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, Command> = {
   status: runStatus,
   doctor: runDoctorCommand,
+  watch: runWatch,
+  demo: runDemo,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -5,8 +5,10 @@ import { hostNamespacePath } from '../host-ledger';
 import { formatHostLedgers, hostLedgersToJson, readHostLedgers, type HostNamespaceStatus } from '../host-status';
 import { bar, bytes, cudaVersion, orUnknown } from './format';
 import { parseFlags } from './args';
+import { collectCluster, formatCluster } from '../redis/cluster-view';
 
 const HELP = `Usage: gpu-arbiter status [--json] [--nvml-lib PATH] [--host-namespace NS]
+       gpu-arbiter status --redis URL [--namespace NS] [--json]
 
 Shows what gpu-arbiter sees on this host: whether NVML could be loaded (and why not), driver
 and NVML versions, and per GPU: name, UUID, VRAM, utilisation, temperature, power and the
@@ -17,6 +19,9 @@ queue order. Reading them changes nothing.
   --json               print the same as JSON
   --nvml-lib PATH      NVML library to open (default: $GPU_ARBITER_NVML_LIB or libnvidia-ml.so.1)
   --host-namespace NS  show only this host ledger namespace
+  --redis URL          show the cluster registered in Redis instead: live nodes, their GPUs and
+                       each GPU's lease use (redis://host:port)
+  --namespace NS       the arbiter namespace in Redis (default: default)
 `;
 
 export interface StatusReport {
@@ -94,9 +99,17 @@ export function formatStatus(report: StatusReport): string {
 }
 
 export async function runStatus(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, { boolean: ['json', 'help'], string: ['nvml-lib', 'host-namespace'] });
+  const flags = parseFlags(argv, {
+    boolean: ['json', 'help'],
+    string: ['nvml-lib', 'host-namespace', 'redis', 'namespace'],
+  });
   if (flags.help) {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (flags.redis !== undefined) {
+    const view = await collectCluster(flags.redis as string, { namespace: (flags.namespace as string | undefined) ?? 'default' });
+    process.stdout.write(flags.json ? `${JSON.stringify(view, null, 2)}\n` : `${formatCluster(view)}\n`);
     return 0;
   }
   const hostNs = flags['host-namespace'] as string | undefined;

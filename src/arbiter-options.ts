@@ -1,0 +1,218 @@
+// Validation of GpuArbiter.create() and configure() options. Everything that can be wrong is
+// refused here, before any device or backend is touched, with a message naming the field.
+import type { Backend } from './backends/types';
+import type { GpuView } from './gpu-view';
+import { PlacementStrategies, type PlacementStrategy } from './placement';
+import { parsePolicies, type TaskPolicy, type TaskPolicyInput } from './policy';
+import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from './validate';
+import { GpuArbiterError } from './errors';
+
+/** Options of {@link GpuArbiter.create}. */
+export interface GpuArbiterOptions {
+  /**
+   * Where holders and waiters are kept: 'local' (this JS isolate), 'host' (every process of the
+   * host; not available yet), or a Backend instance (e.g. one LocalBackend shared by several
+   * arbiters in one process).
+   * @default 'local'
+   */
+  backend?: 'local' | 'host' | Backend;
+  /** Task types and their policies, e.g. `{ ASR: { priority: 90, vramMiB: 2500 } }`. */
+  policies: Record<string, TaskPolicyInput>;
+  /** NVML indices of the GPUs to hand out. @default every GPU the monitor sees */
+  devices?: number[];
+  /**
+   * GPUs to admit against where NVML does not report them (no driver library in a container,
+   * NVML unavailable). Admission on such a GPU counts declared VRAM only: nothing outside the
+   * ledger is seen, so keep `maxFraction` for what other users may take. A GPU NVML does
+   * report uses NVML's figures instead.
+   * @example [{ index: 0, totalMiB: 24576 }]
+   * @default none
+   */
+  declaredDevices?: DeclaredDevice[];
+  /** Share of each GPU's total VRAM that may be granted, in (0, 1]. @default 0.95 */
+  maxFraction?: number;
+  /** @default 'binpack' */
+  placement?: PlacementStrategy;
+  /**
+   * Aging for the local backend: a waiter's effective priority rises by 1 per `agingMs` waited,
+   * so low-priority work is not starved. @default strict priorities (no aging)
+   */
+  agingMs?: number;
+  /** The GPU view to admit against. @default a GpuMonitor over NVML, started and stopped by the arbiter */
+  monitor?: GpuView;
+  /** Options for the default monitor. */
+  monitorOptions?: { intervalMs?: number; libraryPath?: string };
+}
+
+/** A GPU admitted on its declared size where NVML does not report it. */
+export interface DeclaredDevice {
+  index: number;
+  totalMiB: number;
+  name?: string;
+  /** Used for CUDA_VISIBLE_DEVICES when given. */
+  uuid?: string;
+}
+
+/** What configure() may change at run time. */
+export type GpuArbiterConfigInput = Partial<
+  Pick<GpuArbiterOptions, 'policies' | 'devices' | 'maxFraction' | 'placement' | 'declaredDevices'>
+>;
+
+/** Validated configuration. */
+export interface ArbiterConfig {
+  readonly policies: ReadonlyMap<string, TaskPolicy>;
+  readonly devices: readonly number[] | null;
+  readonly declaredDevices: readonly Readonly<DeclaredDevice>[];
+  readonly maxFraction: number;
+  readonly placement: PlacementStrategy;
+}
+
+export const DEFAULT_MAX_FRACTION = 0.95;
+const CREATE_KEYS = [
+  'backend',
+  'policies',
+  'devices',
+  'declaredDevices',
+  'maxFraction',
+  'placement',
+  'monitor',
+  'monitorOptions',
+  'agingMs',
+] as const;
+const CONFIGURE_KEYS = ['policies', 'devices', 'maxFraction', 'placement', 'declaredDevices'] as const;
+
+/** Validates create() options (all of them, including backend and monitor shapes). */
+export function parseCreateOptions(value: unknown): { config: ArbiterConfig; options: Partial<GpuArbiterOptions> } {
+  const o = optionsObject<GpuArbiterOptions>('options', value);
+  if (value === undefined) throw invalid('options', 'an object with policies', value);
+  knownKeys('options', o, CREATE_KEYS);
+  const b = o.backend;
+  if (b !== undefined && b !== 'local' && b !== 'host' && !isBackend(b)) {
+    throw invalid('options.backend', "'local', 'host' or a Backend instance", b);
+  }
+  if (o.agingMs !== undefined) {
+    integerInRange('options.agingMs', o.agingMs, 1, 2 ** 31 - 1);
+    if (isBackend(b))
+      throw invalid('options.agingMs', 'nothing when options.backend is an instance (give it to that backend)', o.agingMs);
+  }
+  if (o.monitor !== undefined && !isGpuView(o.monitor)) {
+    throw invalid('options.monitor', 'an object with snapshot(), on() and off()', o.monitor);
+  }
+  if (o.monitorOptions !== undefined) {
+    const m = optionsObject<{ intervalMs: number; libraryPath: string }>('options.monitorOptions', o.monitorOptions);
+    knownKeys('options.monitorOptions', m, ['intervalMs', 'libraryPath']);
+  }
+  return { config: parseConfig(o, null, 'options'), options: o };
+}
+
+/** Validates configure() input against the current config; absent fields keep their value. */
+export function parseConfigure(value: unknown, current: ArbiterConfig): ArbiterConfig {
+  const o = optionsObject<GpuArbiterConfigInput>('config', value);
+  for (const key of ['backend', 'monitor', 'monitorOptions', 'agingMs']) {
+    if (key in o) {
+      throw new GpuArbiterError('E_INVALID_ARGUMENT', `config.${key} cannot change at run time; create a new arbiter`, {
+        field: `config.${key}`,
+      });
+    }
+  }
+  knownKeys('config', o, CONFIGURE_KEYS);
+  return parseConfig(o, current, 'config');
+}
+
+function parseConfig(o: Partial<GpuArbiterOptions>, current: ArbiterConfig | null, field: string): ArbiterConfig {
+  const policies =
+    o.policies === undefined && current !== null ? current.policies : parsePolicies(o.policies, `${field}.policies`);
+  let devices = current?.devices ?? null;
+  if (o.devices !== undefined) {
+    if (!Array.isArray(o.devices) || o.devices.length === 0)
+      throw invalid(`${field}.devices`, 'a non-empty array of GPU indices', o.devices);
+    devices = o.devices.map((d, i) => integerInRange(`${field}.devices[${i}]`, d, 0, 1023));
+    if (new Set(devices).size !== devices.length) throw invalid(`${field}.devices`, 'GPU indices without repeats', o.devices);
+  }
+  let maxFraction = current?.maxFraction ?? DEFAULT_MAX_FRACTION;
+  if (o.maxFraction !== undefined) {
+    const f = o.maxFraction;
+    if (typeof f !== 'number' || !(f > 0 && f <= 1)) throw invalid(`${field}.maxFraction`, 'a number in (0, 1]', f);
+    maxFraction = f;
+  }
+  let placement = current?.placement ?? 'binpack';
+  if (o.placement !== undefined) {
+    if (!PlacementStrategies.includes(o.placement))
+      throw invalid(`${field}.placement`, `one of ${PlacementStrategies.join(', ')}`, o.placement);
+    placement = o.placement;
+  }
+  let declaredDevices = current?.declaredDevices ?? [];
+  if (o.declaredDevices !== undefined) declaredDevices = parseDeclared(o.declaredDevices, `${field}.declaredDevices`);
+  return Object.freeze({ policies, devices, maxFraction, placement, declaredDevices });
+}
+
+function parseDeclared(value: unknown, field: string): Readonly<DeclaredDevice>[] {
+  if (!Array.isArray(value)) throw invalid(field, 'an array of { index, totalMiB }', value);
+  const out = value.map((v, i) => {
+    const f = `${field}[${i}]`;
+    const d = optionsObject<DeclaredDevice>(f, v);
+    if (v === undefined) throw invalid(f, 'an object', v);
+    knownKeys(f, d, ['index', 'totalMiB', 'name', 'uuid']);
+    return Object.freeze({
+      index: integerInRange(`${f}.index`, d.index, 0, 1023),
+      totalMiB: integerInRange(`${f}.totalMiB`, d.totalMiB, 1, 2 ** 31 - 1),
+      ...(d.name === undefined ? {} : { name: nonEmptyString(`${f}.name`, d.name) }),
+      ...(d.uuid === undefined ? {} : { uuid: nonEmptyString(`${f}.uuid`, d.uuid) }),
+    });
+  });
+  if (new Set(out.map((d) => d.index)).size !== out.length) throw invalid(field, 'GPU indices without repeats', value);
+  return out;
+}
+
+/** Options of {@link GpuArbiter.acquire} and {@link GpuArbiter.run}. */
+export interface AcquireOptions {
+  /** Abort the wait (E_ABORTED). Does not touch a lease already granted. */
+  signal?: AbortSignal;
+  /** Overrides the task's maxWaitMs for this call. */
+  maxWaitMs?: number;
+  /** Process that will use the VRAM (for overuse checks). @default process.pid */
+  pid?: number;
+}
+
+export interface ParsedAcquireOptions {
+  signal: AbortSignal | undefined;
+  maxWaitMs: number | undefined;
+  pid: number;
+}
+
+const ACQUIRE_KEYS = ['signal', 'maxWaitMs', 'pid', 'fallback'] as const;
+const DEFAULT_ACQUIRE: ParsedAcquireOptions = Object.freeze({ signal: undefined, maxWaitMs: undefined, pid: process.pid });
+
+export function parseAcquireOptions(value: unknown): ParsedAcquireOptions {
+  if (value === undefined) return DEFAULT_ACQUIRE;
+  const o = optionsObject<AcquireOptions & { fallback: unknown }>('options', value);
+  knownKeys('options', o, ACQUIRE_KEYS);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalid('options.signal', 'an AbortSignal', o.signal);
+  return {
+    signal: o.signal,
+    maxWaitMs: o.maxWaitMs === undefined ? undefined : integerInRange('options.maxWaitMs', o.maxWaitMs, 0, 2 ** 31 - 1),
+    pid: o.pid === undefined ? process.pid : integerInRange('options.pid', o.pid, 1, 2 ** 31 - 1),
+  };
+}
+
+function isBackend(b: unknown): b is Backend {
+  const x = b as Partial<Backend> | null;
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof x.acquire === 'function' &&
+    typeof x.setResource === 'function' &&
+    typeof x.usage === 'function'
+  );
+}
+
+function isGpuView(v: unknown): v is GpuView {
+  const x = v as Partial<GpuView> | null;
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof x.snapshot === 'function' &&
+    typeof x.on === 'function' &&
+    typeof x.off === 'function'
+  );
+}

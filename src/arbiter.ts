@@ -1,0 +1,602 @@
+// GpuArbiter: validate -> resolve task policy -> place -> backend.acquire (DESIGN.md "Layers").
+// It owns no queue of its own: waiting, order and the memory check happen in the backend, which
+// the arbiter feeds with each GPU's capacity and unaccounted use on every monitor sample.
+import { EventEmitter } from 'node:events';
+import { Mutex } from 'async-mutex';
+import { admitDeclared, admitDevice, declaredToDevice, gpuResource, type DeviceAdmission } from './admission';
+import {
+  parseAcquireOptions,
+  parseConfigure,
+  parseCreateOptions,
+  type AcquireOptions,
+  type ArbiterConfig,
+  type GpuArbiterConfigInput,
+  type GpuArbiterOptions,
+} from './arbiter-options';
+import { LocalBackend } from './backends/local';
+import type { AcquireRequest, Backend, Grant, HolderInfo, HolderView, LostReason } from './backends/types';
+import { GpuArbiterError, isGpuArbiterError } from './errors';
+import type { GpuView } from './gpu-view';
+import { GpuMonitor } from './monitor';
+import { Lease, LeaseHolder, type LeaseDevice, type LeaseEnv } from './lease';
+import { ArbiterMetrics, type MetricFamily } from './metrics';
+import { registerMetrics, type PromRegistryLike } from './metrics-prom';
+import type { GpuSnapshot } from './monitor-types';
+import { place, type PlacementCandidate } from './placement';
+import type { TaskPolicy } from './policy';
+import { buildSnapshot, gpuFamilies, type ArbiterSnapshot } from './arbiter-snapshot';
+import { IntrusiveList } from './util/intrusive-list';
+import { classifyFailure } from './outcome';
+import { armWatchdog, clearWatchdog, type WatchdogHooks } from './watchdog';
+import { MovingWait } from './moving-wait';
+import { invalid, nonEmptyString } from './validate';
+
+/** Result of {@link GpuArbiter.run}. */
+export type RunResult<T, F = T> =
+  { status: 'ran'; value: T } | { status: 'skipped'; reason: string } | { status: 'fell-back'; value: F; reason: string };
+
+/** Options of {@link GpuArbiter.run}. */
+export interface RunOptions<F> extends AcquireOptions {
+  /** Runs on the CPU when a FALLBACK_CPU task cannot get the GPU in time. */
+  fallback?: () => F | Promise<F>;
+}
+
+/** @internal One managed GPU as of the last sample. */
+export interface ManagedDevice {
+  index: number;
+  resource: string;
+  info: LeaseDevice;
+  env: LeaseEnv;
+  admission: DeviceAdmission;
+  utilizationPercent: number | null;
+  present: boolean;
+  /** Reused by every placement: acquire() allocates no candidate objects. */
+  candidate: PlacementCandidate;
+}
+
+/**
+ * Admission control for shared GPUs. Events (payloads are plain data unless said otherwise):
+ * - `acquired` (lease: Lease), `released` (lease: Lease, heldMs: number, oom: boolean)
+ * - `skipped` ({ task, reason }), `fell-back` ({ task, reason }), `timeout` ({ task, waitedMs })
+ * - `watchdog` ({ lease, heldMs, holdMaxMs, willRevoke }), `lease-lost` ({ lease, reason })
+ * - `overuse` ({ lease, device, pid, declaredMiB, usedMiB })
+ * - `warning` (Error): something went wrong off the caller's path (never thrown from a timer).
+ */
+export class GpuArbiter extends EventEmitter {
+  private config: ArbiterConfig;
+  private readonly metricsStore = new ArbiterMetrics();
+  // Serialises what changes the figures admission uses: applying a sample, configure(), close().
+  // Applying a sample may await the backend (a remote ledger updates capacity over the network),
+  // and samples arrive on their own schedule: without this, a slow update could finish after a
+  // newer one and leave stale capacity behind, or reach the backend after close(). That is all
+  // it is for. The wait queue is the backend's (backends/local.ts says why it is not
+  // async-mutex's Semaphore), and acquire() does not take this mutex: it reads the figures
+  // synchronously and the backend decides, so the hot path stays free of it.
+  private readonly mutex = new Mutex();
+  private devices: ManagedDevice[] = [];
+  private readonly leases = new IntrusiveList<Lease>();
+  /** Waiters that may move between GPUs (multi-GPU only). */
+  private readonly waiting = new IntrusiveList<MovingWait<ManagedDevice>>();
+  private leaseSeq = 0;
+  private candidateList: PlacementCandidate[] = [];
+  private closed = false;
+  private readonly onSample = (s: GpuSnapshot): void => {
+    this.mutex
+      .runExclusive(async () => {
+        if (!this.closed) await this.reconcile(s);
+      })
+      .catch((err: unknown) => this.emit('warning', err));
+  };
+
+  private constructor(
+    config: ArbiterConfig,
+    private readonly backend: Backend,
+    private readonly ownsBackend: boolean,
+    private readonly monitor: GpuView,
+    private readonly stopMonitor: (() => Promise<void>) | null,
+  ) {
+    super();
+    this.config = config;
+  }
+
+  /** Applies the current sample, then follows the monitor. */
+  private async start(): Promise<this> {
+    await this.mutex.runExclusive(() => this.reconcile(this.monitor.snapshot()));
+    this.monitor.on('sample', this.onSample);
+    return this;
+  }
+
+  /**
+   * Validates the options, starts the monitor (unless one is given) and returns a ready arbiter.
+   * @example
+   * const arbiter = await GpuArbiter.create({ policies: { ASR: { priority: 90, vramMiB: 2500 } } });
+   */
+  static async create(options: GpuArbiterOptions): Promise<GpuArbiter> {
+    const { config, options: o } = parseCreateOptions(options);
+    let backend: Backend;
+    if (o.backend === 'host') {
+      throw new GpuArbiterError('E_INVALID_ARGUMENT', "The 'host' backend is not available yet; use 'local'", {
+        field: 'options.backend',
+      });
+    }
+    if (o.backend === undefined || o.backend === 'local') backend = new LocalBackend({ agingMs: o.agingMs });
+    else backend = o.backend;
+    if (o.monitor !== undefined) return new GpuArbiter(config, backend, o.backend !== backend, o.monitor, null).start();
+    const monitor = await createDefaultMonitor(o.monitorOptions);
+    try {
+      return await new GpuArbiter(config, backend, o.backend !== backend, monitor, () => monitor.stop()).start();
+    } catch (err) {
+      await monitor.stop();
+      throw err;
+    }
+  }
+
+  /** The backend's kind ('local', 'host', ...). */
+  get backendKind(): string {
+    return this.backend.kind;
+  }
+
+  /** The validated task policies in force. */
+  policies(): ReadonlyMap<string, TaskPolicy> {
+    return this.config.policies;
+  }
+
+  /**
+   * Reloads policies, devices, maxFraction or placement. Holders keep their leases; waiters keep
+   * their place; new requests use the new config. Validation is all-or-nothing.
+   */
+  async configure(config: GpuArbiterConfigInput): Promise<void> {
+    const next = parseConfigure(config, this.config);
+    await this.mutex.runExclusive(async () => {
+      if (this.closed) throw new GpuArbiterError('E_CLOSED', 'The arbiter is closed');
+      this.config = next;
+      await this.reconcile(this.monitor.snapshot());
+    });
+  }
+
+  /**
+   * Waits for a share of a GPU under the task's policy. WAIT/SKIP/FALLBACK_CPU wait up to
+   * maxWaitMs (then E_TIMEOUT); REJECT fails at once with E_BUSY. Other errors: E_UNKNOWN_TASK,
+   * E_QUEUE_FULL, E_DOES_NOT_FIT, E_NO_DEVICE, E_ABORTED, E_CLOSED.
+   */
+  acquire(task: string, options?: AcquireOptions): Promise<Lease> {
+    let policy: TaskPolicy;
+    let pending: Promise<Lease>;
+    try {
+      policy = this.policy(task);
+      // The mapping of errors rides on the same promise step as the grant (one hop, not two).
+      pending = this.acquireFor(policy, options, true);
+    } catch (err) {
+      return Promise.reject(this.failed(this.config.policies.get(task) ?? null, err));
+    }
+    return pending;
+  }
+
+  /**
+   * Acquires, runs `fn` with the lease, releases. Applies the busy policy: SKIP resolves
+   * `{ status: 'skipped' }` on timeout or a full queue; FALLBACK_CPU runs `options.fallback` on
+   * those and also when no GPU could ever take the task. Errors of `fn` propagate after release.
+   */
+  async run<T, F = T>(task: string, fn: (lease: Lease) => T | Promise<T>, options?: RunOptions<F>): Promise<RunResult<T, F>> {
+    const policy = this.policy(task);
+    if (typeof fn !== 'function') throw invalid('fn', 'a function', fn);
+    const fallback = options?.fallback;
+    if (fallback !== undefined && typeof fallback !== 'function') throw invalid('options.fallback', 'a function', fallback);
+    if (policy.busyPolicy === 'FALLBACK_CPU' && fallback === undefined) {
+      throw invalid(`options.fallback (task ${task} is FALLBACK_CPU)`, 'a function', fallback);
+    }
+    let lease: Lease;
+    try {
+      lease = await this.acquireFor(policy, options, false);
+    } catch (err) {
+      const code = isGpuArbiterError(err) ? err.code : null;
+      if (policy.busyPolicy === 'SKIP' && (code === 'E_TIMEOUT' || code === 'E_QUEUE_FULL')) {
+        this.metricsStore.countOutcome(task, 'skipped');
+        this.emit('skipped', { task, reason: code });
+        return { status: 'skipped', reason: code };
+      }
+      if (
+        policy.busyPolicy === 'FALLBACK_CPU' &&
+        (code === 'E_TIMEOUT' || code === 'E_QUEUE_FULL' || code === 'E_DOES_NOT_FIT' || code === 'E_NO_DEVICE')
+      ) {
+        this.metricsStore.countOutcome(task, 'fell-back');
+        this.emit('fell-back', { task, reason: code });
+        return { status: 'fell-back', value: await fallback!(), reason: code };
+      }
+      throw this.failed(policy, err);
+    }
+    try {
+      return { status: 'ran', value: await fn(lease) };
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /** Queues, holders, devices and counters as plain data (what `gpu-arbiter watch` draws). */
+  snapshot(): ArbiterSnapshot {
+    return buildSnapshot({
+      gpu: this.monitor.snapshot(),
+      config: this.config,
+      backend: this.backend,
+      devices: this.devices,
+      leases: this.leases,
+      metrics: this.metricsStore,
+      now: Date.now(),
+    });
+  }
+
+  /** Every metric under DESIGN.md's names, as plain data (registerMetrics() exposes them to prom-client). */
+  metrics(): MetricFamily[] {
+    const inspect = this.backend.inspect();
+    this.metricsStore.ownershipViolations = inspect.ownershipViolations;
+    return [
+      ...this.metricsStore.families(),
+      {
+        name: 'gpu_arbiter_queue_length',
+        help: 'Waiters queued per resource',
+        type: 'gauge',
+        samples: inspect.resources.map((r) => ({ labels: { resource: r.resource }, value: r.waiters.length })),
+      },
+      ...gpuFamilies(this.monitor.snapshot(), this.config.devices),
+    ];
+  }
+
+  /**
+   * Registers every metric in a prom-client registry (prom-client is an optional peer
+   * dependency); returns a function that unregisters them. See {@link registerMetrics}.
+   */
+  registerMetrics(registry?: PromRegistryLike): () => void {
+    return registerMetrics(this, registry);
+  }
+
+  /** Stops listening to the monitor, rejects waiters (E_CLOSED) and aborts holds' `lost`. */
+  async close(): Promise<void> {
+    await this.mutex.runExclusive(async () => {
+      if (this.closed) return;
+      this.closed = true;
+      this.monitor.off('sample', this.onSample);
+      for (const lease of this.leases) clearWatchdog(lease);
+      if (this.ownsBackend) await this.backend.close();
+      if (this.stopMonitor !== null) await this.stopMonitor();
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // --- internals -------------------------------------------------------------------------
+
+  private policy(task: string): TaskPolicy {
+    const p = this.config.policies.get(task);
+    if (p !== undefined) return p;
+    nonEmptyString('task', task);
+    throw new GpuArbiterError(
+      'E_UNKNOWN_TASK',
+      `Unknown task ${JSON.stringify(task)}; configured: ${[...this.config.policies.keys()].join(', ')}`,
+      {
+        task,
+      },
+    );
+  }
+
+  /**
+   * Synchronous up to the backend call (no async function: this is the hot path). The returned
+   * lease is already counted as acquired; with `mapErrors` failures are counted and mapped too,
+   * else they come back raw for run() to apply the busy policy.
+   */
+  private acquireFor(policy: TaskPolicy, options: AcquireOptions | undefined, mapErrors: boolean): Promise<Lease> {
+    if (this.closed) throw new GpuArbiterError('E_CLOSED', 'The arbiter is closed');
+    const opts = parseAcquireOptions(options);
+    const units = policy.vramMiB;
+    const placed = place(units, policy.priority, this.candidates(), this.config.placement);
+    if (placed.kind === 'no-device') {
+      const s = this.monitor.snapshot();
+      const why = s.available
+        ? 'no usable GPU (lost, unknown memory, or none configured)'
+        : `NVML unavailable (${s.unavailableReason}); options.declaredDevices admits on declared sizes`;
+      throw new GpuArbiterError('E_NO_DEVICE', `No GPU for ${policy.task}: ${why}`, { task: policy.task });
+    }
+    if (placed.kind === 'does-not-fit') {
+      throw new GpuArbiterError(
+        'E_DOES_NOT_FIT',
+        `${policy.task} declares ${units} MiB; the largest GPU budget is ${placed.largestCapacityMiB} MiB (total * maxFraction)`,
+        { task: policy.task, vramMiB: units, largestCapacityMiB: placed.largestCapacityMiB },
+      );
+    }
+    let dev = this.devices[0]!;
+    for (const d of this.devices) if (d.index === placed.index) dev = d;
+    const maxWait = opts.maxWaitMs ?? policy.maxWaitMs;
+    const deadline = policy.busyPolicy === 'REJECT' ? Date.now() : maxWait === null ? undefined : Date.now() + maxWait;
+    const holder = new LeaseHolder(++this.leaseSeq, policy.task, opts.pid);
+    const request: AcquireRequest = {
+      resource: dev.resource,
+      units,
+      priority: policy.priority,
+      deadline,
+      signal: opts.signal,
+      holder,
+      queueGroup: policy.task,
+      queueLimit: policy.queueLimit ?? undefined,
+      onLost: this.lostHook,
+    };
+    const stats = this.metricsStore.stats(policy.task);
+    const toLease = (grant: Grant, on: ManagedDevice, waitedMs: number): Lease => {
+      const lease = new Lease(
+        holder,
+        policy.task,
+        on.info,
+        on.env,
+        units,
+        opts.pid,
+        grant,
+        waitedMs,
+        policy,
+        stats,
+        this.releaseHook,
+      );
+      this.leases.add(lease);
+      if (policy.holdMaxMs !== null) armWatchdog(lease, policy.holdMaxMs, this.watchdogHooks);
+      return this.granted(lease);
+    };
+    const onError = mapErrors
+      ? (err: unknown) => {
+          throw this.failed(policy, err);
+        }
+      : undefined;
+    // Uncontended: granted synchronously, no promise step beyond the one returned.
+    const now = this.backend.tryAcquire?.(request);
+    if (now != null) return Promise.resolve(toLease(now, dev, now.waitedMs));
+    if (this.devices.length < 2) return this.backend.acquire(request).then((g) => toLease(g, dev, g.waitedMs), onError);
+    return this.waitMovable(dev, request, opts.signal, toLease).then(undefined, onError);
+  }
+
+  /**
+   * Waits on `dev` while letting rebalance() move the waiter to a GPU that frees up first, or
+   * away from one that is lost. Multi-GPU only: with one GPU there is nowhere to move to.
+   */
+  private waitMovable(
+    dev: ManagedDevice,
+    request: AcquireRequest,
+    userSignal: AbortSignal | undefined,
+    toLease: (grant: Grant, on: ManagedDevice, waitedMs: number) => Lease,
+  ): Promise<Lease> {
+    const w = new MovingWait(dev, request, Date.now(), userSignal);
+    w.request = { ...request, signal: w.controller.signal };
+    const onUserAbort = (): void => w.controller.abort(userSignal!.reason);
+    userSignal?.addEventListener('abort', onUserAbort, { once: true });
+    this.waiting.add(w);
+    const done = (): void => {
+      this.waiting.remove(w);
+      userSignal?.removeEventListener('abort', onUserAbort);
+    };
+    const attempt = (): Promise<Lease> =>
+      this.backend.acquire(w.request).then(
+        (grant) => {
+          done();
+          // A grant can land in the same tick as a move: the grant's resource says where it is.
+          const on = this.devices.find((d) => d.resource === grant.resource) ?? w.device;
+          const lease = toLease(grant, on, Date.now() - w.startedAt);
+          this.rebalance();
+          return lease;
+        },
+        (err: unknown) => {
+          if (!w.moving) {
+            done();
+            throw err;
+          }
+          w.moving = false;
+          if (userSignal?.aborted) {
+            done();
+            throw new GpuArbiterError(
+              'E_ABORTED',
+              'The acquire was aborted',
+              { reason: userSignal.reason },
+              { cause: userSignal.reason },
+            );
+          }
+          return attempt();
+        },
+      );
+    return attempt();
+  }
+
+  /**
+   * Moves waiters between GPUs: every waiter of an unusable GPU to where it could wait instead,
+   * and the highest-priority waiter that another GPU could serve at once to that GPU (one per
+   * call: the figures are stale until it has been granted, which calls this again).
+   */
+  private rebalance(): void {
+    if (this.waiting.size === 0) return;
+    const candidates = this.candidates();
+    let best: MovingWait<ManagedDevice> | null = null;
+    let bestTo: ManagedDevice | null = null;
+    for (const w of this.waiting) {
+      if (w.moving) continue;
+      const p = place(w.request.units, w.request.priority, candidates, this.config.placement);
+      if (p.kind !== 'now' && p.kind !== 'wait') continue;
+      if (p.index === w.device.index) continue;
+      const to = this.devices.find((d) => d.index === p.index)!;
+      // Device entries are rebuilt on every sample: look the waiter's GPU up as it is now.
+      const from = this.devices.find((d) => d.index === w.device.index);
+      if (from === undefined || !from.candidate.usable) w.moveTo(to, to.resource);
+      else if (p.kind === 'now' && (best === null || w.request.priority > best.request.priority)) {
+        best = w;
+        bestTo = to;
+      }
+    }
+    if (best !== null && bestTo !== null) best.moveTo(bestTo, bestTo.resource);
+  }
+
+  private granted(lease: Lease): Lease {
+    const stats = lease.stats;
+    stats.outcomes.acquired++;
+    stats.wait.observe(lease.waitedMs / 1000);
+    this.emit('acquired', lease);
+    return lease;
+  }
+
+  /** Counts a failed request, emits `timeout`, and returns the error for the caller. */
+  private failed(policy: TaskPolicy | null, err: unknown): unknown {
+    if (policy === null) return err; // unknown task: nothing to count it under
+    const { outcome, error } = classifyFailure(policy, err);
+    if (outcome === 'timeout') {
+      this.emit('timeout', { task: policy.task, waitedMs: (err as GpuArbiterError).details.waitedMs ?? null });
+    }
+    this.metricsStore.countOutcome(policy.task, outcome);
+    return error;
+  }
+
+  private readonly releaseHook = (lease: Lease, oom: boolean): void => {
+    if (this.leases.remove(lease)) clearWatchdog(lease);
+    try {
+      lease.grant.release();
+    } catch (err) {
+      this.metricsStore.releaseFailures++;
+      this.emit('warning', err);
+    }
+    this.rebalance();
+    // Date.now(), not performance.now(): the smallest hold bucket is 10 ms, and the grant
+    // already carries its Date.now() timestamp.
+    const heldMs = Date.now() - lease.acquiredAt;
+    lease.stats.hold.observe(heldMs / 1000);
+    // Positional primitives, no payload object: this runs on every release.
+    this.emit('released', lease, heldMs, oom);
+  };
+
+  private readonly lostHook = (reason: LostReason, holder: HolderInfo): void => {
+    this.metricsStore.leaseLost++;
+    let lease: Lease | undefined;
+    for (const l of this.leases) if (l.holder === holder || l.id === holder.leaseId) lease = l;
+    if (lease === undefined) return;
+    this.leases.remove(lease);
+    clearWatchdog(lease);
+    this.emit('lease-lost', { lease: lease.toJSON(), reason });
+    this.rebalance();
+  };
+
+  private readonly watchdogHooks: WatchdogHooks = {
+    exceeded: (lease, holdMaxMs) => {
+      this.metricsStore.countWatchdog(lease.task);
+      this.emit('watchdog', {
+        lease: lease.toJSON(),
+        heldMs: Date.now() - lease.acquiredAt,
+        holdMaxMs,
+        willRevoke: lease.policy.revokeOnHoldMax,
+      });
+    },
+    revoke: (lease) => {
+      this.backend.revoke(lease.grant.resource, lease.grant.token, 'revoked');
+    },
+  };
+
+  /** Refreshes the per-device candidates in place from the backend's figures. */
+  private candidates(): PlacementCandidate[] {
+    for (const d of this.devices) {
+      const u = this.backend.usage(d.resource);
+      const c = d.candidate;
+      if (u === null) {
+        c.usable = false;
+        continue;
+      }
+      c.usable = d.admission.usable && !u.closed;
+      c.capacityMiB = u.capacity;
+      c.budgetMiB = u.capacity - u.external - u.declared;
+      c.waiting = u.waiting;
+      c.headPriority = u.headPriority;
+    }
+    return this.candidateList;
+  }
+
+  /**
+   * Feeds one sample to the backend: capacity and unaccounted use per GPU, lost GPUs closed.
+   * Runs under the mutex only. Awaits the backend only where it returns a promise, so with the
+   * local backend a sample is applied in one synchronous pass.
+   */
+  private async reconcile(s: GpuSnapshot): Promise<void> {
+    const wanted = this.config.devices;
+    const holders = new Map<string, HolderView[]>();
+    for (const r of this.backend.inspect().resources) holders.set(r.resource, r.holders);
+    const seen = new Set<number>();
+    const next: ManagedDevice[] = [];
+    const visible = s.available ? s.devices : [];
+    const listed = new Set(visible.map((g) => g.index));
+    const declared = this.config.declaredDevices.filter((d) => !listed.has(d.index));
+    for (const gpu of [...visible, ...declared.map(declaredToDevice)]) {
+      if (wanted !== null && !wanted.includes(gpu.index)) continue;
+      seen.add(gpu.index);
+      const resource = gpuResource(gpu.index);
+      const isDeclared = !listed.has(gpu.index);
+      const admission = isDeclared
+        ? admitDeclared(gpu.memory!.totalBytes / (1024 * 1024), this.config.maxFraction)
+        : admitDevice(gpu, this.config.maxFraction, holders.get(resource) ?? []);
+      const prev = this.backend.usage(resource);
+      // Unusable: keep the last known capacity so queued waiters are not turned into
+      // E_DOES_NOT_FIT; `closed` stops new grants until the device is usable again.
+      const spec = admission.usable
+        ? { capacity: admission.capacityMiB!, external: admission.unaccountedMiB }
+        : { capacity: prev?.capacity ?? 0, external: prev?.external ?? 0, closed: true };
+      const pending = this.backend.setResource(resource, spec);
+      if (pending !== undefined) await pending;
+      const info: LeaseDevice = { index: gpu.index, uuid: gpu.uuid, name: gpu.name };
+      const env: LeaseEnv = Object.freeze({
+        CUDA_VISIBLE_DEVICES: gpu.uuid ?? String(gpu.index),
+        CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+      });
+      const utilizationPercent = gpu.utilization?.gpuPercent ?? null;
+      const candidate: PlacementCandidate = {
+        index: gpu.index,
+        usable: false,
+        capacityMiB: 0,
+        budgetMiB: 0,
+        waiting: 0,
+        headPriority: null,
+        utilizationPercent,
+      };
+      next.push({ index: gpu.index, resource, info, env, admission, utilizationPercent, present: true, candidate });
+      this.checkOveruse(resource, gpu.index, admission);
+    }
+    // A GPU that vanished from the sample, or that configure() took out of options.devices,
+    // takes no new grants; it stays listed while it has holders or waiters.
+    for (const d of this.devices) {
+      if (seen.has(d.index)) continue;
+      const prev = this.backend.usage(d.resource);
+      const pending = this.backend.setResource(d.resource, {
+        capacity: prev?.capacity ?? 0,
+        external: prev?.external ?? 0,
+        closed: true,
+      });
+      if (pending !== undefined) await pending;
+      const excluded = wanted !== null && !wanted.includes(d.index);
+      const busy = (holders.get(d.resource)?.length ?? 0) > 0 || (prev?.waiting ?? 0) > 0;
+      if (excluded && !busy) continue;
+      next.push({
+        ...d,
+        admission: { ...d.admission, usable: false, reason: excluded ? 'not in options.devices' : 'not present' },
+        present: false,
+      });
+    }
+    this.devices = next.sort((a, b) => a.index - b.index);
+    this.candidateList = this.devices.map((d) => d.candidate);
+    this.rebalance();
+  }
+
+  private checkOveruse(resource: string, index: number, admission: DeviceAdmission): void {
+    for (const lease of this.leases) {
+      if (lease.grant.resource !== resource) continue;
+      const o = admission.overuse.find((x) => x.pid === lease.pid);
+      if (o === undefined) {
+        lease.overuse = false;
+        continue;
+      }
+      if (lease.overuse) continue; // report the start of an overuse, not every sample of it
+      lease.overuse = true;
+      this.emit('overuse', { lease: lease.toJSON(), device: index, pid: o.pid, declaredMiB: o.declaredMiB, usedMiB: o.usedMiB });
+    }
+  }
+}
+
+/** The NVML monitor; constructing it is what loads the native addon, so a given GpuView never does. */
+async function createDefaultMonitor(options: GpuArbiterOptions['monitorOptions']): Promise<GpuMonitor> {
+  return GpuMonitor.create(options ?? {});
+}

@@ -1,0 +1,163 @@
+// The backend contract (DESIGN.md "The backend contract"): one interface, three scopes (local,
+// host, redis). The arbiter decides *where* (placement) and *how much* (units); a backend decides
+// *who is next* and keeps the ledger of holders. Shared tests: test/helpers/backend-contract.ts.
+
+/** Who holds (or waits for) a grant; shown in snapshots and used to attribute NVML usage. */
+export interface HolderInfo {
+  /** The arbiter's lease id (unique per arbiter instance). */
+  leaseId: string;
+  /** Task type, e.g. 'ASR'. */
+  task: string;
+  /** Process expected to use the VRAM; NVML per-process usage is matched against it. */
+  pid: number;
+}
+
+/** Capacity of one resource. For a GPU: units are MiB. For a plain mutex: capacity 1, units 1. */
+export interface ResourceSpec {
+  /**
+   * The most units that can ever be granted at once (GPU: total * maxFraction). A request for
+   * more fails at once with E_DOES_NOT_FIT.
+   */
+  capacity: number;
+  /**
+   * Units in use by parties that hold no grant (GPU: VRAM of processes outside the ledger,
+   * from NVML). Grants need `declared + external + units <= capacity`. Updated on every sample.
+   * @default 0
+   */
+  external?: number;
+  /** No new grants while true (e.g. NVML_ERROR_GPU_IS_LOST); waiters keep waiting. @default false */
+  closed?: boolean;
+}
+
+export interface AcquireRequest {
+  resource: string;
+  /** Units wanted; integer >= 1. */
+  units: number;
+  /** Higher first; FIFO among equal priorities. */
+  priority: number;
+  /**
+   * Give up at this time (ms since epoch, Date.now() clock) with E_TIMEOUT. A deadline at or
+   * before now means "try once": grant at once or fail. Undefined: no deadline.
+   */
+  deadline?: number;
+  /** Aborting removes the waiter at once and rejects with E_ABORTED. */
+  signal?: AbortSignal;
+  holder: HolderInfo;
+  /** Waiters are counted per group (the task) for `queueLimit`. */
+  queueGroup?: string;
+  /** With queueGroup: more waiters than this in the group get E_QUEUE_FULL. */
+  queueLimit?: number;
+  /**
+   * Called once if the hold is later lost (revoke, expiry, holder death, close), before the
+   * grant's `lost` signal aborts. Lets the caller count and report losses without creating the
+   * signal for every grant; `holder` tells which, so one handler can serve every request.
+   */
+  onLost?: (reason: LostReason, holder: HolderInfo) => void;
+}
+
+/** Why a grant was lost; `lost.reason` is a GpuArbiterError with code E_LEASE_LOST carrying this. */
+export type LostReason = 'revoked' | 'expired' | 'holder-dead' | 'backend-closed';
+
+/** A granted hold on `units` of `resource`. */
+export interface Grant {
+  readonly resource: string;
+  readonly units: number;
+  /** Ownership proof: release and revoke need it. */
+  readonly token: string;
+  /** Strictly increasing per resource, across every process and host sharing the backend. */
+  readonly fencingToken: number;
+  /** Date.now() when granted. */
+  readonly grantedAt: number;
+  /** Milliseconds the request waited in the queue. */
+  readonly waitedMs: number;
+  /** Fires if the backend revokes or loses the hold. */
+  readonly lost: AbortSignal;
+  /** Gives the units back; idempotent (a second call does nothing and returns false). */
+  release(): boolean;
+}
+
+/** Result of releasing by token (for callers that kept only the token). */
+export type ReleaseResult = 'released' | 'already-released' | 'not-owner';
+
+export interface HolderView {
+  token: string;
+  fencingToken: number;
+  units: number;
+  grantedAt: number;
+  holder: HolderInfo;
+}
+
+export interface WaiterView {
+  /** 0 = next in line. */
+  position: number;
+  units: number;
+  priority: number;
+  enqueuedAt: number;
+  deadline: number | null;
+  holder: HolderInfo;
+}
+
+export interface ResourceView {
+  resource: string;
+  capacity: number;
+  external: number;
+  closed: boolean;
+  /** Units granted (declared by holders). */
+  declared: number;
+  holders: HolderView[];
+  waiters: WaiterView[];
+}
+
+export interface BackendSnapshot {
+  kind: string;
+  resources: ResourceView[];
+  /** Releases with a wrong token, refused. */
+  ownershipViolations: number;
+}
+
+/** Per-resource figures the arbiter reads synchronously on every placement. */
+export interface ResourceUsage {
+  capacity: number;
+  external: number;
+  declared: number;
+  closed: boolean;
+  /** Waiters queued on the resource. */
+  waiting: number;
+  /** Priority of the next waiter in line; null when none waits. */
+  headPriority: number | null;
+}
+
+/**
+ * A backend: ledger + wait queue. Implementations: LocalBackend (one isolate), HostBackend (all
+ * processes of a host), RedisBackend (all hosts).
+ */
+export interface Backend {
+  readonly kind: string;
+  /**
+   * Declares a resource or updates its capacity; re-runs admission for its waiters. May return
+   * a promise where the ledger is remote (Redis); the arbiter awaits it and never overlaps two.
+   */
+  setResource(resource: string, spec: ResourceSpec): void | Promise<void>;
+  /**
+   * Current figures of a resource, or null if it was never declared. May be a live view (the
+   * local backend returns its own state, to allocate nothing per placement): read it at once.
+   */
+  usage(resource: string): Readonly<ResourceUsage> | null;
+  /** Grants at once where it fits and nobody is ahead; otherwise waits (see AcquireRequest). */
+  acquire(request: AcquireRequest): Promise<Grant>;
+  /**
+   * Optional synchronous fast path: the grant if acquire() would grant at once, else null (and
+   * nothing is queued). Throws what acquire() would reject with before waiting (E_DOES_NOT_FIT,
+   * E_ABORTED, ...). Lets the uncontended case skip a promise step; backends that cannot answer
+   * synchronously leave it out.
+   */
+  tryAcquire?(request: AcquireRequest): Grant | null;
+  /** Release by token: a wrong token is refused and counted, never applied. */
+  release(resource: string, token: string): ReleaseResult;
+  /** Takes a hold away: frees its units and aborts its `lost` signal. False if not held. */
+  revoke(resource: string, token: string, reason?: LostReason): boolean;
+  /** Plain-data view of every resource, holder and waiter. */
+  inspect(): BackendSnapshot;
+  /** Rejects waiters with E_CLOSED and aborts every hold's `lost`. */
+  close(): Promise<void>;
+}

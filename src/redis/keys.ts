@@ -1,0 +1,69 @@
+// Key layout. Every key of one resource carries the same hash tag `{<namespace>:<resource>}`,
+// so a script that touches them all runs on one Redis Cluster slot (no CROSSSLOT). Keys that
+// are not about one resource (the node registry, the list of resources) share the tag
+// `{<namespace>}`.
+
+/** The keys of one resource, in the order every per-resource script takes them (KEYS[1..8]). */
+export interface ResourceKeys {
+  /** HASH capacity, external, closed, declared, seq, violations, qg:<group> */
+  meta: string;
+  /** HASH token -> holder record (JSON) */
+  holders: string;
+  /** ZSET token -> lease expiry (Redis server ms) */
+  holderExpiry: string;
+  /** ZSET waiter id -> score: (PRIORITY_MAX - priority) * 2^32 + sequence (lowest first) */
+  waiters: string;
+  /** HASH waiter id -> waiter record (JSON) */
+  waiterInfo: string;
+  /** ZSET waiter id -> min(heartbeat expiry, deadline) (Redis server ms) */
+  waiterExpiry: string;
+  /** STRING fencing counter, INCR on every grant; never reset */
+  fence: string;
+  /** ZSET token -> end time: tombstones of ended leases, so a late release is told apart from a forged one */
+  ended: string;
+}
+
+export const KEY_PREFIX = 'gpa';
+
+/** The hash tag of one resource: `{ns:resource}`. */
+export function resourceTag(namespace: string, resource: string): string {
+  return `{${namespace}:${resource}}`;
+}
+
+export function resourceKeys(namespace: string, resource: string): ResourceKeys {
+  const base = `${KEY_PREFIX}:${resourceTag(namespace, resource)}`;
+  return {
+    meta: `${base}:meta`,
+    holders: `${base}:holders`,
+    holderExpiry: `${base}:hexp`,
+    waiters: `${base}:waiters`,
+    waiterInfo: `${base}:winfo`,
+    waiterExpiry: `${base}:wexp`,
+    fence: `${base}:fence`,
+    ended: `${base}:ended`,
+  };
+}
+
+export function resourceKeyList(k: ResourceKeys): string[] {
+  return [k.meta, k.holders, k.holderExpiry, k.waiters, k.waiterInfo, k.waiterExpiry, k.fence, k.ended];
+}
+
+/** Namespace-wide keys (one slot: `{ns}`). */
+export interface NamespaceKeys {
+  /** ZSET node id -> heartbeat expiry (server ms) */
+  nodes: string;
+  /** HASH node id -> node record (JSON) */
+  nodeInfo: string;
+  /** SET of resource names ever configured in this namespace (for inspect and the CLI) */
+  resources: string;
+}
+
+export function namespaceKeys(namespace: string): NamespaceKeys {
+  const base = `${KEY_PREFIX}:{${namespace}}`;
+  return { nodes: `${base}:nodes`, nodeInfo: `${base}:nodeinfo`, resources: `${base}:resources` };
+}
+
+/** The pub/sub channel of one RedisLeases instance; grants and losses for its waiters/holders go there. */
+export function wakeChannel(namespace: string, instanceId: string): string {
+  return `${KEY_PREFIX}:${namespace}:wake:${instanceId}`;
+}
