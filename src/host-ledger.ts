@@ -182,7 +182,8 @@ function fromNative(err: unknown): unknown {
   return err;
 }
 
-function validateNamespace(field: string, value: unknown): string {
+/** @internal Checks a ledger namespace name; the message names `field`. */
+export function validateNamespace(field: string, value: unknown): string {
   if (typeof value !== 'string' || !NAMESPACE_RE.test(value)) {
     throw invalid(field, 'a namespace of 1-100 letters, digits, "_", "." or "-" (not starting with "." or "-")', value);
   }
@@ -225,6 +226,12 @@ export class HostGrant {
   readonly #ledger: HostLedger;
   #released = false;
   #lost: AbortController | undefined;
+  /**
+   * @internal Called once when the hold is taken away (revoke from any process, close, found
+   * gone), before `lost` aborts: lets the arbiter's host backend report losses without creating
+   * an AbortController for every grant.
+   */
+  _onLost: ((reason: HostLostReason) => void) | undefined = undefined;
 
   /** @internal */
   constructor(ledger: HostLedger, resource: string, units: number, priority: number, slot: number, hi: number, lo: number, fence: number) {
@@ -293,6 +300,15 @@ export class HostGrant {
   _markLost(message: string, reason: HostLostReason = 'backend-closed'): void {
     if (this.#released && this.#lost?.signal.aborted) return;
     this.#released = true;
+    const hook = this._onLost;
+    if (hook !== undefined) {
+      this._onLost = undefined;
+      try {
+        hook(reason);
+      } catch {
+        // An observer that throws must not keep `lost` from aborting.
+      }
+    }
     this.#lost ??= new AbortController();
     if (!this.#lost.signal.aborted) {
       this.#lost.abort(new GpuArbiterError('E_LEASE_LOST', message, { resource: this.resource, reason }));
@@ -494,7 +510,10 @@ export class HostLedger {
     if (g) {
       this.#grants.delete(g);
       if (status === WAS_REVOKED) g._markLost(`The hold on ${g.resource} had been revoked`, 'revoked');
-      else g._markLost('released through HostLedger.release(token)');
+      else {
+        g._onLost = undefined; // given back by its owner's token: released, not lost
+        g._markLost('released through HostLedger.release(token)');
+      }
     }
   }
 

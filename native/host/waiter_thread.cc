@@ -7,6 +7,7 @@
 // While this process has waiters queued, the sleep is bounded by kPollMs and each timeout runs a
 // liveness sweep: that is the "slow liveness poll" that reclaims a holder killed while we wait
 // (no other process may touch the ledger again). With no waiters it sleeps without a timeout.
+#include <algorithm>
 #include <chrono>
 
 #include "host/futex_wake.h"
@@ -44,6 +45,9 @@ void ProcessLedger::ThreadMain() {
           Sweep(&wake);
           last_sweep = now;
         }
+        // granted_head is a stack (Schedule pushes in front): newest grant first. Deliver in
+        // grant order, so promises settle in queue order (priority, then arrival).
+        const size_t first_grant = grants.size();
         for (uint32_t wi = me.granted_head, guard = 0; wi != kNone && guard < kMaxWaiters; guard++) {
           Waiter& w = hdr_->waiters[wi];
           const Holder& h = hdr_->holders[w.holder];
@@ -54,6 +58,7 @@ void ProcessLedger::ThreadMain() {
           wi = next;
         }
         me.granted_head = kNone;
+        std::reverse(grants.begin() + static_cast<std::ptrdiff_t>(first_grant), grants.end());
         // Revocations after grants: a grant revoked before we picked it up arrives, then dies.
         for (uint32_t hi = me.revoked_head, guard = 0; hi != kNone && guard < kMaxHolders; guard++) {
           Holder& h = hdr_->holders[hi];
