@@ -14,6 +14,16 @@ export function gpuResource(index: number): string {
   return `gpu:${index}`;
 }
 
+/**
+ * The resource name of a GPU in a ledger shared by processes (host backend): by UUID, so every
+ * process agrees on it whatever its NVML numbering (a container that sees a subset of the GPUs
+ * numbers them from 0); by index where the UUID is unknown or does not fit a ledger name.
+ */
+export function sharedGpuResource(index: number, uuid: string | null): string {
+  if (uuid !== null && /^[\x21-\x7e]{1,59}$/.test(uuid)) return `gpu:${uuid}`;
+  return gpuResource(index);
+}
+
 /** A holder process seen using more VRAM than its grants on the device declare. */
 export interface Overuse {
   pid: number;

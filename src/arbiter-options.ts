@@ -6,16 +6,25 @@ import { PlacementStrategies, type PlacementStrategy } from './placement';
 import { parsePolicies, type TaskPolicy, type TaskPolicyInput } from './policy';
 import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from './validate';
 import { GpuArbiterError } from './errors';
+import { validateNamespace } from './host-ledger';
 
 /** Options of {@link GpuArbiter.create}. */
 export interface GpuArbiterOptions {
   /**
-   * Where holders and waiters are kept: 'local' (this JS isolate), 'host' (every process of the
-   * host; not available yet), or a Backend instance (e.g. one LocalBackend shared by several
-   * arbiters in one process).
+   * Where holders and waiters are kept: 'local' (this JS isolate), 'host' (every process and
+   * worker_thread of the host that uses the same `namespace`: one shared-memory ledger, so two
+   * processes cannot both spend the same free MiB), or a Backend instance (e.g. one LocalBackend
+   * shared by several arbiters in one process).
    * @default 'local'
    */
   backend?: 'local' | 'host' | Backend;
+  /**
+   * With backend 'host': the host ledger to share, `/dev/shm/gpu-arbiter-<namespace>`
+   * (`gpu-arbiter status --host-namespace <namespace>` shows it). Arbiters in the same namespace
+   * admit against each other; letters, digits, `_`, `.`, `-`.
+   * @default 'default'
+   */
+  namespace?: string;
   /** Task types and their policies, e.g. `{ ASR: { priority: 90, vramMiB: 2500 } }`. */
   policies: Record<string, TaskPolicyInput>;
   /** NVML indices of the GPUs to hand out. @default every GPU the monitor sees */
@@ -70,6 +79,7 @@ export interface ArbiterConfig {
 export const DEFAULT_MAX_FRACTION = 0.95;
 const CREATE_KEYS = [
   'backend',
+  'namespace',
   'policies',
   'devices',
   'declaredDevices',
@@ -94,6 +104,12 @@ export function parseCreateOptions(value: unknown): { config: ArbiterConfig; opt
     integerInRange('options.agingMs', o.agingMs, 1, 2 ** 31 - 1);
     if (isBackend(b))
       throw invalid('options.agingMs', 'nothing when options.backend is an instance (give it to that backend)', o.agingMs);
+    if (b === 'host')
+      throw invalid('options.agingMs', "nothing with backend 'host' (the host ledger keeps strict priorities)", o.agingMs);
+  }
+  if (o.namespace !== undefined) {
+    if (b !== 'host') throw invalid('options.namespace', "nothing unless options.backend is 'host'", o.namespace);
+    validateNamespace('options.namespace', o.namespace);
   }
   if (o.monitor !== undefined && !isGpuView(o.monitor)) {
     throw invalid('options.monitor', 'an object with snapshot(), on() and off()', o.monitor);
@@ -108,7 +124,7 @@ export function parseCreateOptions(value: unknown): { config: ArbiterConfig; opt
 /** Validates configure() input against the current config; absent fields keep their value. */
 export function parseConfigure(value: unknown, current: ArbiterConfig): ArbiterConfig {
   const o = optionsObject<GpuArbiterConfigInput>('config', value);
-  for (const key of ['backend', 'monitor', 'monitorOptions', 'agingMs']) {
+  for (const key of ['backend', 'namespace', 'monitor', 'monitorOptions', 'agingMs']) {
     if (key in o) {
       throw new GpuArbiterError('E_INVALID_ARGUMENT', `config.${key} cannot change at run time; create a new arbiter`, {
         field: `config.${key}`,

@@ -85,7 +85,7 @@ export interface ArbiterSnapshot {
   };
 }
 
-const deviceOf = (resource: string): number | null => {
+const indexOf = (resource: string): number | null => {
   const m = /^gpu:(\d+)$/.exec(resource);
   return m === null ? null : Number(m[1]);
 };
@@ -105,6 +105,11 @@ export function buildSnapshot(input: {
   for (const l of input.leases) leases.set(l.id, l);
   const inspect = backend.inspect();
   const byResource = new Map(inspect.resources.map((r) => [r.resource, r]));
+  // Host backend resources are named by GPU UUID: the managed devices say which index is which.
+  const deviceOf = (resource: string): number | null => {
+    for (const d of devices) if (d.resource === resource) return d.index;
+    return indexOf(resource);
+  };
   const deviceViews: DeviceView[] = devices.map((d) => {
     const r = byResource.get(d.resource);
     const a = d.admission;

@@ -3,7 +3,7 @@
 // the arbiter feeds with each GPU's capacity and unaccounted use on every monitor sample.
 import { EventEmitter } from 'node:events';
 import { Mutex } from 'async-mutex';
-import { admitDeclared, admitDevice, declaredToDevice, gpuResource, type DeviceAdmission } from './admission';
+import { admitDeclared, admitDevice, declaredToDevice, gpuResource, sharedGpuResource, type DeviceAdmission } from './admission';
 import {
   parseAcquireOptions,
   parseConfigure,
@@ -13,6 +13,7 @@ import {
   type GpuArbiterConfigInput,
   type GpuArbiterOptions,
 } from './arbiter-options';
+import { HostBackend } from './backends/host';
 import { LocalBackend } from './backends/local';
 import type { AcquireRequest, Backend, Grant, HolderInfo, HolderView, LostReason } from './backends/types';
 import { GpuArbiterError, isGpuArbiterError } from './errors';
@@ -114,19 +115,29 @@ export class GpuArbiter extends EventEmitter {
   static async create(options: GpuArbiterOptions): Promise<GpuArbiter> {
     const { config, options: o } = parseCreateOptions(options);
     let backend: Backend;
-    if (o.backend === 'host') {
-      throw new GpuArbiterError('E_INVALID_ARGUMENT', "The 'host' backend is not available yet; use 'local'", {
-        field: 'options.backend',
-      });
-    }
-    if (o.backend === undefined || o.backend === 'local') backend = new LocalBackend({ agingMs: o.agingMs });
+    if (o.backend === 'host') backend = new HostBackend({ namespace: o.namespace ?? 'default' });
+    else if (o.backend === undefined || o.backend === 'local') backend = new LocalBackend({ agingMs: o.agingMs });
     else backend = o.backend;
-    if (o.monitor !== undefined) return new GpuArbiter(config, backend, o.backend !== backend, o.monitor, null).start();
-    const monitor = await createDefaultMonitor(o.monitorOptions);
+    // A backend made here from a name is the arbiter's: it closes it (also when create fails).
+    const owns = o.backend !== backend;
+    let monitor: GpuView;
+    let stop: (() => Promise<void>) | null = null;
     try {
-      return await new GpuArbiter(config, backend, o.backend !== backend, monitor, () => monitor.stop()).start();
+      if (o.monitor !== undefined) monitor = o.monitor;
+      else {
+        const m = await createDefaultMonitor(o.monitorOptions);
+        monitor = m;
+        stop = () => m.stop();
+      }
     } catch (err) {
-      await monitor.stop();
+      if (owns) await backend.close();
+      throw err;
+    }
+    try {
+      return await new GpuArbiter(config, backend, owns, monitor, stop).start();
+    } catch (err) {
+      if (stop !== null) await stop();
+      if (owns) await backend.close();
       throw err;
     }
   }
@@ -525,7 +536,8 @@ export class GpuArbiter extends EventEmitter {
     for (const gpu of [...visible, ...declared.map(declaredToDevice)]) {
       if (wanted !== null && !wanted.includes(gpu.index)) continue;
       seen.add(gpu.index);
-      const resource = gpuResource(gpu.index);
+      // A host-wide ledger is shared by processes that may number GPUs differently: name by UUID.
+      const resource = this.backend.kind === 'host' ? sharedGpuResource(gpu.index, gpu.uuid) : gpuResource(gpu.index);
       const isDeclared = !listed.has(gpu.index);
       const admission = isDeclared
         ? admitDeclared(gpu.memory!.totalBytes / (1024 * 1024), this.config.maxFraction)

@@ -63,8 +63,13 @@ describe('GpuArbiter.create validation names the field and the value', () => {
     await rejectsWith({ monitor, policies: { ASR: { priority: 1, vramMiB: 5 } }, ...extra }, message);
   });
 
-  it("refuses backend 'host' until the host ledger lands", async () => {
-    await rejectsWith({ monitor, backend: 'host', policies: { ASR: { priority: 1, vramMiB: 5 } } }, /host.*not available yet/);
+  it.each([
+    [{ backend: 'host', namespace: '../etc' }, 'for options.namespace but received "../etc"'],
+    [{ backend: 'host', namespace: 7 }, 'for options.namespace but received 7'],
+    [{ namespace: 'prod' }, "Expected nothing unless options.backend is 'host' for options.namespace"],
+    [{ backend: 'host', agingMs: 100 }, "nothing with backend 'host'"],
+  ])('host options %j', async (extra, message) => {
+    await rejectsWith({ monitor, policies: { ASR: { priority: 1, vramMiB: 5 } }, ...extra }, message);
   });
 
   it('refuses an unknown task with E_UNKNOWN_TASK and an empty name with E_INVALID_ARGUMENT', async () => {
