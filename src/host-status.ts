@@ -3,6 +3,18 @@
 import { GpuArbiterError } from './errors';
 import { inspectHostNamespace, listHostNamespaces, type HostLedgerStatus } from './host-ledger';
 
+// A GpuArbiter with backend 'host' labels its holders and waiters "<pid> <leaseId> <task>"
+// (src/backends/host.ts); shown as "task ASR, lease L7" (plus the pid that will use the VRAM
+// when it is not the holding process). Any other label is shown as it is.
+const ARBITER_LABEL = /^(\d{1,10}) (\S+) ([\s\S]*)$/;
+
+function describeLabel(label: string, pid: number): string {
+  if (!label) return '';
+  const m = ARBITER_LABEL.exec(label);
+  if (m === null) return `, ${label}`;
+  return `, task ${m[3]}, lease ${m[2]}${Number(m[1]) === pid ? '' : `, VRAM used by pid ${m[1]}`}`;
+}
+
 /** One namespace's status, or why it could not be read (e.g. an incompatible layout). */
 export type HostNamespaceStatus = { namespace: string; status: HostLedgerStatus } | { namespace: string; error: GpuArbiterError };
 
@@ -44,10 +56,10 @@ export function formatHostLedgers(list: HostNamespaceStatus[], now = Date.now())
       const ext = r.external > 0 ? ` (+${r.external} external)` : '';
       lines.push(`  ${r.name}: ${r.used}/${r.capacity} used${ext}, ${r.waiting} waiting, fencing token ${r.lastFencingToken}${r.closed ? ', CLOSED' : ''}`);
       for (const h of s.holders.filter((x) => x.resource === r.name)) {
-        lines.push(`    holder pid ${h.pid} thread ${h.thread}: ${h.units} unit(s), priority ${h.priority}, for ${age(h.since, now)}, fence ${h.fencingToken}${h.label ? `, ${h.label}` : ''}`);
+        lines.push(`    holder pid ${h.pid} thread ${h.thread}: ${h.units} unit(s), priority ${h.priority}, for ${age(h.since, now)}, fence ${h.fencingToken}${describeLabel(h.label, h.pid)}`);
       }
       for (const w of s.waiters.filter((x) => x.resource === r.name)) {
-        lines.push(`    waiter #${w.position} pid ${w.pid} thread ${w.thread}: ${w.units} unit(s), priority ${w.priority}, waiting ${age(w.since, now)}${w.label ? `, ${w.label}` : ''}`);
+        lines.push(`    waiter #${w.position} pid ${w.pid} thread ${w.thread}: ${w.units} unit(s), priority ${w.priority}, waiting ${age(w.since, now)}${describeLabel(w.label, w.pid)}`);
       }
     }
   }

@@ -15,6 +15,8 @@ export { BusyPolicies, MAX_PRIORITY } from './policy';
 export type { BusyPolicy, TaskPolicy, TaskPolicyInput } from './policy';
 export type { PlacementStrategy } from './placement';
 export { LocalBackend } from './backends/local';
+export { HostBackend } from './backends/host';
+export type { HostBackendOptions } from './backends/host';
 export type * from './backends/types';
 export type { GpuView } from './gpu-view';
 export { SimulatedGpu } from './sim-gpu';

@@ -3,7 +3,9 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { GpuArbiter } from '../src/arbiter';
 import { HostLedger } from '../src/host-ledger';
+import { fakeGpus, GiB } from './helpers/fake-monitor';
 import { removeTestNamespaces, uniqueNamespace } from './helpers/host-ns';
 
 afterAll(removeTestNamespaces);
@@ -52,6 +54,31 @@ describe('gpu-arbiter status: host ledger', () => {
     await g.release();
     await (await waiting).release();
     await ledger.close();
+  });
+
+  it("shows a GpuArbiter's namespace (backend 'host'): its GPU resource and leases by task", async () => {
+    const ns = uniqueNamespace('cli-arb');
+    const arbiter = await GpuArbiter.create({
+      backend: 'host',
+      namespace: ns,
+      monitor: fakeGpus({ totalMiB: 16 * GiB, uuid: 'GPU-cli-test' }),
+      policies: { ASR: { priority: 90, vramMiB: 4096 }, TTS: { priority: 70, vramMiB: 12000 } },
+    });
+    try {
+      const lease = await arbiter.acquire('ASR');
+      const waiting = arbiter.acquire('TTS');
+      const text = await run(['status', '--host-namespace', ns]);
+      expect(text.status).toBe(0);
+      expect(text.stdout).toContain(`host ledger ${ns}: 1 process(es)`);
+      expect(text.stdout).toContain(`gpu:GPU-cli-test: 4096/15564 used, 1 waiting`);
+      expect(text.stdout).toMatch(new RegExp(`holder pid ${process.pid} thread 0: 4096 unit\\(s\\), priority 90, .*, task ASR, lease L1\n`));
+      expect(text.stdout).toContain(`waiter #0 pid ${process.pid} thread 0: 12000 unit(s), priority 70, waiting`);
+      expect(text.stdout).toContain('task TTS, lease L2');
+      await lease.release();
+      await (await waiting).release();
+    } finally {
+      await arbiter.close();
+    }
   });
 
   it('refuses a malformed --host-namespace with exit code 2', async () => {

@@ -14,11 +14,13 @@ Shows what gpu-arbiter sees on this host: whether NVML could be loaded (and why 
 and NVML versions, and per GPU: name, UUID, VRAM, utilisation, temperature, power and the
 compute processes with their VRAM. Then the host ledgers (/dev/shm/gpu-arbiter-*): per
 resource its capacity and use, holders (pid, thread, units, priority, since) and waiters in
-queue order. Reading them changes nothing.
+queue order; a GpuArbiter with backend 'host' uses namespace 'default' unless given
+options.namespace, and its holders and waiters show their task and lease id, and GPUs are named
+by UUID (gpu:GPU-...). Reading them changes nothing.
 
   --json               print the same as JSON
   --nvml-lib PATH      NVML library to open (default: $GPU_ARBITER_NVML_LIB or libnvidia-ml.so.1)
-  --host-namespace NS  show only this host ledger namespace
+  --host-namespace NS  show only this host ledger namespace (e.g. default)
   --redis URL          show the cluster registered in Redis instead: live nodes, their GPUs and
                        each GPU's lease use (redis://host:port)
   --namespace NS       the arbiter namespace in Redis (default: default)
