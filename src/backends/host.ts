@@ -38,6 +38,7 @@ import type {
 
 const MAX_LABEL = 47;
 const PRINTABLE = /^[\x20-\x7e]*$/;
+const LEASE_ID = /^[\x21-\x7e]*$/;
 const LABEL_PARSE = /^(\d{1,10}) (\S+) ([\s\S]*)$/;
 const TOKEN_RE = /^h\d{1,5}\.[0-9a-f]{16}$/;
 const MAX_PRIORITY = 1_000_000; // the ledger's range
@@ -57,7 +58,7 @@ export interface HostBackendOptions {
 /** The ledger label of a holder or waiter: "<pid> <leaseId> <task>", cut to what the ledger keeps. */
 export function holderLabel(h: HolderInfo): string {
   const label = `${h.pid} ${h.leaseId} ${h.task}`;
-  if (label.length <= MAX_LABEL && PRINTABLE.test(label)) return label;
+  if (label.length <= MAX_LABEL && LEASE_ID.test(h.leaseId) && PRINTABLE.test(h.task)) return label;
   const clean = (s: string) => s.replace(/[^\x20-\x7e]/g, '?');
   return `${h.pid} ${clean(String(h.leaseId)).replace(/ /g, '_')} ${clean(String(h.task))}`.slice(0, MAX_LABEL);
 }
