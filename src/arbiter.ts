@@ -570,17 +570,27 @@ export class GpuArbiter extends EventEmitter {
     }
     // A GPU that vanished from the sample, or that configure() took out of options.devices,
     // takes no new grants; it stays listed while it has holders or waiters.
+    // With a ledger shared by other arbiters (host), a GPU this arbiter merely stopped managing
+    // is not closed for them: only this arbiter stops placing there.
+    const shared = this.backend.kind === 'host';
     for (const d of this.devices) {
       if (seen.has(d.index)) continue;
       const prev = this.backend.usage(d.resource);
-      const pending = this.backend.setResource(d.resource, {
-        capacity: prev?.capacity ?? 0,
-        external: prev?.external ?? 0,
-        closed: true,
-      });
-      if (pending !== undefined) await pending;
       const excluded = wanted !== null && !wanted.includes(d.index);
-      const busy = (holders.get(d.resource)?.length ?? 0) > 0 || (prev?.waiting ?? 0) > 0;
+      if (!(excluded && shared)) {
+        const pending = this.backend.setResource(d.resource, {
+          capacity: prev?.capacity ?? 0,
+          external: prev?.external ?? 0,
+          closed: true,
+        });
+        if (pending !== undefined) await pending;
+      }
+      let held = (holders.get(d.resource)?.length ?? 0) > 0;
+      if (shared) {
+        held = false; // other processes' holders do not keep it in this arbiter's list
+        for (const l of this.leases) if (l.grant.resource === d.resource) held = true;
+      }
+      const busy = held || (prev?.waiting ?? 0) > 0;
       if (excluded && !busy) continue;
       next.push({
         ...d,

@@ -168,3 +168,28 @@ describe("GpuArbiter backend 'host' across processes", () => {
     expect(l.fence!).toBeGreaterThan(h.fence!);
   });
 });
+
+describe("GpuArbiter backend 'host': arbiters sharing a namespace", () => {
+  it("one arbiter taking a GPU out of its devices does not close it for the others", async () => {
+    const { fakeGpus } = await import('./helpers/fake-monitor');
+    const two = [{ totalMiB: 16384 }, { totalMiB: 16384 }];
+    const mk = (devices?: number[]) =>
+      GpuArbiter.create({ backend: 'host', namespace: ns, monitor: fakeGpus(...two), policies, ...(devices ? { devices } : {}) });
+    const a = await mk();
+    const b = await mk();
+    arbiters.push(a, b);
+    await a.configure({ devices: [0] });
+    const st = ledger();
+    expect(st.resources.map((r) => [r.name, r.closed])).toEqual([
+      ['gpu:GPU-00000000-0000-0000-0000-000000000000', false],
+      ['gpu:GPU-00000000-0000-0000-0000-000000000001', false],
+    ]);
+    // b still places on both GPUs; a only on GPU 0.
+    const l1 = await b.acquire('BIG', { maxWaitMs: 0 });
+    const l2 = await b.acquire('BIG', { maxWaitMs: 0 });
+    expect([l1.device.index, l2.device.index].sort()).toEqual([0, 1]);
+    expect(a.snapshot().devices.map((d) => d.index)).toEqual([0]);
+    await l1.release();
+    await l2.release();
+  });
+});
