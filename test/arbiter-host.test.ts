@@ -125,6 +125,8 @@ describe("GpuArbiter backend 'host' across processes", () => {
     arbiters.push(me);
     await new Promise((r) => setTimeout(r, 150)); // both monitors have seen the new state
     expect(ledger().resources[0]).toMatchObject({ external: 10240, used: 4096 });
+    // This arbiter's own figure from the new sample (not just the last writer's).
+    expect(me.snapshot().devices[0]).toMatchObject({ usedMiB: 14336, declaredMiB: 4096, unaccountedMiB: 10240, method: 'processes' });
     const two = await me.acquire('TWO', { maxWaitMs: 0 });
     expect(me.snapshot().holders.map((h) => [h.task, h.pid, h.own, h.device])).toEqual(
       expect.arrayContaining([
@@ -191,5 +193,20 @@ describe("GpuArbiter backend 'host': arbiters sharing a namespace", () => {
     expect(a.snapshot().devices.map((d) => d.index)).toEqual([0]);
     await l1.release();
     await l2.release();
+  });
+});
+
+describe("GpuArbiter backend 'host': ownership of the backend", () => {
+  it('close() closes the HostBackend it made: holds are given back host-wide and lease.lost aborts', async () => {
+    const { fakeGpus } = await import('./helpers/fake-monitor');
+    const a = await GpuArbiter.create({ backend: 'host', namespace: ns, monitor: fakeGpus({ totalMiB: 16384 }), policies });
+    expect(a.backendKind).toBe('host');
+    const lease = await a.acquire('BIG');
+    expect(ledger().holders).toHaveLength(1);
+    await a.close();
+    expect(ledger().holders).toHaveLength(0);
+    expect(ledger().processes).toHaveLength(0);
+    expect(lease.lost.aborted).toBe(true);
+    expect(lease.lost.reason).toMatchObject({ code: 'E_LEASE_LOST', details: { reason: 'backend-closed' } });
   });
 });
