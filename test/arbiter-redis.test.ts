@@ -108,6 +108,36 @@ describe('GpuArbiter on Redis', () => {
     expect(a.snapshot().counters.tasks.ASR!.acquired).toBe(1);
   });
 
+  it('waits in Redis: priority order, a waiter moves to the GPU that frees first, run() applies SKIP', async () => {
+    const a = await make({
+      registerNode: false,
+      policies: {
+        BIG: { priority: 10, vramMiB: 7 * GiB },
+        HI: { priority: 90, vramMiB: 7 * GiB, maxWaitMs: 5000 },
+        LO: { priority: 5, vramMiB: 7 * GiB, maxWaitMs: 5000 },
+        SKIPPY: { priority: 1, vramMiB: 7 * GiB, busyPolicy: 'SKIP', maxWaitMs: 0 },
+      },
+    });
+    // 16 GiB (capacity 15.2) and 8 GiB (7.6): two 7 GiB on GPU 0, one on GPU 1 fill both.
+    const held = [await a.acquire('BIG'), await a.acquire('BIG'), await a.acquire('BIG')];
+    expect(held.map((l) => l.device.index).sort()).toEqual([0, 0, 1]);
+    expect(await a.run('SKIPPY', () => 'ran')).toEqual({ status: 'skipped', reason: 'E_TIMEOUT' });
+    const order: string[] = [];
+    const lo = a.acquire('LO').then((l) => (order.push('LO'), l));
+    const hi = a.acquire('HI').then((l) => (order.push('HI'), l));
+    await new Promise((r) => setTimeout(r, 50));
+    // GPU 1 frees: the high-priority waiter gets it whichever GPU it queued on.
+    await held.find((l) => l.device.index === 1)!.release();
+    const hiLease = await hi;
+    expect(hiLease.device.index).toBe(1);
+    expect(order).toEqual(['HI']);
+    await held.find((l) => l.device.index === 0)!.release();
+    const loLease = await lo;
+    expect(loLease.device.index).toBe(0);
+    for (const l of [...held, hiLease, loLease]) await l.release();
+    expect(a.snapshot().counters.tasks.SKIPPY!.skipped).toBe(1);
+  });
+
   it('cluster() lists live nodes with capacity and use; a closed arbiter leaves the list', async () => {
     const namespace = ns();
     const a = await make({ namespace });

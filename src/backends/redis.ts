@@ -193,14 +193,15 @@ export class RedisBackend implements Backend {
   }
 
   async refresh(): Promise<void> {
-    const v = await this.leases.inspect();
+    const v = await this.leases.inspect({ resources: [...this.specs.keys()] });
     const unknown = (h: HolderInfo | null): HolderInfo => h ?? { leaseId: '?', task: '?', pid: 0 };
     this.view = {
       kind: 'redis',
       asOf: Date.now(),
       ownershipViolations: v.ownershipViolations,
-      // This arbiter's resources only (the namespace also holds other nodes' GPUs).
-      resources: v.resources.filter((r) => this.specs.has(r.resource)).map((r) => ({
+      // This arbiter's resources only (the namespace also holds other nodes' GPUs); one Redis
+      // lost with its data has none until they are written again.
+      resources: v.resources.filter((r) => r.capacity >= 0).map((r) => ({
         resource: r.resource,
         capacity: r.capacity,
         external: r.external,
