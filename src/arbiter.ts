@@ -222,7 +222,8 @@ export class GpuArbiter extends EventEmitter {
   /**
    * Acquires, runs `fn` with the lease, releases. Applies the busy policy: SKIP resolves
    * `{ status: 'skipped' }` on timeout or a full queue; FALLBACK_CPU runs `options.fallback` on
-   * those and also when no GPU could ever take the task. Errors of `fn` propagate after release.
+   * those, when no GPU could ever take the task, and while the ledger (Redis) cannot be reached.
+   * Errors of `fn` propagate after release.
    */
   async run<T, F = T>(task: string, fn: (lease: Lease) => T | Promise<T>, options?: RunOptions<F>): Promise<RunResult<T, F>> {
     const policy = this.policy(task);
@@ -244,7 +245,12 @@ export class GpuArbiter extends EventEmitter {
       }
       if (
         policy.busyPolicy === 'FALLBACK_CPU' &&
-        (code === 'E_TIMEOUT' || code === 'E_QUEUE_FULL' || code === 'E_DOES_NOT_FIT' || code === 'E_NO_DEVICE')
+        (code === 'E_TIMEOUT' ||
+          code === 'E_QUEUE_FULL' ||
+          code === 'E_DOES_NOT_FIT' ||
+          code === 'E_NO_DEVICE' ||
+          // The ledger (Redis) cannot be reached: no GPU can be had, so the CPU path runs.
+          code === 'E_BACKEND_UNAVAILABLE')
       ) {
         this.metricsStore.countOutcome(task, 'fell-back');
         this.emit('fell-back', { task, reason: code });

@@ -42,7 +42,10 @@ async function make(extra: Record<string, unknown> = {}): Promise<GpuArbiter> {
     registerNode: false,
     monitor: fakeGpus({ totalMiB: 16 * GiB, uuid: 'GPU-a' }),
     maxFraction: 1,
-    policies: { JOB: { priority: 50, vramMiB: 4 * GiB, maxWaitMs: 200 } },
+    policies: {
+      JOB: { priority: 50, vramMiB: 4 * GiB, maxWaitMs: 200 },
+      CPU_OK: { priority: 10, vramMiB: 1 * GiB, maxWaitMs: 200, busyPolicy: 'FALLBACK_CPU' },
+    },
     redisOptions: { commandTimeoutMs: 500, waiterTtlMs: 300 },
     ...extra,
   });
@@ -65,6 +68,12 @@ describe('GpuArbiter on Redis: outages', () => {
     expect(metric(a, 'gpu_arbiter_backend_available')).toBe(0);
     await expect(a.acquire('JOB')).rejects.toMatchObject({ code: 'E_BACKEND_UNAVAILABLE' });
     expect(a.snapshot().counters.tasks.JOB!.error).toBe(1);
+    // FALLBACK_CPU work runs on the CPU meanwhile.
+    expect(await a.run('CPU_OK', () => 'gpu', { fallback: () => 'cpu' })).toEqual({
+      status: 'fell-back',
+      value: 'cpu',
+      reason: 'E_BACKEND_UNAVAILABLE',
+    });
 
     // Restarted empty (no persistence): the arbiter writes its GPUs' capacity again by itself
     // (on backend-up, and on the first request that finds the resource gone).
