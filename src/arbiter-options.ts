@@ -37,9 +37,10 @@ export interface GpuArbiterOptions {
   /**
    * backend 'redis': write this node's GPUs (from the monitor) to the node registry with a
    * heartbeat TTL, so `arbiter.cluster()` and `gpu-arbiter status --redis` list it.
-   * `{ ttlMs }` sets the heartbeat TTL. @default true
+   * `{ nodeId?, ttlMs? }`: the node id (same as `options.nodeId`) and the heartbeat TTL
+   * (default 15000). @default true
    */
-  registerNode?: boolean | { ttlMs?: number };
+  registerNode?: boolean | { nodeId?: string; ttlMs?: number };
   /**
    * backend 'redis': what acquire() does while Redis cannot be reached. 'fail': reject with
    * E_BACKEND_UNAVAILABLE. 'host': admit on the host backend (`fallback`) until Redis is back.
@@ -170,9 +171,16 @@ function parseRedisOptions(o: Partial<GpuArbiterOptions>): void {
   }
   const r = o.registerNode;
   if (r !== undefined && typeof r !== 'boolean') {
-    const v = optionsObject<{ ttlMs: number }>('options.registerNode', r);
-    knownKeys('options.registerNode', v, ['ttlMs']);
+    const v = optionsObject<{ nodeId: string; ttlMs: number }>('options.registerNode', r);
+    knownKeys('options.registerNode', v, ['nodeId', 'ttlMs']);
     if (v.ttlMs !== undefined) integerInRange('options.registerNode.ttlMs', v.ttlMs, 100, 86_400_000);
+    if (v.nodeId !== undefined) {
+      nonEmptyString('options.registerNode.nodeId', v.nodeId);
+      if (/[{}|]/.test(v.nodeId)) throw invalid('options.registerNode.nodeId', 'a name without {, } or |', v.nodeId);
+      if (o.nodeId !== undefined && o.nodeId !== v.nodeId) {
+        throw invalid('options.registerNode.nodeId', `options.nodeId (${JSON.stringify(o.nodeId)}) or nothing`, v.nodeId);
+      }
+    }
   }
   if (o.onBackendError !== undefined && o.onBackendError !== 'fail' && o.onBackendError !== 'host') {
     throw invalid('options.onBackendError', "'fail' or 'host'", o.onBackendError);

@@ -739,7 +739,8 @@ export class GpuArbiter extends EventEmitter {
 /** backend 'redis': the Redis backend (with its fallback where configured), then the arbiter. */
 async function createOnRedis(config: ArbiterConfig, o: Partial<GpuArbiterOptions>): Promise<GpuArbiter> {
   const namespace = o.namespace ?? 'default';
-  const nodeId = o.nodeId ?? os.hostname();
+  const reg = typeof o.registerNode === 'object' ? o.registerNode : {};
+  const nodeId = o.nodeId ?? reg.nodeId ?? os.hostname();
   // Resolved before connecting: an unavailable fallback is a configuration error, said at once.
   const fallbackFactory = o.onBackendError === 'host' ? (o.fallback ?? defaultHostFallback()) : null;
   let fallback: Backend | null = null;
@@ -757,8 +758,7 @@ async function createOnRedis(config: ArbiterConfig, o: Partial<GpuArbiterOptions
     await fallback?.close();
     throw err;
   }
-  const registerTtlMs =
-    o.registerNode === false ? null : typeof o.registerNode === 'object' ? (o.registerNode.ttlMs ?? 15_000) : 15_000;
+  const registerTtlMs = o.registerNode === false ? null : (reg.ttlMs ?? 15_000);
   const extra = { nodeId, onCriticalFailure: o.onCriticalFailure, registerTtlMs, redis: o.redis, namespace };
   try {
     if (o.monitor !== undefined) return await GpuArbiter.assemble(config, backend, o.monitor, null, extra);

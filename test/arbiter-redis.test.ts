@@ -64,6 +64,7 @@ describe("GpuArbiter.create({ backend: 'redis' }) validation", () => {
     [{ backend: 'redis', redis: 'redis://x', registerNode: 'yes' }, 'options.registerNode'],
     [{ backend: 'redis', redis: 'redis://x', registerNode: { ttlMs: 1 } }, 'for options.registerNode.ttlMs but received 1'],
     [{ backend: 'redis', redis: 'redis://x', registerNode: { every: 1 } }, 'options.registerNode'],
+    [{ backend: 'redis', redis: 'redis://x', nodeId: 'a', registerNode: { nodeId: 'b' } }, 'for options.registerNode.nodeId but received "b"'],
     [{ backend: 'redis', redis: 'redis://x', onBackendError: 'retry' }, `Expected 'fail' or 'host' for options.onBackendError but received "retry"`],
     [{ backend: 'redis', redis: 'redis://x', fallback: () => null }, "options.fallback"],
     [{ backend: 'redis', redis: 'redis://x', onBackendError: 'host', fallback: 'local' }, 'for options.fallback but received "local"'],
@@ -141,7 +142,7 @@ describe('GpuArbiter on Redis', () => {
   it('cluster() lists live nodes with capacity and use; a closed arbiter leaves the list', async () => {
     const namespace = ns();
     const a = await make({ namespace });
-    const b = await make({ namespace, nodeId: 'node-b', monitor: fakeGpus({ totalMiB: 24 * GiB, uuid: 'GPU-b0' }) });
+    const b = await make({ namespace, nodeId: undefined, registerNode: { nodeId: 'node-b', ttlMs: 5000 }, monitor: fakeGpus({ totalMiB: 24 * GiB, uuid: 'GPU-b0' }) });
     const lease = await b.acquire('ASR');
     const view = await a.cluster();
     expect(view.nodes.map((n) => n.nodeId)).toEqual(['node-a', 'node-b']);
