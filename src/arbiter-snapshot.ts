@@ -85,7 +85,7 @@ export interface ArbiterSnapshot {
   };
 }
 
-const deviceOf = (resource: string): number | null => {
+const gpuIndexOf = (resource: string): number | null => {
   const m = /^gpu:(\d+)$/.exec(resource);
   return m === null ? null : Number(m[1]);
 };
@@ -101,6 +101,8 @@ export function buildSnapshot(input: {
   now: number;
 }): ArbiterSnapshot {
   const { config, backend, devices, metrics, now } = input;
+  const indexOf = new Map(devices.map((d) => [d.resource, d.index]));
+  const deviceOf = (resource: string): number | null => indexOf.get(resource) ?? gpuIndexOf(resource);
   const leases = new Map<string, Lease>();
   for (const l of input.leases) leases.set(l.id, l);
   const inspect = backend.inspect();

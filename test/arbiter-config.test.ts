@@ -55,7 +55,7 @@ describe('GpuArbiter.create validation names the field and the value', () => {
     [{ devices: [0, 0] }, 'for options.devices'],
     [{ devices: [-1] }, 'for options.devices[0] but received -1'],
     [{ placement: 'random' }, 'for options.placement but received "random"'],
-    [{ backend: 'redis' }, 'for options.backend but received "redis"'],
+    [{ backend: 'redis' }, 'for options.redis but received undefined'],
     [{ monitor: {} }, 'for options.monitor'],
     [{ intervalMs: 5 }, 'Unknown option options.intervalMs'],
     [{ agingMs: 0 }, 'Expected an integer from 1 to 2147483647 for options.agingMs but received 0'],
