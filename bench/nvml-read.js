@@ -15,6 +15,8 @@ const { GpuMonitor } = require('../dist');
 
 const quick = process.argv.includes('--quick');
 
+const loadAtStart = require('node:os').loadavg()[0];
+
 async function main() {
   // Two GPUs with four processes each, like a busy inference host.
   const procs = (base) => [1, 2, 3, 4].map((i) => ({ pid: base + i, usedBytes: i * GiB }));
@@ -62,6 +64,7 @@ function report(rows) {
     '# NVML read cost',
     '',
     machineHeader(m),
+    `- load average (1 min) at start ${loadAtStart.toFixed(2)}, at end ${require('node:os').loadavg()[0].toFixed(2)} (the VM's 2 cores were shared with other work)`,
     '- NVML: the mock libnvidia-ml.so.1 of test/fixtures/mock-nvml (it re-reads a state file on every call, so a',
     '  real driver answers a sample faster or slower depending on the GPU; the cached read does not touch NVML)',
     `- command: node bench/nvml-read.js${quick ? ' --quick' : ''}`,

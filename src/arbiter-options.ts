@@ -1,6 +1,8 @@
 // Validation of GpuArbiter.create() and configure() options. Everything that can be wrong is
 // refused here, before any device or backend is touched, with a message naming the field.
 import type { Backend } from './backends/types';
+import type { FallbackFactory } from './backends/failover';
+import { checkTarget, type RedisTarget } from './redis/connection';
 import type { GpuView } from './gpu-view';
 import { PlacementStrategies, type PlacementStrategy } from './placement';
 import { parsePolicies, type TaskPolicy, type TaskPolicyInput } from './policy';
@@ -13,18 +15,57 @@ export interface GpuArbiterOptions {
   /**
    * Where holders and waiters are kept: 'local' (this JS isolate), 'host' (every process and
    * worker_thread of the host that uses the same `namespace`: one shared-memory ledger, so two
-   * processes cannot both spend the same free MiB), or a Backend instance (e.g. one LocalBackend
-   * shared by several arbiters in one process).
+   * processes cannot both spend the same free MiB), 'redis' (every process on every host sharing
+   * one Redis: give `redis`), or a Backend instance (e.g. one LocalBackend shared by several
+   * arbiters in one process).
    * @default 'local'
    */
-  backend?: 'local' | 'host' | Backend;
+  backend?: 'local' | 'host' | 'redis' | Backend;
   /**
-   * With backend 'host': the host ledger to share, `/dev/shm/gpu-arbiter-<namespace>`
-   * (`gpu-arbiter status --host-namespace <namespace>` shows it). Arbiters in the same namespace
-   * admit against each other; letters, digits, `_`, `.`, `-`.
+   * backend 'redis': where Redis is - a redis:// URL, an ioredis Redis or Cluster instance (used
+   * as is, never closed by the arbiter), `{ sentinels, name }` or `{ cluster: seeds }`.
+   */
+  redis?: RedisTarget;
+  /**
+   * backend 'host': the host ledger to share, `/dev/shm/gpu-arbiter-<namespace>` (`gpu-arbiter
+   * status --host-namespace <namespace>` shows it); letters, digits, `_`, `.`, `-`.
+   * backend 'redis': keeps separate pools apart on one Redis.
+   * Arbiters in the same namespace admit against each other.
    * @default 'default'
    */
   namespace?: string;
+  /** backend 'redis': a lease's TTL; renewed every leaseTtlMs / 3 while this process lives. @default 10000 */
+  leaseTtlMs?: number;
+  /**
+   * backend 'redis': this node's id. This process's GPUs are the resources `<nodeId>/gpu<index>`
+   * in Redis; every process that sees the same GPUs must use the same id (default: the host name).
+   * @default os.hostname()
+   */
+  nodeId?: string;
+  /**
+   * backend 'redis': write this node's GPUs (from the monitor) to the node registry with a
+   * heartbeat TTL, so `arbiter.cluster()` and `gpu-arbiter status --redis` list it.
+   * `{ nodeId?, ttlMs? }`: the node id (same as `options.nodeId`) and the heartbeat TTL
+   * (default 15000). @default true
+   */
+  registerNode?: boolean | { nodeId?: string; ttlMs?: number };
+  /**
+   * backend 'redis': what acquire() does while Redis cannot be reached. 'fail': reject with
+   * E_BACKEND_UNAVAILABLE. 'host': admit on the host backend (`fallback`) until Redis is back.
+   * @default 'fail'
+   */
+  onBackendError?: 'fail' | 'host';
+  /**
+   * onBackendError 'host': makes the fallback backend (called once at create()). @default the host backend
+   */
+  fallback?: FallbackFactory;
+  /**
+   * Called (never awaited; errors swallowed) when something needs a human: a release that could
+   * not reach the ledger after its retries, or a lease lost because it could not be renewed.
+   */
+  onCriticalFailure?: (event: CriticalFailure) => void;
+  /** backend 'redis': further RedisLeases options (timeouts, retries). */
+  redisOptions?: { commandTimeoutMs?: number; connectTimeoutMs?: number; waiterTtlMs?: number; releaseRetries?: number };
   /** Task types and their policies, e.g. `{ ASR: { priority: 90, vramMiB: 2500 } }`. */
   policies: Record<string, TaskPolicyInput>;
   /** NVML indices of the GPUs to hand out. @default every GPU the monitor sees */
@@ -53,6 +94,18 @@ export interface GpuArbiterOptions {
   monitorOptions?: { intervalMs?: number; libraryPath?: string };
 }
 
+/** Passed to onCriticalFailure. */
+export interface CriticalFailure {
+  kind: 'release-failed' | 'lease-lost';
+  resource: string;
+  fencingToken: number;
+  /** Task of the lease, where this arbiter knows it. */
+  task: string | null;
+  /** For 'lease-lost': why (e.g. 'renewal-failed'). */
+  reason: string | null;
+  error: Error;
+}
+
 /** A GPU admitted on its declared size where NVML does not report it. */
 export interface DeclaredDevice {
   index: number;
@@ -79,7 +132,6 @@ export interface ArbiterConfig {
 export const DEFAULT_MAX_FRACTION = 0.95;
 const CREATE_KEYS = [
   'backend',
-  'namespace',
   'policies',
   'devices',
   'declaredDevices',
@@ -88,8 +140,75 @@ const CREATE_KEYS = [
   'monitor',
   'monitorOptions',
   'agingMs',
+  'redis',
+  'namespace',
+  'leaseTtlMs',
+  'nodeId',
+  'registerNode',
+  'onBackendError',
+  'fallback',
+  'onCriticalFailure',
+  'redisOptions',
 ] as const;
+const REDIS_ONLY = ['redis', 'leaseTtlMs', 'nodeId', 'registerNode', 'redisOptions'] as const;
 const CONFIGURE_KEYS = ['policies', 'devices', 'maxFraction', 'placement', 'declaredDevices'] as const;
+const CONFIGURE_KEYS_SET = new Set<string>(CONFIGURE_KEYS);
+
+/** Checks the Redis-related options: shapes, and that they come with backend 'redis'. */
+function parseRedisOptions(o: Partial<GpuArbiterOptions>): void {
+  const isRedis = o.backend === 'redis';
+  if (!isRedis) {
+    for (const k of REDIS_ONLY) {
+      if (o[k] !== undefined) throw invalid(`options.${k}`, "nothing unless options.backend is 'redis'", o[k]);
+    }
+    if (o.onBackendError !== undefined) throw invalid('options.onBackendError', "nothing unless options.backend is 'redis'", o.onBackendError);
+    if (o.fallback !== undefined) throw invalid('options.fallback', "nothing unless options.backend is 'redis'", o.fallback);
+  } else {
+    if (o.redis === undefined) throw invalid('options.redis', "a redis:// URL, an ioredis instance, { sentinels, name } or { cluster } (backend 'redis')", o.redis);
+    checkTarget('options.redis', o.redis);
+    if (o.agingMs !== undefined) throw invalid('options.agingMs', "nothing with backend 'redis' (aging is local-only)", o.agingMs);
+  }
+  if (o.namespace !== undefined && isRedis) {
+    nonEmptyString('options.namespace', o.namespace);
+    if (/[{}|]/.test(o.namespace)) throw invalid('options.namespace', 'a name without {, } or |', o.namespace);
+  }
+  if (o.leaseTtlMs !== undefined) integerInRange('options.leaseTtlMs', o.leaseTtlMs, 100, 86_400_000);
+  if (o.nodeId !== undefined) {
+    nonEmptyString('options.nodeId', o.nodeId);
+    if (/[{}|]/.test(o.nodeId)) throw invalid('options.nodeId', 'a name without {, } or |', o.nodeId);
+  }
+  const r = o.registerNode;
+  if (r !== undefined && typeof r !== 'boolean') {
+    const v = optionsObject<{ nodeId: string; ttlMs: number }>('options.registerNode', r);
+    knownKeys('options.registerNode', v, ['nodeId', 'ttlMs']);
+    if (v.ttlMs !== undefined) integerInRange('options.registerNode.ttlMs', v.ttlMs, 100, 86_400_000);
+    if (v.nodeId !== undefined) {
+      nonEmptyString('options.registerNode.nodeId', v.nodeId);
+      if (/[{}|]/.test(v.nodeId)) throw invalid('options.registerNode.nodeId', 'a name without {, } or |', v.nodeId);
+      if (o.nodeId !== undefined && o.nodeId !== v.nodeId) {
+        throw invalid('options.registerNode.nodeId', `options.nodeId (${JSON.stringify(o.nodeId)}) or nothing`, v.nodeId);
+      }
+    }
+  }
+  if (o.onBackendError !== undefined && o.onBackendError !== 'fail' && o.onBackendError !== 'host') {
+    throw invalid('options.onBackendError', "'fail' or 'host'", o.onBackendError);
+  }
+  if (o.fallback !== undefined) {
+    if (typeof o.fallback !== 'function') throw invalid('options.fallback', 'a function returning a Backend', o.fallback);
+    if (o.onBackendError !== 'host') throw invalid('options.fallback', "nothing unless options.onBackendError is 'host'", o.fallback);
+  }
+  if (o.onCriticalFailure !== undefined && typeof o.onCriticalFailure !== 'function') {
+    throw invalid('options.onCriticalFailure', 'a function', o.onCriticalFailure);
+  }
+  if (o.redisOptions !== undefined) {
+    const ro = optionsObject<NonNullable<GpuArbiterOptions['redisOptions']>>('options.redisOptions', o.redisOptions);
+    knownKeys('options.redisOptions', ro, ['commandTimeoutMs', 'connectTimeoutMs', 'waiterTtlMs', 'releaseRetries']);
+    if (ro.commandTimeoutMs !== undefined) integerInRange('options.redisOptions.commandTimeoutMs', ro.commandTimeoutMs, 10, 600_000);
+    if (ro.connectTimeoutMs !== undefined) integerInRange('options.redisOptions.connectTimeoutMs', ro.connectTimeoutMs, 1, 600_000);
+    if (ro.waiterTtlMs !== undefined) integerInRange('options.redisOptions.waiterTtlMs', ro.waiterTtlMs, 100, 86_400_000);
+    if (ro.releaseRetries !== undefined) integerInRange('options.redisOptions.releaseRetries', ro.releaseRetries, 0, 100);
+  }
+}
 
 /** Validates create() options (all of them, including backend and monitor shapes). */
 export function parseCreateOptions(value: unknown): { config: ArbiterConfig; options: Partial<GpuArbiterOptions> } {
@@ -97,9 +216,10 @@ export function parseCreateOptions(value: unknown): { config: ArbiterConfig; opt
   if (value === undefined) throw invalid('options', 'an object with policies', value);
   knownKeys('options', o, CREATE_KEYS);
   const b = o.backend;
-  if (b !== undefined && b !== 'local' && b !== 'host' && !isBackend(b)) {
-    throw invalid('options.backend', "'local', 'host' or a Backend instance", b);
+  if (b !== undefined && b !== 'local' && b !== 'host' && b !== 'redis' && !isBackend(b)) {
+    throw invalid('options.backend', "'local', 'host', 'redis' or a Backend instance", b);
   }
+  parseRedisOptions(o);
   if (o.agingMs !== undefined) {
     integerInRange('options.agingMs', o.agingMs, 1, 2 ** 31 - 1);
     if (isBackend(b))
@@ -107,8 +227,8 @@ export function parseCreateOptions(value: unknown): { config: ArbiterConfig; opt
     if (b === 'host')
       throw invalid('options.agingMs', "nothing with backend 'host' (the host ledger keeps strict priorities)", o.agingMs);
   }
-  if (o.namespace !== undefined) {
-    if (b !== 'host') throw invalid('options.namespace', "nothing unless options.backend is 'host'", o.namespace);
+  if (o.namespace !== undefined && b !== 'redis') {
+    if (b !== 'host') throw invalid('options.namespace', "nothing unless options.backend is 'host' or 'redis'", o.namespace);
     validateNamespace('options.namespace', o.namespace);
   }
   if (o.monitor !== undefined && !isGpuView(o.monitor)) {
@@ -124,7 +244,7 @@ export function parseCreateOptions(value: unknown): { config: ArbiterConfig; opt
 /** Validates configure() input against the current config; absent fields keep their value. */
 export function parseConfigure(value: unknown, current: ArbiterConfig): ArbiterConfig {
   const o = optionsObject<GpuArbiterConfigInput>('config', value);
-  for (const key of ['backend', 'namespace', 'monitor', 'monitorOptions', 'agingMs']) {
+  for (const key of ['backend', 'monitor', 'monitorOptions', 'agingMs', ...CREATE_KEYS.filter((k) => !CONFIGURE_KEYS_SET.has(k))]) {
     if (key in o) {
       throw new GpuArbiterError('E_INVALID_ARGUMENT', `config.${key} cannot change at run time; create a new arbiter`, {
         field: `config.${key}`,

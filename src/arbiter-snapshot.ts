@@ -85,7 +85,7 @@ export interface ArbiterSnapshot {
   };
 }
 
-const indexOf = (resource: string): number | null => {
+const gpuIndexOf = (resource: string): number | null => {
   const m = /^gpu:(\d+)$/.exec(resource);
   return m === null ? null : Number(m[1]);
 };
@@ -101,15 +101,12 @@ export function buildSnapshot(input: {
   now: number;
 }): ArbiterSnapshot {
   const { config, backend, devices, metrics, now } = input;
+  const indexOf = new Map(devices.map((d) => [d.resource, d.index]));
+  const deviceOf = (resource: string): number | null => indexOf.get(resource) ?? gpuIndexOf(resource);
   const leases = new Map<string, Lease>();
   for (const l of input.leases) leases.set(l.id, l);
   const inspect = backend.inspect();
   const byResource = new Map(inspect.resources.map((r) => [r.resource, r]));
-  // Host backend resources are named by GPU UUID: the managed devices say which index is which.
-  const deviceOf = (resource: string): number | null => {
-    for (const d of devices) if (d.resource === resource) return d.index;
-    return indexOf(resource);
-  };
   const deviceViews: DeviceView[] = devices.map((d) => {
     const r = byResource.get(d.resource);
     const a = d.admission;

@@ -13,9 +13,15 @@ import {
   type GpuArbiterConfigInput,
   type GpuArbiterOptions,
 } from './arbiter-options';
+import * as os from 'node:os';
 import { HostBackend } from './backends/host';
 import { LocalBackend } from './backends/local';
-import type { AcquireRequest, Backend, Grant, HolderInfo, HolderView, LostReason } from './backends/types';
+import { FailoverBackend, defaultHostFallback } from './backends/failover';
+import { RedisBackend } from './backends/redis';
+import type { AcquireRequest, Backend, BackendObserver, Grant, HolderInfo, HolderView, LostReason } from './backends/types';
+import type { CriticalFailure } from './arbiter-options';
+import type { ClusterView } from './redis/cluster-view';
+import { NodeRegistry } from './redis/node-registry';
 import { GpuArbiterError, isGpuArbiterError } from './errors';
 import type { GpuView } from './gpu-view';
 import { GpuMonitor } from './monitor';
@@ -89,15 +95,28 @@ export class GpuArbiter extends EventEmitter {
       .catch((err: unknown) => this.emit('warning', err));
   };
 
+  /** Resource name of a GPU index in the backend: `gpu:<i>` in-host, `<nodeId>/gpu<i>` on Redis. */
+  private readonly resourceOf: (index: number) => string;
+  private readonly onCriticalFailure: ((event: CriticalFailure) => void) | null;
+  private registry: NodeRegistry | null = null;
+
   private constructor(
     config: ArbiterConfig,
     private readonly backend: Backend,
     private readonly ownsBackend: boolean,
     private readonly monitor: GpuView,
     private readonly stopMonitor: (() => Promise<void>) | null,
+    extra: { nodeId?: string; onCriticalFailure?: (event: CriticalFailure) => void } = {},
   ) {
     super();
     this.config = config;
+    const nodeId = extra.nodeId;
+    this.resourceOf = nodeId === undefined ? gpuResource : (i) => `${nodeId}/gpu${i}`;
+    this.onCriticalFailure = extra.onCriticalFailure ?? null;
+    if (backend.observe !== undefined) {
+      this.metricsStore.backendAvailable = backend.available === false ? 0 : 1;
+      backend.observe(this.observer);
+    }
   }
 
   /** Applies the current sample, then follows the monitor. */
@@ -114,32 +133,62 @@ export class GpuArbiter extends EventEmitter {
    */
   static async create(options: GpuArbiterOptions): Promise<GpuArbiter> {
     const { config, options: o } = parseCreateOptions(options);
-    let backend: Backend;
-    if (o.backend === 'host') backend = new HostBackend({ namespace: o.namespace ?? 'default' });
-    else if (o.backend === undefined || o.backend === 'local') backend = new LocalBackend({ agingMs: o.agingMs });
-    else backend = o.backend;
-    // A backend made here from a name is the arbiter's: it closes it (also when create fails).
-    const owns = o.backend !== backend;
-    let monitor: GpuView;
-    let stop: (() => Promise<void>) | null = null;
-    try {
-      if (o.monitor !== undefined) monitor = o.monitor;
-      else {
-        const m = await createDefaultMonitor(o.monitorOptions);
-        monitor = m;
-        stop = () => m.stop();
+    if (o.backend !== 'redis') {
+      let backend: Backend;
+      if (o.backend === 'host') backend = new HostBackend({ namespace: o.namespace ?? 'default' });
+      else if (o.backend === undefined || o.backend === 'local') backend = new LocalBackend({ agingMs: o.agingMs });
+      else backend = o.backend;
+      // A backend made here from a name is the arbiter's: it closes it (also when create fails).
+      const owns = o.backend !== backend;
+      const extra = { onCriticalFailure: o.onCriticalFailure };
+      let monitor: GpuView;
+      let stop: (() => Promise<void>) | null = null;
+      try {
+        if (o.monitor !== undefined) monitor = o.monitor;
+        else {
+          const m = await createDefaultMonitor(o.monitorOptions);
+          monitor = m;
+          stop = () => m.stop();
+        }
+      } catch (err) {
+        if (owns) await backend.close();
+        throw err;
       }
-    } catch (err) {
-      if (owns) await backend.close();
-      throw err;
+      try {
+        return await new GpuArbiter(config, backend, owns, monitor, stop, extra).start();
+      } catch (err) {
+        if (stop !== null) await stop();
+        if (owns) await backend.close();
+        throw err;
+      }
     }
-    try {
-      return await new GpuArbiter(config, backend, owns, monitor, stop).start();
-    } catch (err) {
-      if (stop !== null) await stop();
-      if (owns) await backend.close();
-      throw err;
+    return createOnRedis(config, o);
+  }
+
+  /** @internal Builds the arbiter once its backend and monitor exist (backend 'redis'). */
+  static async assemble(
+    config: ArbiterConfig,
+    backend: Backend,
+    monitor: GpuView,
+    stopMonitor: (() => Promise<void>) | null,
+    extra: { nodeId: string; onCriticalFailure?: (event: CriticalFailure) => void; registerTtlMs: number | null; redis: GpuArbiterOptions['redis']; namespace: string },
+  ): Promise<GpuArbiter> {
+    const arbiter = await new GpuArbiter(config, backend, true, monitor, stopMonitor, extra).start();
+    if (extra.registerTtlMs !== null) {
+      try {
+        arbiter.registry = await NodeRegistry.start({
+          redis: extra.redis!,
+          namespace: extra.namespace,
+          nodeId: extra.nodeId,
+          monitor,
+          ttlMs: extra.registerTtlMs,
+        });
+      } catch (err) {
+        await arbiter.close();
+        throw err;
+      }
     }
+    return arbiter;
   }
 
   /** The backend's kind ('local', 'host', ...). */
@@ -186,7 +235,8 @@ export class GpuArbiter extends EventEmitter {
   /**
    * Acquires, runs `fn` with the lease, releases. Applies the busy policy: SKIP resolves
    * `{ status: 'skipped' }` on timeout or a full queue; FALLBACK_CPU runs `options.fallback` on
-   * those and also when no GPU could ever take the task. Errors of `fn` propagate after release.
+   * those, when no GPU could ever take the task, and while the ledger (Redis) cannot be reached.
+   * Errors of `fn` propagate after release.
    */
   async run<T, F = T>(task: string, fn: (lease: Lease) => T | Promise<T>, options?: RunOptions<F>): Promise<RunResult<T, F>> {
     const policy = this.policy(task);
@@ -208,7 +258,12 @@ export class GpuArbiter extends EventEmitter {
       }
       if (
         policy.busyPolicy === 'FALLBACK_CPU' &&
-        (code === 'E_TIMEOUT' || code === 'E_QUEUE_FULL' || code === 'E_DOES_NOT_FIT' || code === 'E_NO_DEVICE')
+        (code === 'E_TIMEOUT' ||
+          code === 'E_QUEUE_FULL' ||
+          code === 'E_DOES_NOT_FIT' ||
+          code === 'E_NO_DEVICE' ||
+          // The ledger (Redis) cannot be reached: no GPU can be had, so the CPU path runs.
+          code === 'E_BACKEND_UNAVAILABLE')
       ) {
         this.metricsStore.countOutcome(task, 'fell-back');
         this.emit('fell-back', { task, reason: code });
@@ -260,6 +315,30 @@ export class GpuArbiter extends EventEmitter {
     return registerMetrics(this, registry);
   }
 
+  /**
+   * backend 'redis': the live nodes of the namespace (those whose registry heartbeat is current),
+   * each GPU with its capacity and use (declared by holders, outside use, holders, waiting), read
+   * from Redis. Rejects with E_BACKEND_UNAVAILABLE while Redis cannot be reached, and with
+   * E_INVALID_ARGUMENT on a backend that has no cluster.
+   */
+  cluster(): Promise<ClusterView> {
+    const b = (this.backend instanceof FailoverBackend ? this.backend.primary : this.backend) as Partial<RedisBackend>;
+    if (typeof b.cluster !== 'function') {
+      return Promise.reject(
+        new GpuArbiterError('E_INVALID_ARGUMENT', `cluster() needs backend 'redis' (this arbiter's is '${this.backend.kind}')`, {
+          field: 'options.backend',
+        }),
+      );
+    }
+    return b.cluster.call(b);
+  }
+
+  /** backend 'redis': this node's id (its GPUs are `<nodeId>/gpu<index>` in Redis); null otherwise. */
+  get nodeId(): string | null {
+    const r = this.resourceOf(0);
+    return r.endsWith('/gpu0') ? r.slice(0, -'/gpu0'.length) : null;
+  }
+
   /** Stops listening to the monitor, rejects waiters (E_CLOSED) and aborts holds' `lost`. */
   async close(): Promise<void> {
     await this.mutex.runExclusive(async () => {
@@ -267,6 +346,7 @@ export class GpuArbiter extends EventEmitter {
       this.closed = true;
       this.monitor.off('sample', this.onSample);
       for (const lease of this.leases) clearWatchdog(lease);
+      if (this.registry !== null) await this.registry.stop();
       if (this.ownsBackend) await this.backend.close();
       if (this.stopMonitor !== null) await this.stopMonitor();
     });
@@ -458,13 +538,15 @@ export class GpuArbiter extends EventEmitter {
     return error;
   }
 
-  private readonly releaseHook = (lease: Lease, oom: boolean): void => {
+  private readonly releaseHook = (lease: Lease, oom: boolean): Promise<void> | undefined => {
     if (this.leases.remove(lease)) clearWatchdog(lease);
+    let pending: Promise<void> | undefined;
     try {
-      lease.grant.release();
+      const r = lease.grant.release();
+      // A remote ledger answers with a promise (never on the local hot path: a boolean there).
+      if (typeof r === 'object') pending = r.then(() => this.rebalance(), this.releaseFailed);
     } catch (err) {
-      this.metricsStore.releaseFailures++;
-      this.emit('warning', err);
+      this.releaseFailed(err);
     }
     this.rebalance();
     // Date.now(), not performance.now(): the smallest hold bucket is 10 ms, and the grant
@@ -473,6 +555,46 @@ export class GpuArbiter extends EventEmitter {
     lease.stats.hold.observe(heldMs / 1000);
     // Positional primitives, no payload object: this runs on every release.
     this.emit('released', lease, heldMs, oom);
+    return pending;
+  };
+
+  /** A release the backend could not apply: counted and reported, never thrown at the caller. */
+  private readonly releaseFailed = (err: unknown): void => {
+    this.metricsStore.releaseFailures++;
+    this.emit('warning', err);
+  };
+
+  /** Calls onCriticalFailure; never throws (a throwing alert hook is reported as a warning). */
+  private critical(event: CriticalFailure): void {
+    this.emit('critical-failure', event);
+    if (this.onCriticalFailure === null) return;
+    try {
+      this.onCriticalFailure(event);
+    } catch (err) {
+      this.emit('warning', err);
+    }
+  }
+
+  private readonly observer: BackendObserver = {
+    down: (error) => {
+      this.metricsStore.backendAvailable = 0;
+      this.emit('backend-down', { error });
+    },
+    up: () => {
+      this.metricsStore.backendAvailable = 1;
+      this.emit('backend-up', {});
+      // Rewrite capacities and re-read the ledger now rather than at the next sample.
+      this.onSample(this.monitor.snapshot());
+    },
+    renewalFailing: (event) => {
+      this.metricsStore.renewalFailures++;
+      this.emit('renewal-failing', event);
+    },
+    criticalFailure: (event) => {
+      let task: string | null = null;
+      for (const l of this.leases) if (l.grant.fencingToken === event.fencingToken && l.grant.resource === event.resource) task = l.task;
+      this.critical({ kind: 'release-failed', resource: event.resource, fencingToken: event.fencingToken, task, reason: null, error: event.error });
+    },
   };
 
   private readonly lostHook = (reason: LostReason, holder: HolderInfo): void => {
@@ -483,6 +605,17 @@ export class GpuArbiter extends EventEmitter {
     this.leases.remove(lease);
     clearWatchdog(lease);
     this.emit('lease-lost', { lease: lease.toJSON(), reason });
+    if (reason === 'renewal-failed') {
+      // The GPU work may still be running while the ledger gives its VRAM to someone else.
+      this.critical({
+        kind: 'lease-lost',
+        resource: lease.grant.resource,
+        fencingToken: lease.fencingToken,
+        task: lease.task,
+        reason,
+        error: new GpuArbiterError('E_LEASE_LOST', `Lease ${lease.id} (${lease.task}) lost: ${reason}`, { reason }),
+      });
+    }
     this.rebalance();
   };
 
@@ -497,7 +630,8 @@ export class GpuArbiter extends EventEmitter {
       });
     },
     revoke: (lease) => {
-      this.backend.revoke(lease.grant.resource, lease.grant.token, 'revoked');
+      const r = this.backend.revoke(lease.grant.resource, lease.grant.token, 'revoked');
+      if (typeof r === 'object') r.catch((err: unknown) => this.emit('warning', err));
     },
   };
 
@@ -525,6 +659,14 @@ export class GpuArbiter extends EventEmitter {
    * local backend a sample is applied in one synchronous pass.
    */
   private async reconcile(s: GpuSnapshot): Promise<void> {
+    if (this.backend.refresh !== undefined) {
+      try {
+        await this.backend.refresh();
+      } catch (err) {
+        // Unreachable: 'backend-down' said so already; the cached view stays (asOf tells its age).
+        if (!isGpuArbiterError(err, 'E_BACKEND_UNAVAILABLE')) throw err;
+      }
+    }
     const wanted = this.config.devices;
     const holders = new Map<string, HolderView[]>();
     for (const r of this.backend.inspect().resources) holders.set(r.resource, r.holders);
@@ -537,7 +679,7 @@ export class GpuArbiter extends EventEmitter {
       if (wanted !== null && !wanted.includes(gpu.index)) continue;
       seen.add(gpu.index);
       // A host-wide ledger is shared by processes that may number GPUs differently: name by UUID.
-      const resource = this.backend.kind === 'host' ? sharedGpuResource(gpu.index, gpu.uuid) : gpuResource(gpu.index);
+      const resource = this.backend.kind === 'host' ? sharedGpuResource(gpu.index, gpu.uuid) : this.resourceOf(gpu.index);
       const isDeclared = !listed.has(gpu.index);
       const admission = isDeclared
         ? admitDeclared(gpu.memory!.totalBytes / (1024 * 1024), this.config.maxFraction)
@@ -615,6 +757,45 @@ export class GpuArbiter extends EventEmitter {
       lease.overuse = true;
       this.emit('overuse', { lease: lease.toJSON(), device: index, pid: o.pid, declaredMiB: o.declaredMiB, usedMiB: o.usedMiB });
     }
+  }
+}
+
+/** backend 'redis': the Redis backend (with its fallback where configured), then the arbiter. */
+async function createOnRedis(config: ArbiterConfig, o: Partial<GpuArbiterOptions>): Promise<GpuArbiter> {
+  const namespace = o.namespace ?? 'default';
+  const reg = typeof o.registerNode === 'object' ? o.registerNode : {};
+  const nodeId = o.nodeId ?? reg.nodeId ?? os.hostname();
+  // Resolved before connecting: an unavailable fallback is a configuration error, said at once.
+  const fallbackFactory = o.onBackendError === 'host' ? (o.fallback ?? defaultHostFallback()) : null;
+  let fallback: Backend | null = null;
+  if (fallbackFactory !== null) fallback = await fallbackFactory();
+  let backend: Backend;
+  try {
+    const redis = await RedisBackend.open({
+      redis: o.redis!,
+      namespace,
+      ...(o.leaseTtlMs === undefined ? {} : { leaseTtlMs: o.leaseTtlMs }),
+      ...(o.redisOptions ?? {}),
+    });
+    backend = fallback === null ? redis : new FailoverBackend(redis, fallback);
+  } catch (err) {
+    await fallback?.close();
+    throw err;
+  }
+  const registerTtlMs = o.registerNode === false ? null : (reg.ttlMs ?? 15_000);
+  const extra = { nodeId, onCriticalFailure: o.onCriticalFailure, registerTtlMs, redis: o.redis, namespace };
+  try {
+    if (o.monitor !== undefined) return await GpuArbiter.assemble(config, backend, o.monitor, null, extra);
+    const monitor = await createDefaultMonitor(o.monitorOptions);
+    try {
+      return await GpuArbiter.assemble(config, backend, monitor, () => monitor.stop(), extra);
+    } catch (err) {
+      await monitor.stop();
+      throw err;
+    }
+  } catch (err) {
+    await backend.close().catch(() => undefined);
+    throw err;
   }
 }
 

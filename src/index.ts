@@ -7,7 +7,7 @@ export type { GpuMonitorOptions, GpuMonitorEvents, DeviceErrorEvent } from './mo
 export type { GpuSnapshot, GpuDevice, GpuMemory, GpuUtilization, GpuProcess, DeviceError } from './monitor-types';
 export { GpuArbiter } from './arbiter';
 export type { RunResult, RunOptions } from './arbiter';
-export type { GpuArbiterOptions, GpuArbiterConfigInput, AcquireOptions } from './arbiter-options';
+export type { GpuArbiterOptions, GpuArbiterConfigInput, AcquireOptions, CriticalFailure } from './arbiter-options';
 export type { ArbiterSnapshot, DeviceView, HolderSnapshot, QueueSnapshot, WaiterSnapshot } from './arbiter-snapshot';
 export { Lease } from './lease';
 export type { LeaseDevice, LeaseEnv, LeaseInfo } from './lease';
@@ -17,6 +17,9 @@ export type { PlacementStrategy } from './placement';
 export { LocalBackend } from './backends/local';
 export { HostBackend } from './backends/host';
 export type { HostBackendOptions } from './backends/host';
+export { RedisBackend } from './backends/redis';
+export type { RedisBackendOptions } from './backends/redis';
+export type { FallbackFactory } from './backends/failover';
 export type * from './backends/types';
 export type { GpuView } from './gpu-view';
 export { SimulatedGpu } from './sim-gpu';

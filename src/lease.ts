@@ -53,8 +53,11 @@ export class LeaseHolder {
   }
 }
 
-/** @internal What the arbiter does when a lease is released. */
-export type ReleaseHook = (lease: Lease, oom: boolean) => void;
+/**
+ * @internal What the arbiter does when a lease is released: undefined when done (in-process
+ * ledgers), or a promise that settles when a remote ledger has the release (it never rejects).
+ */
+export type ReleaseHook = (lease: Lease, oom: boolean) => Promise<void> | undefined;
 
 const RESOLVED = Promise.resolve();
 
@@ -125,15 +128,22 @@ export class Lease implements AsyncDisposable, Disposable, Linked<Lease> {
   }
 
   /**
-   * Gives the GPU share back. Idempotent: later calls do nothing.
+   * Gives the GPU share back. Idempotent: later calls do nothing. With the local backend the
+   * share is free when this returns; with Redis the promise resolves once Redis has the release
+   * (it never rejects: a release Redis could not take is counted, reported through `warning` and
+   * onCriticalFailure, and the hold ends by its TTL).
    * @param options.oom the work ran out of GPU memory (recorded in the `released` event).
    */
   release(options?: { oom?: boolean }): Promise<void> {
-    if (this.isReleased) return RESOLVED;
+    if (this.isReleased) return this.releasing ?? RESOLVED;
     this.isReleased = true;
-    this.onRelease(this, options?.oom === true);
-    return RESOLVED;
+    const pending = this.onRelease(this, options?.oom === true);
+    if (pending === undefined) return RESOLVED;
+    this.releasing = pending;
+    return pending;
   }
+
+  private releasing: Promise<void> | null = null;
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.release();

@@ -82,6 +82,10 @@ export class ArbiterMetrics {
   releaseFailures = 0;
   ownershipViolations = 0;
   leaseLost = 0;
+  /** Renewals of remote holds that failed (each failed try; the holds are not lost yet). */
+  renewalFailures = 0;
+  /** Remote backends only: 1 while the ledger is reachable, 0 while not; null: not remote. */
+  backendAvailable: number | null = null;
 
   /** The stats of a task, created on first use. */
   stats(task: string): TaskStats {
@@ -162,6 +166,15 @@ export class ArbiterMetrics {
       single('gpu_arbiter_release_failures_total', 'Releases the backend failed to apply', this.releaseFailures),
       single('gpu_arbiter_ownership_violations_total', 'Releases with a wrong token, refused', this.ownershipViolations),
       single('gpu_arbiter_lease_lost_total', 'Leases revoked or lost by the backend', this.leaseLost),
+      ...(this.backendAvailable === null
+        ? []
+        : [
+            single('gpu_arbiter_renewal_failures_total', 'Renewals of remote holds that failed (not lost yet)', this.renewalFailures),
+            {
+              ...single('gpu_arbiter_backend_available', '1 while the remote ledger (Redis) is reachable, else 0', this.backendAvailable),
+              type: 'gauge' as const,
+            },
+          ]),
     ];
   }
 }

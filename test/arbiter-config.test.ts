@@ -55,7 +55,7 @@ describe('GpuArbiter.create validation names the field and the value', () => {
     [{ devices: [0, 0] }, 'for options.devices'],
     [{ devices: [-1] }, 'for options.devices[0] but received -1'],
     [{ placement: 'random' }, 'for options.placement but received "random"'],
-    [{ backend: 'redis' }, 'for options.backend but received "redis"'],
+    [{ backend: 'redis' }, 'for options.redis but received undefined'],
     [{ monitor: {} }, 'for options.monitor'],
     [{ intervalMs: 5 }, 'Unknown option options.intervalMs'],
     [{ agingMs: 0 }, 'Expected an integer from 1 to 2147483647 for options.agingMs but received 0'],
@@ -66,7 +66,7 @@ describe('GpuArbiter.create validation names the field and the value', () => {
   it.each([
     [{ backend: 'host', namespace: '../etc' }, 'for options.namespace but received "../etc"'],
     [{ backend: 'host', namespace: 7 }, 'for options.namespace but received 7'],
-    [{ namespace: 'prod' }, "Expected nothing unless options.backend is 'host' for options.namespace"],
+    [{ namespace: 'prod' }, "Expected nothing unless options.backend is 'host' or 'redis' for options.namespace"],
     [{ backend: 'host', agingMs: 100 }, "nothing with backend 'host'"],
   ])('host options %j', async (extra, message) => {
     await rejectsWith({ monitor, policies: { ASR: { priority: 1, vramMiB: 5 } }, ...extra }, message);

@@ -42,6 +42,7 @@ const LEASE_ID = /^[\x21-\x7e]*$/;
 const LABEL_PARSE = /^(\d{1,10}) (\S+) ([\s\S]*)$/;
 const TOKEN_RE = /^h\d{1,5}\.[0-9a-f]{16}$/;
 const MAX_PRIORITY = 1_000_000; // the ledger's range
+const HOST_REASONS: readonly HostLostReason[] = ['revoked', 'expired', 'holder-dead', 'backend-closed'];
 /** Released grants remembered so a second release by token says 'already-released'. */
 const RECENT = 1024;
 
@@ -297,9 +298,11 @@ export class HostBackend implements Backend {
       }
     }
     if (own !== undefined && own.resource !== resource) return false;
-    if (!this.ledger.revoke(token, reason)) return false;
+    // The ledger knows the in-host reasons; anything else (a remote-only reason) is a revoke.
+    const why: HostLostReason = HOST_REASONS.includes(reason as HostLostReason) ? (reason as HostLostReason) : 'revoked';
+    if (!this.ledger.revoke(token, why)) return false;
     // Ours: abort `lost` now rather than when the waiter thread relays the ledger's notice.
-    own?.hostGrant._markLost(`The hold on ${resource} was taken away (${reason})`, reason);
+    own?.hostGrant._markLost(`The hold on ${resource} was taken away (${why})`, why);
     return true;
   }
 

@@ -55,8 +55,12 @@ export interface AcquireRequest {
   onLost?: (reason: LostReason, holder: HolderInfo) => void;
 }
 
-/** Why a grant was lost; `lost.reason` is a GpuArbiterError with code E_LEASE_LOST carrying this. */
-export type LostReason = 'revoked' | 'expired' | 'holder-dead' | 'backend-closed';
+/**
+ * Why a grant was lost; `lost.reason` is a GpuArbiterError with code E_LEASE_LOST carrying this.
+ * 'renewal-failed': a remote ledger (Redis) could not be reached to renew the hold before its TTL
+ * ran out, so it may have been given to someone else.
+ */
+export type LostReason = 'revoked' | 'expired' | 'holder-dead' | 'backend-closed' | 'renewal-failed';
 
 /** A granted hold on `units` of `resource`. */
 export interface Grant {
@@ -72,12 +76,20 @@ export interface Grant {
   readonly waitedMs: number;
   /** Fires if the backend revokes or loses the hold. */
   readonly lost: AbortSignal;
-  /** Gives the units back; idempotent (a second call does nothing and returns false). */
-  release(): boolean;
+  /**
+   * Gives the units back; idempotent (a second call does nothing and returns false). In-process
+   * ledgers answer synchronously; a remote ledger (Redis) answers with a promise of the same
+   * boolean once the release has reached it, and rejects (E_BACKEND_UNAVAILABLE) when it could
+   * not be applied after its retries (the hold then ends by its TTL).
+   */
+  release(): boolean | Promise<boolean>;
 }
 
-/** Result of releasing by token (for callers that kept only the token). */
-export type ReleaseResult = 'released' | 'already-released' | 'not-owner';
+/**
+ * Result of releasing by token (for callers that kept only the token). 'release-failed': a
+ * remote ledger could not be reached after its retries (counted; the hold ends by its TTL).
+ */
+export type ReleaseResult = 'released' | 'already-released' | 'not-owner' | 'release-failed';
 
 export interface HolderView {
   token: string;
@@ -113,6 +125,23 @@ export interface BackendSnapshot {
   resources: ResourceView[];
   /** Releases with a wrong token, refused. */
   ownershipViolations: number;
+  /**
+   * Date.now() when the figures were read, where they come from a cache of a remote ledger
+   * (see {@link Backend.refresh}); absent for a live in-process view.
+   */
+  asOf?: number;
+}
+
+/** Failures of a remote ledger the arbiter turns into events, metrics and alerts. */
+export interface BackendObserver {
+  /** The ledger cannot be reached: new requests fail (or go to a fallback); holds start to age. */
+  down(error: Error | null): void;
+  /** The ledger is reachable again. */
+  up(): void;
+  /** Renewing holds failed; they are not lost yet (`remainingMs` before the first would be). */
+  renewalFailing(event: { resource: string; error: Error; remainingMs: number }): void;
+  /** A release could not be applied after every retry: needs an alert (the hold ends by its TTL). */
+  criticalFailure(event: { kind: 'release-failed'; resource: string; fencingToken: number; error: Error }): void;
 }
 
 /** Per-resource figures the arbiter reads synchronously on every placement. */
@@ -152,12 +181,22 @@ export interface Backend {
    * synchronously leave it out.
    */
   tryAcquire?(request: AcquireRequest): Grant | null;
-  /** Release by token: a wrong token is refused and counted, never applied. */
-  release(resource: string, token: string): ReleaseResult;
-  /** Takes a hold away: frees its units and aborts its `lost` signal. False if not held. */
-  revoke(resource: string, token: string, reason?: LostReason): boolean;
-  /** Plain-data view of every resource, holder and waiter. */
+  /** Release by token: a wrong token is refused and counted, never applied. Remote: a promise. */
+  release(resource: string, token: string): ReleaseResult | Promise<ReleaseResult>;
+  /** Takes a hold away: frees its units and aborts its `lost` signal. False if not held. Remote: a promise. */
+  revoke(resource: string, token: string, reason?: LostReason): boolean | Promise<boolean>;
+  /**
+   * Plain-data view of every resource, holder and waiter; synchronous (snapshot() and metrics()
+   * read it). A remote backend serves it from a cache that {@link refresh} updates (`asOf`
+   * says when); its `ownershipViolations` is always current.
+   */
   inspect(): BackendSnapshot;
+  /** Remote backends: re-reads the view inspect() serves. The arbiter calls it on every sample. */
+  refresh?(): Promise<void>;
+  /** Remote backends: tells the observer about outages and failures (the arbiter sets one). */
+  observe?(observer: BackendObserver): void;
+  /** Remote backends: false while the ledger cannot be reached. @default true */
+  readonly available?: boolean;
   /** Rejects waiters with E_CLOSED and aborts every hold's `lost`. */
   close(): Promise<void>;
 }

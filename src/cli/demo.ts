@@ -4,14 +4,14 @@
 // through the real monitor where it can (a clone with a C compiler), else on a SimulatedGpu,
 // and says which (demo-gpu.ts). Each job "allocates" its VRAM in the GPU's process list, so
 // admission and overuse checks see what NVML would show.
-import { parseArgs } from 'node:util';
 import { GpuArbiter } from '../arbiter';
 import { isGpuArbiterError } from '../errors';
 import type { Lease } from '../lease';
 import type { TaskPolicyInput } from '../policy';
 import { openDemoGpu } from './demo-gpu';
 import { renderSnapshot } from './render';
-import { liveView, type CliIo } from './watch';
+import { commandFlags, defaultIo, type CliIo } from './args';
+import { liveView } from './watch';
 
 const GiB = 1024;
 const OUTSIDER_PID = 9000;
@@ -65,29 +65,10 @@ const pct = (xs: number[], p: number): number => {
 };
 
 /** Entry point of `gpu-arbiter demo`; resolves to the exit code. */
-export async function runDemo(args: string[], io: CliIo = { out: process.stdout, err: process.stderr }): Promise<number> {
-  let values: { duration?: string; rate?: string; seed?: string; 'no-live'?: boolean; simulated?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        duration: { type: 'string' },
-        rate: { type: 'string' },
-        seed: { type: 'string' },
-        'no-live': { type: 'boolean' },
-        simulated: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    io.err.write(`${(err as Error).message}\n${HELP}\n`);
-    return 2;
-  }
-  if (values.help) {
-    io.out.write(`${HELP}\n`);
-    return 0;
-  }
+export async function runDemo(args: string[], io: CliIo = defaultIo()): Promise<number> {
+  const parsed = commandFlags(args, { boolean: ['no-live', 'simulated'], string: ['duration', 'rate', 'seed'] }, HELP, io);
+  if (typeof parsed === 'number') return parsed;
+  const values = parsed as { duration?: string; rate?: string; seed?: string; 'no-live'?: boolean; simulated?: boolean };
   const num = (name: string, v: string | undefined, dflt: number, min: number): number | null => {
     const n = v === undefined ? dflt : Number(v);
     if (!Number.isInteger(n) || n < min) {

@@ -1,5 +1,5 @@
 import { runDoctor, type DoctorReport } from '../doctor';
-import { parseFlags } from './args';
+import { commandFlags, defaultIo, type CliIo } from './args';
 
 const HELP = `Usage: gpu-arbiter doctor [--json] [--nvml-lib PATH]
 
@@ -18,13 +18,10 @@ export function formatDoctor(report: DoctorReport): string {
   return lines.join('\n');
 }
 
-export async function runDoctorCommand(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, { boolean: ['json', 'help'], string: ['nvml-lib'] });
-  if (flags.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+export async function runDoctorCommand(argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  const flags = commandFlags(argv, { boolean: ['json'], string: ['nvml-lib'] }, HELP, io);
+  if (typeof flags === 'number') return flags;
   const report = await runDoctor({ libraryPath: flags['nvml-lib'] as string | undefined });
-  process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatDoctor(report)}\n`);
+  io.out.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatDoctor(report)}\n`);
   return report.ok ? 0 : 1;
 }

@@ -4,7 +4,7 @@ import { addonInfo } from '../native';
 import { hostNamespacePath } from '../host-ledger';
 import { formatHostLedgers, hostLedgersToJson, readHostLedgers, type HostNamespaceStatus } from '../host-status';
 import { bar, bytes, cudaVersion, orUnknown } from './format';
-import { parseFlags } from './args';
+import { commandFlags, defaultIo, type CliIo } from './args';
 import { collectCluster, formatCluster } from '../redis/cluster-view';
 
 const HELP = `Usage: gpu-arbiter status [--json] [--nvml-lib PATH] [--host-namespace NS]
@@ -100,24 +100,18 @@ export function formatStatus(report: StatusReport): string {
   return out.join('\n');
 }
 
-export async function runStatus(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, {
-    boolean: ['json', 'help'],
-    string: ['nvml-lib', 'host-namespace', 'redis', 'namespace'],
-  });
-  if (flags.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+export async function runStatus(argv: string[], io: CliIo = defaultIo()): Promise<number> {
+  const flags = commandFlags(argv, { boolean: ['json'], string: ['nvml-lib', 'host-namespace', 'redis', 'namespace'] }, HELP, io);
+  if (typeof flags === 'number') return flags;
   if (flags.redis !== undefined) {
     const view = await collectCluster(flags.redis as string, { namespace: (flags.namespace as string | undefined) ?? 'default' });
-    process.stdout.write(flags.json ? `${JSON.stringify(view, null, 2)}\n` : `${formatCluster(view)}\n`);
+    io.out.write(flags.json ? `${JSON.stringify(view, null, 2)}\n` : `${formatCluster(view)}\n`);
     return 0;
   }
   const hostNs = flags['host-namespace'] as string | undefined;
   if (hostNs !== undefined) hostNamespacePath(hostNs); // refuses a malformed name (exit 2)
   const report = await collectStatus(flags['nvml-lib'] as string | undefined, hostNs === undefined ? undefined : [hostNs]);
   const json = { ...report, host: hostLedgersToJson(report.host) };
-  process.stdout.write(flags.json ? `${JSON.stringify(json, null, 2)}\n` : `${formatStatus(report)}\n`);
+  io.out.write(flags.json ? `${JSON.stringify(json, null, 2)}\n` : `${formatStatus(report)}\n`);
   return 0;
 }

@@ -1,20 +1,14 @@
 // `gpu-arbiter watch`: a live terminal view of devices, VRAM, holders and waiters, drawn from
 // arbiter.snapshot() on every monitor sample (and at least every --interval).
 import * as fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { GpuArbiter } from '../arbiter';
 import { isGpuArbiterError } from '../errors';
+import { commandFlags, defaultIo, type CliIo } from './args';
 import { renderSnapshot } from './render';
 
-/** Where the CLI writes; tests pass their own. */
-export interface CliIo {
-  out: { write(s: string): unknown; isTTY?: boolean };
-  err: { write(s: string): unknown };
-  /** Ends a live view (the CLI wires SIGINT to it). */
-  signal?: AbortSignal;
-}
+export type { CliIo } from './args';
 
-const defaultIo = (): CliIo => ({ out: process.stdout, err: process.stderr });
+/** Where the CLI writes; tests pass their own. */
 
 /** Options of {@link liveView}. */
 export interface LiveViewOptions {
@@ -71,26 +65,9 @@ processes appear once the host backend is in use.`;
 
 /** Entry point of `gpu-arbiter watch`; resolves to the exit code. */
 export async function runWatch(args: string[], io: CliIo = defaultIo()): Promise<number> {
-  let values: { interval?: string; once?: boolean; policies?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        interval: { type: 'string' },
-        once: { type: 'boolean' },
-        policies: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    io.err.write(`${(err as Error).message}\n${HELP}\n`);
-    return 2;
-  }
-  if (values.help) {
-    io.out.write(`${HELP}\n`);
-    return 0;
-  }
+  const parsed = commandFlags(args, { boolean: ['once'], string: ['interval', 'policies'] }, HELP, io);
+  if (typeof parsed === 'number') return parsed;
+  const values = parsed as { interval?: string; once?: boolean; policies?: string };
   const intervalMs = values.interval === undefined ? 1000 : Number(values.interval);
   if (!Number.isInteger(intervalMs) || intervalMs < 50) {
     io.err.write(`Expected an integer >= 50 for --interval but received ${JSON.stringify(values.interval)}\n`);

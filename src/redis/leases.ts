@@ -723,12 +723,18 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
 
   // ---------------------------------------------------------------- views
 
-  /** Everything about the namespace's resources, from Redis (async: it reads the server). */
-  async inspect(): Promise<RedisInspectView> {
+  /**
+   * Everything about the namespace's resources, from Redis (async: it reads the server). With
+   * `resources`, only those (one script each, no namespace listing): what an arbiter re-reads on
+   * every sample, whatever the number of other nodes' GPUs in the namespace.
+   */
+  async inspect(options: { resources?: readonly string[] } = {}): Promise<RedisInspectView> {
     this.assertOpen();
-    const nsKey = namespaceKeys(this.namespace).resources;
-    const names = new Set<string>(this.known);
-    for (const r of await this.conn.command('SMEMBERS', (c) => c.smembers(nsKey))) names.add(r);
+    const names = new Set<string>(options.resources ?? this.known);
+    if (options.resources === undefined) {
+      const nsKey = namespaceKeys(this.namespace).resources;
+      for (const r of await this.conn.command('SMEMBERS', (c) => c.smembers(nsKey))) names.add(r);
+    }
     const resources: InspectResource[] = [];
     for (const resource of [...names].sort()) {
       const reply = (await this.conn.run(SCRIPTS.inspect, this.keysOf(resource), [])) as unknown[];

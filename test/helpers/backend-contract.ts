@@ -1,11 +1,18 @@
-// One suite for every backend (local now; host and redis reuse it through their own factory).
+// One suite for every backend (local, redis; host reuses it through its own factory).
 // Timing: deadlines are short real-time waits and only their outcome is asserted, never speed.
+// Remote backends answer release/revoke/setResource with promises and serve inspect() from a
+// cache (refresh()): the suite awaits every such call (awaiting a plain value costs nothing) and
+// waits for figures that change in the background (a waiter reaching the queue) with until().
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AcquireRequest, Backend, Grant } from '../../src/backends/types';
 
 export interface BackendFactory {
   /** A fresh, empty backend; resources it declares must not collide with other tests' (namespaces). */
   create(): Promise<Backend> | Backend;
+  /** How long to wait before asserting that something did NOT happen (remote: a few round trips). @default 0 */
+  quietMs?: number;
+  /** New requests to a closed resource are refused with E_CLOSED instead of queued (redis). @default false */
+  closedRefusesNew?: boolean;
 }
 
 let leaseSeq = 0;
@@ -28,17 +35,33 @@ function track(order: string[], name: string, p: Promise<Grant>): Promise<Grant>
   );
 }
 
-const tick = () => new Promise<void>((r) => setImmediate(r));
+/** The backend's view, re-read first where it is a cache of a remote ledger. */
+async function view(b: Backend) {
+  await b.refresh?.();
+  return b.inspect();
+}
+
+/** Waits until `check` holds (at once for in-process backends). */
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 export function backendContract(name: string, factory: BackendFactory): void {
   describe(`backend contract: ${name}`, () => {
     let backend: Backend;
+    const tick = () =>
+      new Promise<void>((r) => (factory.quietMs ? setTimeout(r, factory.quietMs) : setImmediate(r)));
+    const waiting = (n: number) => until(() => backend.usage('r')?.waiting === n, `${n} waiter(s)`);
     afterEach(async () => {
       await backend?.close();
     });
     async function make(capacity = 1, external = 0): Promise<Backend> {
       backend = await factory.create();
-      backend.setResource('r', { capacity, external });
+      await backend.setResource('r', { capacity, external });
       return backend;
     }
 
@@ -49,7 +72,7 @@ export function backendContract(name: string, factory: BackendFactory): void {
       expect(c.fencingToken).toBeGreaterThan(a.fencingToken);
       expect(a.token).not.toBe(c.token);
       expect(b.usage('r')).toMatchObject({ declared: 10, capacity: 10, waiting: 0 });
-      a.release();
+      await a.release();
       const d = await b.acquire(req('r', 3, 0));
       expect(d.fencingToken).toBeGreaterThan(c.fencingToken);
     });
@@ -59,7 +82,7 @@ export function backendContract(name: string, factory: BackendFactory): void {
       const held = await b.acquire(req('r', 4, 0));
       await expect(b.acquire(req('r', 5, 100))).rejects.toMatchObject({ code: 'E_DOES_NOT_FIT' });
       expect(b.usage('r')!.waiting).toBe(0);
-      held.release();
+      await held.release();
     });
 
     it('serves higher priority first and FIFO within a priority', async () => {
@@ -68,13 +91,14 @@ export function backendContract(name: string, factory: BackendFactory): void {
       const order: string[] = [];
       // Each holder releases as soon as it is granted, so the grant order is the queue order.
       const take = (name: string, priority: number) =>
-        b.acquire(req('r', 1, priority)).then((g) => {
+        b.acquire(req('r', 1, priority)).then(async (g) => {
           order.push(name);
-          g.release();
+          await g.release();
         });
       const ps = [take('low1', 1), take('high1', 9), take('mid', 5), take('high2', 9), take('low2', 1)];
-      expect(b.inspect().resources[0]!.waiters.map((w) => w.priority)).toEqual([9, 9, 5, 1, 1]);
-      held.release();
+      await waiting(5);
+      expect((await view(b)).resources[0]!.waiters.map((w) => w.priority)).toEqual([9, 9, 5, 1, 1]);
+      await held.release();
       await Promise.all(ps);
       expect(order).toEqual(['high1', 'high2', 'mid', 'low1', 'low2']);
     });
@@ -87,9 +111,9 @@ export function backendContract(name: string, factory: BackendFactory): void {
       const small = track(order, 'small', b.acquire(req('r', 2, 5)));
       await tick();
       expect(order).toEqual([]);
-      a.release();
-      (await big).release();
-      (await small).release();
+      await a.release();
+      await (await big).release();
+      await (await small).release();
       expect(order).toEqual(['big', 'small']);
     });
 
@@ -101,11 +125,11 @@ export function backendContract(name: string, factory: BackendFactory): void {
       await tick();
       expect(third).toBeNull();
       expect(b.usage('r')!.declared).toBe(8);
-      grants[0]!.release();
+      await grants[0]!.release();
       await p;
       expect(b.usage('r')!.declared).toBe(8);
-      grants[1]!.release();
-      third!.release();
+      await grants[1]!.release();
+      await third!.release();
       expect(b.usage('r')!.declared).toBe(0);
     });
 
@@ -115,13 +139,13 @@ export function backendContract(name: string, factory: BackendFactory): void {
       const five = await b.acquire(req('r', 5, 0));
       let eight: Grant | null = null;
       const p = b.acquire(req('r', 8, 0)).then((g) => (eight = g));
-      five.release();
+      await five.release();
       await tick();
       expect(eight).toBeNull();
-      b.setResource('r', { capacity: 16, external: 2 });
+      await b.setResource('r', { capacity: 16, external: 2 });
       await p;
       expect(eight!.units).toBe(8);
-      eight!.release();
+      await eight!.release();
     });
 
     it('times out at the deadline with E_TIMEOUT and leaves no trace', async () => {
@@ -130,9 +154,10 @@ export function backendContract(name: string, factory: BackendFactory): void {
       const late = b.acquire(req('r', 1, 5, { deadline: Date.now() + 30 }));
       const next = b.acquire(req('r', 1, 1));
       await expect(late).rejects.toMatchObject({ code: 'E_TIMEOUT' });
-      expect(b.inspect().resources[0]!.waiters.map((w) => w.priority)).toEqual([1]);
-      held.release();
-      (await next).release();
+      await until(async () => (await view(b)).resources[0]!.waiters.length === 1, 'the timed-out waiter to leave');
+      expect((await view(b)).resources[0]!.waiters.map((w) => w.priority)).toEqual([1]);
+      await held.release();
+      await (await next).release();
       expect(b.usage('r')).toMatchObject({ declared: 0, waiting: 0 });
     });
 
@@ -141,8 +166,8 @@ export function backendContract(name: string, factory: BackendFactory): void {
       const held = await b.acquire(req('r', 1, 0));
       await expect(b.acquire(req('r', 1, 0, { deadline: Date.now() }))).rejects.toMatchObject({ code: 'E_TIMEOUT' });
       expect(b.usage('r')!.waiting).toBe(0);
-      held.release();
-      (await b.acquire(req('r', 1, 0, { deadline: Date.now() }))).release();
+      await held.release();
+      await (await b.acquire(req('r', 1, 0, { deadline: Date.now() }))).release();
     });
 
     it('removes an aborted waiter at once (E_ABORTED) and rejects an already aborted signal', async () => {
@@ -150,12 +175,12 @@ export function backendContract(name: string, factory: BackendFactory): void {
       const held = await b.acquire(req('r', 1, 0));
       const ac = new AbortController();
       const p = b.acquire(req('r', 1, 0, { signal: ac.signal }));
-      expect(b.usage('r')!.waiting).toBe(1);
+      await waiting(1);
       ac.abort(new Error('user gave up'));
       await expect(p).rejects.toMatchObject({ code: 'E_ABORTED' });
-      expect(b.usage('r')!.waiting).toBe(0);
+      await waiting(0);
       await expect(b.acquire(req('r', 1, 0, { signal: ac.signal }))).rejects.toMatchObject({ code: 'E_ABORTED' });
-      held.release();
+      await held.release();
       expect(b.usage('r')!.declared).toBe(0);
     });
 
@@ -167,8 +192,8 @@ export function backendContract(name: string, factory: BackendFactory): void {
       const small = b.acquire(req('r', 4, 5));
       ac.abort();
       await expect(big).rejects.toMatchObject({ code: 'E_ABORTED' });
-      (await small).release();
-      held.release();
+      await (await small).release();
+      await held.release();
     });
 
     it('refuses more waiters of a group than queueLimit with E_QUEUE_FULL', async () => {
@@ -180,34 +205,41 @@ export function backendContract(name: string, factory: BackendFactory): void {
         code: 'E_QUEUE_FULL',
       });
       const other = b.acquire(req('r', 1, 0, { queueGroup: 'B', queueLimit: 2 }));
-      held.release();
-      (await w1).release();
-      (await w2).release();
-      (await other).release();
+      await held.release();
+      await (await w1).release();
+      await (await w2).release();
+      await (await other).release();
     });
 
     it('release is idempotent; a wrong token is refused and counted', async () => {
       const b = await make(1);
       const g = await b.acquire(req('r', 1, 0));
-      expect(b.release('r', 'not-a-token')).toBe('not-owner');
+      expect(await b.release('r', 'not-a-token')).toBe('not-owner');
       expect(b.usage('r')!.declared).toBe(1);
-      expect(b.inspect().ownershipViolations).toBe(1);
-      expect(g.release()).toBe(true);
-      expect(g.release()).toBe(false);
-      expect(b.release('r', g.token)).toBe('already-released');
+      expect((await view(b)).ownershipViolations).toBe(1);
+      expect(await g.release()).toBe(true);
+      expect(await g.release()).toBe(false);
+      expect(await b.release('r', g.token)).toBe('already-released');
       expect(b.usage('r')!.declared).toBe(0);
     });
 
     it('a closed resource takes no new grants; reopening lets waiters in', async () => {
       const b = await make(4);
-      b.setResource('r', { capacity: 4, closed: true });
+      await b.setResource('r', { capacity: 4, closed: true });
+      if (factory.closedRefusesNew) {
+        // Redis: a closed resource refuses new requests (E_CLOSED) rather than queueing them.
+        await expect(b.acquire(req('r', 1, 0))).rejects.toMatchObject({ code: 'E_CLOSED' });
+        await b.setResource('r', { capacity: 4 });
+        await (await b.acquire(req('r', 1, 0))).release();
+        return;
+      }
       let got: Grant | null = null;
       const p = b.acquire(req('r', 1, 0)).then((g) => (got = g));
       await tick();
       expect(got).toBeNull();
-      b.setResource('r', { capacity: 4 });
+      await b.setResource('r', { capacity: 4 });
       await p;
-      got!.release();
+      await got!.release();
     });
 
     it('revoke frees the units and aborts lost with E_LEASE_LOST', async () => {
@@ -215,19 +247,21 @@ export function backendContract(name: string, factory: BackendFactory): void {
       const g = await b.acquire(req('r', 1, 0));
       const lost = g.lost;
       const next = b.acquire(req('r', 1, 0));
-      expect(b.revoke('r', g.token)).toBe(true);
+      await waiting(1);
+      expect(await b.revoke('r', g.token)).toBe(true);
       expect(lost.aborted).toBe(true);
       expect(lost.reason).toMatchObject({ code: 'E_LEASE_LOST' });
-      (await next).release();
-      expect(g.release()).toBe(false);
+      await (await next).release();
+      expect(await g.release()).toBe(false);
     });
 
     it('close rejects waiters with E_CLOSED and aborts holds', async () => {
       const b = await make(1);
       const g = await b.acquire(req('r', 1, 0));
       const w = b.acquire(req('r', 1, 0));
+      const refused = expect(w).rejects.toMatchObject({ code: 'E_CLOSED' });
       await b.close();
-      await expect(w).rejects.toMatchObject({ code: 'E_CLOSED' });
+      await refused;
       expect(g.lost.aborted).toBe(true);
     });
   });

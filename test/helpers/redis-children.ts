@@ -11,15 +11,21 @@ export interface LeaseChild {
   /** Resolves with the first stdout line matching `re` (rejects on exit or after timeoutMs). */
   line(re: RegExp, timeoutMs?: number): Promise<string>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Writes one line to the child's stdin. */
+  send(line: string): void;
 }
 
-export function spawnLeaseClient(config: Record<string, unknown>): LeaseChild {
-  const proc = spawn(process.execPath, [FIXTURE, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Spawns a fixture (default: lease-client.cjs) with its config; `send` writes a line to its stdin. */
+export function spawnLeaseClient(config: Record<string, unknown>, fixture = FIXTURE): LeaseChild {
+  const proc = spawn(process.execPath, [fixture, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
   const child: LeaseChild = {
     proc,
     stdout: [],
     stderr: '',
     exited: new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal }))),
+    send(line) {
+      proc.stdin?.write(`${line}\n`);
+    },
     line(re, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {
         const found = child.stdout.find((l) => re.test(l));

@@ -1,0 +1,181 @@
+// onBackendError: 'host' - a remote primary (Redis) with an in-host fallback ledger.
+//
+// While the primary cannot be reached, acquires go to the fallback; when it is back, new acquires
+// go to the primary again. The primary never grants on a guess: a request goes to the fallback
+// only when the primary refused it with E_BACKEND_UNAVAILABLE (or is known to be down), never
+// after it may have granted. Grants remember where they came from: a fallback grant is released
+// (and revoked) on the fallback. While both ledgers hold grants on one GPU, each counts the
+// other's declared units as outside use, as of the last setResource (every monitor sample).
+//
+// Safe only where the fallback's scope covers every process that shares the GPU: the host
+// backend (all processes of the host) is; a LocalBackend is for one process per GPU, and tests.
+import { GpuArbiterError, isGpuArbiterError } from '../errors';
+import type {
+  AcquireRequest,
+  Backend,
+  BackendObserver,
+  BackendSnapshot,
+  Grant,
+  LostReason,
+  ReleaseResult,
+  ResourceSpec,
+  ResourceUsage,
+  ResourceView,
+} from './types';
+
+/** Makes the fallback backend; called once, when the arbiter is created. */
+export type FallbackFactory = () => Backend | Promise<Backend>;
+
+/**
+ * The default fallback for onBackendError: 'host'. The host backend (src/backends/host.ts) is
+ * merged separately; until it is, this refuses with a clear error. The lead points it at the
+ * host backend with {@link setHostFallbackFactory}.
+ */
+let hostFallbackFactory: FallbackFactory = () => {
+  throw new GpuArbiterError(
+    'E_INVALID_ARGUMENT',
+    "options.onBackendError 'host': the host backend is not available yet; give options.fallback (a factory of a Backend) or use 'fail'",
+    { field: 'options.onBackendError' },
+  );
+};
+
+/** @internal Where onBackendError: 'host' gets its backend from (set once the host backend exists). */
+export function setHostFallbackFactory(factory: FallbackFactory): void {
+  hostFallbackFactory = factory;
+}
+
+/** @internal */
+export function defaultHostFallback(): FallbackFactory {
+  return hostFallbackFactory;
+}
+
+/** A fallback grant: released on the fallback, and forgotten by the failover's token set. */
+class FallbackGrant implements Grant {
+  constructor(
+    private readonly g: Grant,
+    private readonly tokens: Set<string>,
+  ) {}
+  get resource(): string {
+    return this.g.resource;
+  }
+  get units(): number {
+    return this.g.units;
+  }
+  get token(): string {
+    return this.g.token;
+  }
+  get fencingToken(): number {
+    return this.g.fencingToken;
+  }
+  get grantedAt(): number {
+    return this.g.grantedAt;
+  }
+  get waitedMs(): number {
+    return this.g.waitedMs;
+  }
+  get lost(): AbortSignal {
+    return this.g.lost;
+  }
+  release(): boolean | Promise<boolean> {
+    this.tokens.delete(this.g.token);
+    return this.g.release();
+  }
+}
+
+export class FailoverBackend implements Backend {
+  readonly kind: string;
+  /** Tokens of live grants made by the fallback (release/revoke by token go there). */
+  private readonly fallbackTokens = new Set<string>();
+  /** Grants the fallback made (all time): for tests and metrics. */
+  fallbackGrants = 0;
+
+  constructor(
+    readonly primary: Backend,
+    readonly fallback: Backend,
+  ) {
+    this.kind = primary.kind;
+  }
+
+  get available(): boolean {
+    return this.primary.available !== false;
+  }
+
+  observe(observer: BackendObserver): void {
+    this.primary.observe?.(observer);
+  }
+
+  async setResource(resource: string, spec: ResourceSpec): Promise<void> {
+    const external = spec.external ?? 0;
+    const onPrimary = this.primary.usage(resource)?.declared ?? 0;
+    const onFallback = this.fallback.usage(resource)?.declared ?? 0;
+    const f = this.fallback.setResource(resource, { ...spec, external: external + onPrimary });
+    if (f !== undefined) await f;
+    const p = this.primary.setResource(resource, { ...spec, external: external + onFallback });
+    if (p !== undefined) await p;
+  }
+
+  usage(resource: string): Readonly<ResourceUsage> | null {
+    if (this.available) return this.primary.usage(resource) ?? this.fallback.usage(resource);
+    return this.fallback.usage(resource);
+  }
+
+  acquire(request: AcquireRequest): Promise<Grant> {
+    if (!this.available) return this.onFallback(request);
+    return this.primary.acquire(request).catch((err: unknown) => {
+      // Refused for want of Redis (nothing was granted there): ask the fallback instead.
+      if (isGpuArbiterError(err, 'E_BACKEND_UNAVAILABLE')) return this.onFallback(request);
+      throw err;
+    });
+  }
+
+  private onFallback(request: AcquireRequest): Promise<Grant> {
+    return this.fallback.acquire(request).then((g) => {
+      this.fallbackTokens.add(g.token);
+      this.fallbackGrants++;
+      return new FallbackGrant(g, this.fallbackTokens);
+    });
+  }
+
+  release(resource: string, token: string): ReleaseResult | Promise<ReleaseResult> {
+    if (this.fallbackTokens.delete(token)) return this.fallback.release(resource, token);
+    return this.primary.release(resource, token);
+  }
+
+  revoke(resource: string, token: string, reason?: LostReason): boolean | Promise<boolean> {
+    if (this.fallbackTokens.delete(token)) return this.fallback.revoke(resource, token, reason);
+    return this.primary.revoke(resource, token, reason);
+  }
+
+  /** The primary's view with the fallback's holders and waiters merged into each resource. */
+  inspect(): BackendSnapshot {
+    const p = this.primary.inspect();
+    const f = this.fallback.inspect();
+    const byName = new Map<string, ResourceView>();
+    for (const r of p.resources) byName.set(r.resource, { ...r, holders: [...r.holders], waiters: [...r.waiters] });
+    for (const r of f.resources) {
+      const m = byName.get(r.resource);
+      if (m === undefined) {
+        byName.set(r.resource, r);
+        continue;
+      }
+      m.declared += r.declared;
+      m.holders.push(...r.holders);
+      const base = m.waiters.length;
+      m.waiters.push(...r.waiters.map((w) => ({ ...w, position: base + w.position })));
+    }
+    return {
+      kind: this.kind,
+      resources: [...byName.values()],
+      ownershipViolations: p.ownershipViolations + f.ownershipViolations,
+      ...(p.asOf === undefined ? {} : { asOf: p.asOf }),
+    };
+  }
+
+  async refresh(): Promise<void> {
+    await this.primary.refresh?.();
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.primary.close(), this.fallback.close()]);
+  }
+}

@@ -1,0 +1,161 @@
+// GpuArbiter on Redis when Redis goes away and comes back (a real redis-server, SIGKILLed and
+// restarted empty on the same port): E_BACKEND_UNAVAILABLE, lease.lost, recovery without a
+// restart of ours, the host fallback (a LocalBackend stands in for the host backend), and the
+// metrics and alerts of each.
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { GpuArbiter } from '../src/arbiter';
+import type { CriticalFailure } from '../src/arbiter-options';
+import { LocalBackend } from '../src/backends/local';
+import type { MetricFamily } from '../src/metrics';
+import { fakeGpus, GiB } from './helpers/fake-monitor';
+import { RedisServer } from './helpers/redis-server';
+import { waitFor } from './helpers/wait';
+
+let server: RedisServer;
+beforeAll(async () => {
+  server = await RedisServer.start();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const open: GpuArbiter[] = [];
+afterEach(async () => {
+  if (!server.running) await server.restart();
+  await Promise.all(open.map((a) => a.close()));
+  open.length = 0;
+});
+
+function metric(a: GpuArbiter, name: string): number {
+  const f = a.metrics().find((m: MetricFamily) => m.name === name);
+  if (f === undefined) throw new Error(`no metric ${name}`);
+  return (f.samples as Array<{ value: number }>).reduce((s, x) => s + x.value, 0);
+}
+
+async function make(extra: Record<string, unknown> = {}): Promise<GpuArbiter> {
+  const a = await GpuArbiter.create({
+    backend: 'redis',
+    redis: server.url,
+    namespace: `o${randomBytes(4).toString('hex')}`,
+    nodeId: 'node-a',
+    registerNode: false,
+    monitor: fakeGpus({ totalMiB: 16 * GiB, uuid: 'GPU-a' }),
+    maxFraction: 1,
+    policies: {
+      JOB: { priority: 50, vramMiB: 4 * GiB, maxWaitMs: 200 },
+      CPU_OK: { priority: 10, vramMiB: 1 * GiB, maxWaitMs: 200, busyPolicy: 'FALLBACK_CPU' },
+    },
+    redisOptions: { commandTimeoutMs: 500, waiterTtlMs: 300 },
+    ...extra,
+  });
+  a.on('warning', () => undefined);
+  open.push(a);
+  return a;
+}
+
+describe('GpuArbiter on Redis: outages', () => {
+  it('acquire fails with E_BACKEND_UNAVAILABLE while Redis is down and works again once it is back, with no restart', async () => {
+    const a = await make();
+    const events: string[] = [];
+    a.on('backend-down', () => events.push('down'));
+    a.on('backend-up', () => events.push('up'));
+    (await a.acquire('JOB')).release();
+    expect(metric(a, 'gpu_arbiter_backend_available')).toBe(1);
+
+    await server.kill();
+    await waitFor(() => events.includes('down'), 'backend-down');
+    expect(metric(a, 'gpu_arbiter_backend_available')).toBe(0);
+    await expect(a.acquire('JOB')).rejects.toMatchObject({ code: 'E_BACKEND_UNAVAILABLE' });
+    expect(a.snapshot().counters.tasks.JOB!.error).toBe(1);
+    // FALLBACK_CPU work runs on the CPU meanwhile.
+    expect(await a.run('CPU_OK', () => 'gpu', { fallback: () => 'cpu' })).toEqual({
+      status: 'fell-back',
+      value: 'cpu',
+      reason: 'E_BACKEND_UNAVAILABLE',
+    });
+
+    // Restarted empty (no persistence): the arbiter writes its GPUs' capacity again by itself
+    // (on backend-up, and on the first request that finds the resource gone).
+    await server.restart();
+    await waitFor(() => events.includes('up'), 'backend-up', 5000);
+    const lease = await a.acquire('JOB');
+    expect(lease.device.index).toBe(0);
+    await lease.release();
+    expect(metric(a, 'gpu_arbiter_backend_available')).toBe(1);
+  });
+
+  it('holders learn through lease.lost when renewal can no longer succeed; renewal failures and the loss are counted and alerted', async () => {
+    const critical: CriticalFailure[] = [];
+    const a = await make({ leaseTtlMs: 600, onCriticalFailure: (e: CriticalFailure) => critical.push(e) });
+    const lostEvents: unknown[] = [];
+    let renewalFailing = 0;
+    a.on('lease-lost', (e) => lostEvents.push(e));
+    a.on('renewal-failing', () => renewalFailing++);
+    const lease = await a.acquire('JOB');
+    await server.kill();
+    await waitFor(() => lease.lost.aborted, 'lease.lost', 3000);
+    expect(lease.lost.reason).toMatchObject({ code: 'E_LEASE_LOST' });
+    expect(lostEvents).toEqual([{ lease: expect.objectContaining({ id: lease.id, task: 'JOB' }), reason: 'renewal-failed' }]);
+    expect(renewalFailing).toBeGreaterThan(0);
+    expect(metric(a, 'gpu_arbiter_renewal_failures_total')).toBeGreaterThan(0);
+    expect(metric(a, 'gpu_arbiter_lease_lost_total')).toBe(1);
+    expect(critical).toEqual([expect.objectContaining({ kind: 'lease-lost', task: 'JOB', reason: 'renewal-failed' })]);
+    // Releasing a lost lease does not throw (it may fail to reach Redis: counted, not thrown).
+    await lease.release();
+  });
+
+  it('a release that cannot reach Redis is counted as a release failure and alerted; the caller is not thrown at', async () => {
+    const critical: CriticalFailure[] = [];
+    const a = await make({ onCriticalFailure: (e: CriticalFailure) => critical.push(e), redisOptions: { releaseRetries: 1, commandTimeoutMs: 300 } });
+    const lease = await a.acquire('JOB');
+    await server.kill();
+    await lease.release();
+    expect(metric(a, 'gpu_arbiter_release_failures_total')).toBe(1);
+    expect(critical).toEqual([expect.objectContaining({ kind: 'release-failed', fencingToken: lease.fencingToken })]);
+  });
+
+  it("onBackendError 'host': while Redis is down acquires go to the fallback; after it is back they go to Redis; fallback leases are released to the fallback", async () => {
+    const local = new LocalBackend();
+    const a = await make({ onBackendError: 'host', fallback: () => local });
+    const resource = 'node-a/gpu0';
+
+    const first = await a.acquire('JOB');
+    expect(local.usage(resource)?.declared).toBe(0); // granted by Redis
+
+    await server.kill();
+    await waitFor(() => metric(a, 'gpu_arbiter_backend_available') === 0, 'backend down');
+    const during = await a.acquire('JOB');
+    expect(local.usage(resource)?.declared).toBe(4 * GiB); // granted by the fallback
+    expect(during.fencingToken).toBeGreaterThan(0);
+
+    await server.restart();
+    await waitFor(() => metric(a, 'gpu_arbiter_backend_available') === 1, 'backend up', 5000);
+    await waitFor(() => a.snapshot().devices[0]?.usable === true, 'GPU usable');
+    const after = await a.acquire('JOB');
+    expect(local.usage(resource)?.declared).toBe(4 * GiB); // Redis again, not the fallback
+    // Nothing was granted by Redis on a guess: after the restart it holds only `after`.
+    const view = await a.cluster();
+    expect(view.otherResources.find((r) => r.resource === resource)?.use.holders).toBe(1);
+
+    await during.release();
+    expect(local.usage(resource)?.declared).toBe(0); // released to the fallback
+    await after.release();
+    await first.release(); // held before the outage; Redis lost it with its data
+    expect(a.snapshot().counters.tasks.JOB!.acquired).toBe(3);
+  });
+
+  it("onBackendError 'host' without a fallback factory is refused until the host backend exists", async () => {
+    await expect(
+      GpuArbiter.create({
+        backend: 'redis',
+        redis: server.url,
+        onBackendError: 'host',
+        registerNode: false,
+        monitor: fakeGpus({ totalMiB: 16 * GiB }),
+        policies: { JOB: { priority: 1, vramMiB: 1 } },
+      }),
+    ).rejects.toThrow(/host backend is not available yet/);
+  });
+});
+
