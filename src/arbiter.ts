@@ -766,7 +766,7 @@ async function createOnRedis(config: ArbiterConfig, o: Partial<GpuArbiterOptions
   const reg = typeof o.registerNode === 'object' ? o.registerNode : {};
   const nodeId = o.nodeId ?? reg.nodeId ?? os.hostname();
   // Resolved before connecting: an unavailable fallback is a configuration error, said at once.
-  const fallbackFactory = o.onBackendError === 'host' ? (o.fallback ?? defaultHostFallback()) : null;
+  const fallbackFactory = o.onBackendError === 'host' ? (o.fallback ?? defaultHostFallback(namespace)) : null;
   let fallback: Backend | null = null;
   if (fallbackFactory !== null) fallback = await fallbackFactory();
   let backend: Backend;

@@ -1,12 +1,15 @@
 // GpuArbiter on Redis when Redis goes away and comes back (a real redis-server, SIGKILLed and
 // restarted empty on the same port): E_BACKEND_UNAVAILABLE, lease.lost, recovery without a
-// restart of ours, the host fallback (a LocalBackend stands in for the host backend), and the
+// restart of ours, the host fallback (the host backend, and a LocalBackend in its place), and the
 // metrics and alerts of each.
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { GpuArbiter } from '../src/arbiter';
 import type { CriticalFailure } from '../src/arbiter-options';
+import { hostLedgerNamespace } from '../src/backends/failover';
+import { HostBackend } from '../src/backends/host';
 import { LocalBackend } from '../src/backends/local';
+import { inspectHostNamespace, removeHostNamespace } from '../src/host-ledger';
 import type { MetricFamily } from '../src/metrics';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 import { RedisServer } from './helpers/redis-server';
@@ -115,9 +118,13 @@ describe('GpuArbiter on Redis: outages', () => {
     expect(critical).toEqual([expect.objectContaining({ kind: 'release-failed', fencingToken: lease.fencingToken })]);
   });
 
-  it("onBackendError 'host': while Redis is down acquires go to the fallback; after it is back they go to Redis; fallback leases are released to the fallback", async () => {
-    const local = new LocalBackend();
+  it.each([
+    ['a LocalBackend', () => new LocalBackend()],
+    ['the HostBackend', () => new HostBackend({ namespace: `test-fallback-${process.pid}-${randomBytes(4).toString('hex')}` })],
+  ] as const)("onBackendError 'host' (%s): while Redis is down acquires go to the fallback; after it is back they go to Redis; fallback leases are released to the fallback", async (_name, makeFallback) => {
+    const local = makeFallback();
     const a = await make({ onBackendError: 'host', fallback: () => local });
+    if (local instanceof HostBackend) onTestFinished(() => void removeHostNamespace(local.namespace));
     const resource = 'node-a/gpu0';
 
     const first = await a.acquire('JOB');
@@ -145,17 +152,28 @@ describe('GpuArbiter on Redis: outages', () => {
     expect(a.snapshot().counters.tasks.JOB!.acquired).toBe(3);
   });
 
-  it("onBackendError 'host' without a fallback factory is refused until the host backend exists", async () => {
-    await expect(
-      GpuArbiter.create({
-        backend: 'redis',
-        redis: server.url,
-        onBackendError: 'host',
-        registerNode: false,
-        monitor: fakeGpus({ totalMiB: 16 * GiB }),
-        policies: { JOB: { priority: 1, vramMiB: 1 } },
-      }),
-    ).rejects.toThrow(/host backend is not available yet/);
+  it("onBackendError 'host' without a fallback factory falls back on the host backend (the namespace's host ledger)", async () => {
+    const namespace = `o${randomBytes(4).toString('hex')}`;
+    const a = await GpuArbiter.create({
+      backend: 'redis',
+      redis: server.url,
+      namespace,
+      nodeId: 'node-x',
+      onBackendError: 'host',
+      registerNode: false,
+      monitor: fakeGpus({ totalMiB: 16 * GiB }),
+      policies: { JOB: { priority: 1, vramMiB: 1 } },
+    });
+    try {
+      const ledger = inspectHostNamespace(namespace);
+      expect(ledger.processes.map((p) => p.pid)).toEqual([process.pid]);
+      expect(ledger.resources.map((r) => [r.name, r.capacity])).toEqual([['node-x/gpu0', 15564]]);
+    } finally {
+      await a.close();
+      removeHostNamespace(namespace);
+    }
+    expect(hostLedgerNamespace('prod:eu/1')).toBe('prod_eu_1');
+    expect(hostLedgerNamespace('_x')).toBe('r_x');
   });
 });
 

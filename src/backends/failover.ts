@@ -10,6 +10,7 @@
 // Safe only where the fallback's scope covers every process that shares the GPU: the host
 // backend (all processes of the host) is; a LocalBackend is for one process per GPU, and tests.
 import { GpuArbiterError, isGpuArbiterError } from '../errors';
+import { HostBackend } from './host';
 import type {
   AcquireRequest,
   Backend,
@@ -27,26 +28,21 @@ import type {
 export type FallbackFactory = () => Backend | Promise<Backend>;
 
 /**
- * The default fallback for onBackendError: 'host'. The host backend (src/backends/host.ts) is
- * merged separately; until it is, this refuses with a clear error. The lead points it at the
- * host backend with {@link setHostFallbackFactory}.
+ * The default fallback for onBackendError: 'host': the host backend (src/backends/host.ts) on the
+ * host ledger named like the Redis namespace (characters a ledger name cannot hold become `_`),
+ * so every arbiter of that namespace on this host falls back onto one ledger. Its resources are
+ * the Redis ones (`<nodeId>/gpu<index>`).
+ * @internal
  */
-let hostFallbackFactory: FallbackFactory = () => {
-  throw new GpuArbiterError(
-    'E_INVALID_ARGUMENT',
-    "options.onBackendError 'host': the host backend is not available yet; give options.fallback (a factory of a Backend) or use 'fail'",
-    { field: 'options.onBackendError' },
-  );
-};
-
-/** @internal Where onBackendError: 'host' gets its backend from (set once the host backend exists). */
-export function setHostFallbackFactory(factory: FallbackFactory): void {
-  hostFallbackFactory = factory;
+export function defaultHostFallback(namespace: string): FallbackFactory {
+  return () => new HostBackend({ namespace: hostLedgerNamespace(namespace) });
 }
 
-/** @internal */
-export function defaultHostFallback(): FallbackFactory {
-  return hostFallbackFactory;
+/** @internal The host ledger namespace for a Redis namespace. */
+export function hostLedgerNamespace(namespace: string): string {
+  let ns = namespace.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100);
+  if (!/^[A-Za-z0-9]/.test(ns)) ns = `r${ns}`.slice(0, 100);
+  return ns;
 }
 
 /** A fallback grant: released on the fallback, and forgotten by the failover's token set. */
