@@ -82,6 +82,21 @@ describe('HostBackend specifics', () => {
     expect(lost).toHaveLength(1);
   });
 
+  it('a release racing another handle revoke: nothing given back twice, onLost once, release() false', async () => {
+    const [a, b] = pair();
+    a.setResource('r', { capacity: 1 });
+    const lost: string[] = [];
+    const g = await a.acquire({ resource: 'r', units: 1, priority: 0, holder: holder('L1'), onLost: (reason) => lost.push(reason) });
+    expect(b.revoke('r', g.token)).toBe(true);
+    expect(g.release()).toBe(false); // before the notice reached this handle
+    expect(g.lost.aborted).toBe(true);
+    await new Promise((r) => setTimeout(r, 20)); // the notice arrives and is ignored
+    expect(lost).toEqual(['revoked']);
+    expect(a.usage('r')!.declared).toBe(0);
+    expect(a.inspect().ownershipViolations).toBe(0);
+    (await b.acquire({ resource: 'r', units: 1, priority: 0, holder: holder('L2') })).release();
+  });
+
   it('queueLimit counts this process waiters only (documented): another handle queues freely', async () => {
     const [a, b] = pair();
     a.setResource('r', { capacity: 1 });
