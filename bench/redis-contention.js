@@ -373,7 +373,6 @@ function emitRows({ un, rows }) {
         value: c.perHandoff,
         spread: null,
         reps: c.grants,
-        note: `${c.grants} grants counted with MONITOR`,
       });
     }
   }
