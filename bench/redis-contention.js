@@ -315,8 +315,18 @@ function report({ un, rows, redisVersion, floor, load }) {
   return { text: lines.join('\n'), date: m.date };
 }
 
-function emitRows({ un, rows }) {
+function emitRows({ un, rows, floor }) {
   const out = new Rows();
+  out.add({
+    scope: 'cross-host',
+    case: 'floor: one PING after the same 15-30 ms idle wait as the handoff (no lock)',
+    library: 'ioredis PING (reference, not a lock)',
+    metric: 'p50',
+    unit: 'ms',
+    better: 'lower',
+    value: floor.idle,
+    note: `back to back (no idle wait) a PING takes ${floor.hot.toFixed(3)} ms (p50)`,
+  });
   const full = Object.fromEntries(rows.map((r) => [r.lib.short, r.lib.name]));
   for (const r of un) {
     out.add({
