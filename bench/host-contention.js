@@ -8,6 +8,7 @@
 // Writes bench/results/host-contention-<date>.md unless --out names another file.
 'use strict';
 const { fork, execFileSync } = require('node:child_process');
+const { Worker } = require('node:worker_threads');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -15,6 +16,7 @@ const Benchmark = require('benchmark');
 const lockfile = require('proper-lockfile');
 const { buildFlock } = require('./native-flock/build');
 const { machineHeader } = require('./lib/machine');
+const { Rows, summary, chunks } = require('./lib/rows');
 const { GpuArbiter, HostLedger, SimulatedGpu, removeHostNamespace } = require('../dist');
 
 const args = process.argv.slice(2);
@@ -25,6 +27,7 @@ const arg = (name, dflt) => {
 const QUICK = args.includes('--quick');
 const SECONDS = Number(arg('--seconds', QUICK ? '1' : '3'));
 const PROCS = 4;
+const SLICES = 3; // the contended window is cut into 3 consecutive slices: the spread of a figure
 const OUT = arg('--out', path.join(__dirname, 'results', `host-contention-${new Date().toISOString().slice(0, 10)}.md`));
 
 const flock = require(buildFlock());
@@ -100,7 +103,9 @@ async function uncontended() {
 }
 
 // ---------------------------------------------------------------------------------------------
-async function contended(kind) {
+// threads: the 4 contenders are worker_threads of this process (same worker script) instead of
+// processes.
+async function contended(kind, { threads = false } = {}) {
   let target;
   if (kind === 'host') {
     target = `bench-contended-${process.pid}`;
@@ -110,10 +115,15 @@ async function contended(kind) {
     target = path.join(tmp, `contended.${kind}`);
     fs.writeFileSync(target, '');
   }
-  const startAt = Date.now() + 1500;
+  const startAt = Date.now() + (threads ? 700 : 1500);
   const kids = [];
   for (let i = 0; i < PROCS; i++) {
     const out = path.join(tmp, `${kind}-${i}.log`);
+    if (threads) {
+      const w = new Worker(path.join(__dirname, 'lib', 'host-contention-worker.js'), { argv: [kind, target, String(startAt), String(SECONDS * 1000), out] });
+      kids.push(new Promise((resolve, reject) => w.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${kind} worker thread exited ${code}`))))));
+      continue;
+    }
     const child = fork(path.join(__dirname, 'lib', 'host-contention-worker.js'), [kind, target, String(startAt), String(SECONDS * 1000), out], { stdio: 'inherit' });
     kids.push(new Promise((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${kind} worker exited ${code}`))))));
   }
@@ -148,8 +158,21 @@ async function contended(kind) {
   for (let i = 1; i < window.length; i++) {
     if (window[i].who !== window[i - 1].who) handoffs.push(Number(window[i].enter - window[i - 1].exit) / 1000);
   }
+  // The spread: the same figures over SLICES consecutive slices of the window.
+  const sliceStats = chunks(
+    window.map((h, i) => ({ ...h, i })),
+    SLICES,
+  ).map((part) => {
+    const hs = [];
+    for (let i = 1; i < part.length; i++) if (part[i].who !== part[i - 1].who) hs.push(Number(part[i].enter - part[i - 1].exit) / 1000);
+    hs.sort((a, b) => a - b);
+    const secs = Number(part[part.length - 1].exit - part[0].enter) / 1e9;
+    return { p50: pct(hs, 50), p99: pct(hs, 99), ownerChangesPerSec: hs.length / secs };
+  });
   handoffs.sort((a, b) => a - b);
   return {
+    sliceStats,
+    threads,
     kind,
     holds: holds.length,
     seconds,
@@ -201,6 +224,94 @@ async function reclaim(kind) {
 }
 
 // ---------------------------------------------------------------------------------------------
+const rowsOut = new Rows(args);
+const LIB = {
+  host: 'gpu-arbiter HostLedger',
+  arbiter: "gpu-arbiter GpuArbiter (backend 'host')",
+  flock: 'flock(2) (threadpool)',
+  'proper-lockfile': 'proper-lockfile',
+};
+
+function emitRows(u, c, t, reclaimMs) {
+  const names = {
+    'gpu-arbiter host (acquire+release, async)': 'host',
+    'flock on the threadpool (async)': 'flock',
+    'proper-lockfile (lock+unlock)': 'proper-lockfile',
+    'GpuArbiter host backend (acquire+release, async)': 'arbiter',
+  };
+  for (const [name, kind] of Object.entries(names)) {
+    const b = u.bench[name];
+    rowsOut.add({
+      scope: 'cross-process',
+      case: 'acquire+release, uncontended, async (one process)',
+      library: LIB[kind],
+      metric: 'mean',
+      unit: 'us',
+      better: 'lower',
+      value: b ? b.us : null,
+      spread: b ? { rme: b.rme } : null,
+      reps: b ? b.samples : 0,
+      baseline: kind === 'host' || undefined,
+    });
+  }
+  for (const [scope, runs, who] of [
+    ['cross-process', c, `${PROCS} processes`],
+    ['cross-thread', t, `${PROCS} worker_threads`],
+  ]) {
+    for (const r of runs) {
+      for (const [metric, unit, better, key] of [
+        ['p50', 'us', 'lower', 'p50'],
+        ['p99', 'us', 'lower', 'p99'],
+        ['owner changes/s', '/s', 'higher', 'ownerChangesPerSec'],
+      ]) {
+        const sl = summary(r.sliceStats.map((x) => x[key]));
+        rowsOut.add({
+          scope,
+          case: metric === 'owner changes/s' ? `owner changes/s, ${who} on one lock` : `handoff (release -> next holder), ${who} on one lock`,
+          library: LIB[r.kind],
+          metric,
+          unit,
+          better,
+          value: r[key],
+          spread: sl.spread && { ...sl.spread, of: `${SLICES} consecutive slices of the ${r.seconds.toFixed(1)} s run` },
+          reps: sl.reps,
+          baseline: r.kind === 'host' || undefined,
+        });
+      }
+    }
+  }
+  const notThreads = 'in-process only: its lock lives in one JS isolate, worker_threads cannot share it';
+  for (const lib of ['async-mutex Mutex', 'async-lock', 'p-queue (concurrency 1)']) {
+    for (const metric of ['p50', 'owner changes/s']) {
+      rowsOut.add({
+        scope: 'cross-thread',
+        case: metric === 'owner changes/s' ? `owner changes/s, ${PROCS} worker_threads on one lock` : `handoff (release -> next holder), ${PROCS} worker_threads on one lock`,
+        library: lib,
+        metric,
+        unit: metric === 'p50' ? 'us' : '/s',
+        better: metric === 'p50' ? 'lower' : 'higher',
+        value: null,
+        note: notThreads,
+        reps: 0,
+      });
+    }
+  }
+  for (const [kind, runs] of Object.entries(reclaimMs)) {
+    const sm = summary(runs);
+    rowsOut.add({
+      scope: 'cross-process',
+      case: 'SIGKILLed holder -> waiter in another process holds',
+      library: LIB[kind],
+      metric: 'median',
+      unit: 'ms',
+      better: 'lower',
+      ...sm,
+      baseline: kind === 'host' || undefined,
+    });
+  }
+  rowsOut.write();
+}
+
 (async () => {
   const started = new Date();
   const loadBefore = os.loadavg()[0];
@@ -211,6 +322,12 @@ async function reclaim(kind) {
     const r = await contended(kind);
     console.log(`${kind}: handoff p50 ${r.p50.toFixed(1)} us, p99 ${r.p99.toFixed(1)} us, ${r.ownerChangesPerSec.toFixed(0)} owner changes/s, ${r.acquisitionsPerSec.toFixed(0)} acquisitions/s, overlaps ${r.overlaps}`);
     c.push(r);
+  }
+  const t = [];
+  for (const kind of ['host', 'flock', 'proper-lockfile']) {
+    const r = await contended(kind, { threads: true });
+    console.log(`${kind} (worker_threads): handoff p50 ${r.p50.toFixed(1)} us, p99 ${r.p99.toFixed(1)} us, ${r.ownerChangesPerSec.toFixed(0)} owner changes/s, overlaps ${r.overlaps}`);
+    t.push(r);
   }
   const reclaimMs = {};
   for (const kind of ['host', 'flock', 'proper-lockfile']) {
@@ -257,6 +374,16 @@ async function reclaim(kind) {
     lines.push(`| ${r.kind === 'host' ? 'gpu-arbiter host' : r.kind} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.ownerChangesPerSec, 0)} | ${f(r.acquisitionsPerSec, 0)} | ${f(r.seconds, 2)} | ${r.overlaps} |`);
   }
   lines.push('');
+  lines.push(`## Cross-thread handoff, ${PROCS} worker_threads of one process on one lock, ${SECONDS} s each`);
+  lines.push('');
+  lines.push('The same worker script and measurement as above, run as worker_threads (each opens its own ledger handle / file descriptor). In-process locks (async-mutex, async-lock, p-queue) live in one isolate and cannot be shared by worker_threads at all.');
+  lines.push('');
+  lines.push('| lock | handoff p50 (us) | handoff p99 (us) | owner changes/s | acquisitions/s | window (s) | overlapping holds |');
+  lines.push('|---|---|---|---|---|---|---|');
+  for (const r of t) {
+    lines.push(`| ${r.kind === 'host' ? 'gpu-arbiter host' : r.kind} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.ownerChangesPerSec, 0)} | ${f(r.acquisitionsPerSec, 0)} | ${f(r.seconds, 2)} | ${r.overlaps} |`);
+  }
+  lines.push('');
   lines.push('## SIGKILLed holder: kill -> a waiter in another process holds the lock');
   lines.push('');
   lines.push('| lock | median (ms) | runs (ms) |');
@@ -283,9 +410,12 @@ async function reclaim(kind) {
   lines.push('');
   const text = lines.join('\n') + '\n';
   console.log('\n' + text);
-  fs.mkdirSync(path.dirname(OUT), { recursive: true });
-  fs.writeFileSync(OUT, text);
-  console.log(`wrote ${path.relative(process.cwd(), OUT)}`);
+  emitRows(u, c, t, reclaimMs);
+  if (!rowsOut.file || args.includes('--out')) {
+    fs.mkdirSync(path.dirname(OUT), { recursive: true });
+    fs.writeFileSync(OUT, text);
+    console.log(`wrote ${path.relative(process.cwd(), OUT)}`);
+  }
 })().catch((e) => {
   console.error(e);
   process.exit(1);

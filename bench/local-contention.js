@@ -12,6 +12,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { machine, machineHeader } = require('./lib/machine');
+const { Rows, summary } = require('./lib/rows');
 
 const dist = path.join(__dirname, '..', 'dist', 'index.js');
 if (!fs.existsSync(dist)) {
@@ -111,6 +112,28 @@ async function main() {
   const rows = [...results].map(([name, r]) => {
     return `| ${name} | ${fmt(median(r.unc))} | ${ratio(r.unc, base.unc).toFixed(2)}x | ${fmt(median(r.con))} | ${ratio(r.con, base.con).toFixed(2)}x |`;
   });
+  const out = new Rows();
+  for (const [name, r] of results) {
+    for (const [key, label] of [
+      ['unc', 'acquire+release, uncontended'],
+      ['con', `acquire+release, ${WAITERS} waiters`],
+    ]) {
+      out.add({
+        scope: 'in-process',
+        case: label,
+        library: name,
+        metric: 'ops/s',
+        unit: 'ops/s',
+        better: 'higher',
+        ...summary(r[key]),
+        // Per-round values: bench/run.js takes ratios within each round (paired), then the median.
+        samples: r[key],
+        paired: true,
+        baseline: name === 'gpu-arbiter GpuArbiter' || undefined,
+      });
+    }
+  }
+  out.write();
   const m = machine();
   const arbiterRatio = ratio(results.get('gpu-arbiter GpuArbiter').unc, base.unc);
   const lines = [
@@ -142,7 +165,7 @@ async function main() {
   ];
   const text = lines.join('\n');
   process.stdout.write(text);
-  if (!quick) {
+  if (!quick && !out.file) {
     const out = path.join(__dirname, 'results', `local-contention-${m.date}.md`);
     fs.writeFileSync(out, text);
     process.stderr.write(`wrote ${path.relative(process.cwd(), out)}\n`);

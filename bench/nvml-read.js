@@ -10,6 +10,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { machine, machineHeader } = require('./lib/machine');
 const { runSuite, fmtOps, fmtUs } = require('./lib/suite');
+const { Rows } = require('./lib/rows');
 const { MockNvml, defaultDevice, GiB } = require('../test/helpers/mock-nvml.ts');
 const { GpuMonitor } = require('../dist');
 
@@ -83,8 +84,15 @@ function report(rows) {
 main()
   .then((rows) => {
     const { text, date } = report(rows);
+    const out = new Rows();
+    const libs = ['gpu-arbiter monitor.snapshot() (cached)', 'gpu-arbiter monitor.sampleNow() (fresh sample, mock NVML, 2 GPUs)', "spawn a child process, execFile('true') (floor of nvidia-smi)"];
+    rows.forEach((r, i) => {
+      const common = { scope: 'nvml-read', case: 'read GPU state', library: libs[i], reps: r.samples };
+      out.add({ ...common, metric: 'mean', unit: 'us', better: 'lower', value: r.meanUs, spread: { rme: r.rme }, baseline: i === 0 || undefined });
+    });
+    out.write();
     process.stdout.write(text);
-    if (!quick) {
+    if (!quick && !out.file) {
       const out = path.join(__dirname, 'results', `nvml-read-${date}.md`);
       fs.writeFileSync(out, text);
       process.stderr.write(`wrote ${path.relative(process.cwd(), out)}\n`);

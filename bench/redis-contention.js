@@ -22,6 +22,7 @@ const { Mutex } = require('redis-semaphore');
 const Redlock = require('redlock');
 const { machine, machineHeader } = require('./lib/machine');
 const { runSuite, fmtOps, fmtUs } = require('./lib/suite');
+const { Rows, summary, chunks } = require('./lib/rows');
 const { RedisServer } = require('../test/helpers/redis-server.ts');
 const { RedisLeases } = require('../dist');
 
@@ -122,12 +123,15 @@ async function contended(lib, clients, seconds) {
   const cs = await Promise.all(Array.from({ length: clients }, () => lib.open()));
   let grants = 0;
   const perClient = cs.map(() => 0);
-  const end = performance.now() + seconds * 1000;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  const grantAt = [];
   await Promise.all(
     cs.map(async (c, i) => {
       while (performance.now() < end) {
         const h = await c.acquire();
         grants++;
+        grantAt.push(performance.now());
         perClient[i]++;
         await new Promise((r) => setImmediate(r));
         await c.release(h);
@@ -137,7 +141,9 @@ async function contended(lib, clients, seconds) {
   const elapsed = (performance.now() - end) / 1000 + seconds;
   for (const c of cs) await c.close();
   // Fairness: the share of all grants taken by the busiest client (1/8 = 12.5% is perfectly fair).
-  return { perSec: grants / elapsed, busiestShare: Math.max(...perClient) / Math.max(1, grants) };
+  // The spread: acquisitions/s in 3 consecutive thirds of the run.
+  const thirds = [0, 1, 2].map((k) => grantAt.filter((t) => t >= start + (k * seconds * 1000) / 3 && t < start + ((k + 1) * seconds * 1000) / 3).length / (seconds / 3));
+  return { perSec: grants / elapsed, busiestShare: Math.max(...perClient) / Math.max(1, grants), thirds };
 }
 
 async function handoff(lib, rounds) {
@@ -159,7 +165,9 @@ async function handoff(lib, rounds) {
   }
   await a.close();
   await b.close();
-  return { p50: pct(lat, 50), p90: pct(lat, 90), p99: pct(lat, 99), max: Math.max(...lat), rounds };
+  // The spread: p50 / p99 of 3 consecutive batches of the rounds.
+  const batches = chunks(lat, 3).map((b) => ({ p50: pct(b, 50), p99: pct(b, 99) }));
+  return { p50: pct(lat, 50), p90: pct(lat, 90), p99: pct(lat, 99), max: Math.max(...lat), rounds, batches };
 }
 
 // Commands clients send per handoff while `waiters` clients wait and the holder keeps 5 ms.
@@ -307,9 +315,88 @@ function report({ un, rows, redisVersion, floor, load }) {
   return { text: lines.join('\n'), date: m.date };
 }
 
+function emitRows({ un, rows, floor }) {
+  const out = new Rows();
+  out.add({
+    scope: 'cross-host',
+    case: 'floor: one PING after the same 15-30 ms idle wait as the handoff (no lock)',
+    library: 'ioredis PING (reference, not a lock)',
+    metric: 'p50',
+    unit: 'ms',
+    better: 'lower',
+    value: floor.idle,
+    note: `back to back (no idle wait) a PING takes ${floor.hot.toFixed(3)} ms (p50)`,
+  });
+  const full = Object.fromEntries(rows.map((r) => [r.lib.short, r.lib.name]));
+  for (const r of un) {
+    out.add({
+      scope: 'cross-host',
+      case: 'acquire+release, uncontended (one client)',
+      library: full[r.name] || r.name,
+      metric: 'ops/s',
+      unit: 'ops/s',
+      better: 'higher',
+      value: r.opsPerSec,
+      spread: { rme: r.rme },
+      reps: r.samples,
+      baseline: r.name === 'gpu-arbiter' || undefined,
+    });
+  }
+  for (const r of rows) {
+    const baseline = r.lib.short === 'gpu-arbiter' || undefined;
+    const common = { scope: 'cross-host', library: r.lib.name, baseline };
+    const t = summary(r.throughput.thirds);
+    out.add({
+      ...common,
+      case: '8 clients on one lock (acquire, yield, release)',
+      metric: 'ops/s',
+      unit: 'ops/s',
+      better: 'higher',
+      value: r.throughput.perSec,
+      spread: t.spread && { ...t.spread, of: '3 consecutive thirds of the run' },
+      reps: t.reps,
+      note: `busiest client took ${(r.throughput.busiestShare * 100).toFixed(0)}% of grants (12.5% = fair)`,
+    });
+    for (const key of ['p50', 'p99']) {
+      const b = summary(r.hand.batches.map((x) => x[key]));
+      out.add({
+        ...common,
+        case: 'handoff: release by A -> acquire resolved in waiting B',
+        metric: key,
+        unit: 'ms',
+        better: 'lower',
+        value: r.hand[key],
+        spread: b.spread && { ...b.spread, of: `3 batches of the ${r.hand.rounds} handoffs` },
+        reps: r.hand.rounds,
+      });
+    }
+    for (const [n, c] of [
+      [1, r.c1],
+      [8, r.c8],
+    ]) {
+      out.add({
+        ...common,
+        case: `Redis commands sent per acquire+release cycle, ${n} waiter${n > 1 ? 's' : ''}`,
+        metric: 'commands',
+        unit: '',
+        better: 'lower',
+        value: c.perHandoff,
+        spread: null,
+        reps: c.grants,
+      });
+    }
+  }
+  out.write();
+  return out;
+}
+
 main()
   .then((res) => {
     const { text, date } = report(res);
+    if (emitRows(res).file) {
+      process.stdout.write(text);
+      process.exit(0);
+    }
     const dir = path.join(__dirname, 'results');
     fs.mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `redis-contention-${date}${quick ? '-quick' : ''}.md`);
