@@ -10,5 +10,8 @@ export default defineConfig({
     globalSetup: ['test/helpers/global-setup.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
+    // Under CI a JSON report too, from which .ci/run prints a one-line "N passed, N failed".
+    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    outputFile: { json: 'build/test-report.json' },
   },
 });
