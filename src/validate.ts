@@ -58,3 +58,8 @@ export function knownKeys(field: string, value: object, allowed: readonly string
     }
   }
 }
+
+export function nonNegativeNumber(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalid(field, 'a finite number >= 0', value);
+  return value;
+}

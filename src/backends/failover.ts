@@ -23,6 +23,7 @@ import type {
   ResourceUsage,
   ResourceView,
 } from './types';
+import { ForwardingGrant } from './forwarding-grant';
 
 /** Makes the fallback backend; called once, when the arbiter is created. */
 export type FallbackFactory = () => Backend | Promise<Backend>;
@@ -46,35 +47,16 @@ export function hostLedgerNamespace(namespace: string): string {
 }
 
 /** A fallback grant: released on the fallback, and forgotten by the failover's token set. */
-class FallbackGrant implements Grant {
+class FallbackGrant extends ForwardingGrant<Grant> {
   constructor(
-    private readonly g: Grant,
+    inner: Grant,
     private readonly tokens: Set<string>,
-  ) {}
-  get resource(): string {
-    return this.g.resource;
-  }
-  get units(): number {
-    return this.g.units;
-  }
-  get token(): string {
-    return this.g.token;
-  }
-  get fencingToken(): number {
-    return this.g.fencingToken;
-  }
-  get grantedAt(): number {
-    return this.g.grantedAt;
-  }
-  get waitedMs(): number {
-    return this.g.waitedMs;
-  }
-  get lost(): AbortSignal {
-    return this.g.lost;
+  ) {
+    super(inner, inner.grantedAt);
   }
   release(): boolean | Promise<boolean> {
-    this.tokens.delete(this.g.token);
-    return this.g.release();
+    this.tokens.delete(this.inner.token);
+    return this.inner.release();
   }
 }
 

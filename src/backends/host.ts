@@ -20,7 +20,8 @@
 //   hears of it (microseconds later).
 import { GpuArbiterError, isGpuArbiterError } from '../errors';
 import { HostLedger, type HostGrant, type HostLostReason } from '../host-ledger';
-import { integerInRange, invalid, knownKeys, optionsObject } from '../validate';
+import { integerInRange, invalid, knownKeys, optionsObject, nonNegativeNumber } from '../validate';
+import { waitAborted, waitTimeout } from './wait-errors';
 import type {
   AcquireRequest,
   Backend,
@@ -170,8 +171,8 @@ export class HostBackend implements Backend {
    */
   setResource(resource: string, spec: ResourceSpec): void {
     const s = optionsObject<ResourceSpec>('spec', spec);
-    const capacity = nonNegative('spec.capacity', s.capacity);
-    const external = s.external === undefined ? 0 : nonNegative('spec.external', s.external);
+    const capacity = nonNegativeNumber('spec.capacity', s.capacity);
+    const external = s.external === undefined ? 0 : nonNegativeNumber('spec.external', s.external);
     const closed = s.closed ?? false;
     const cap = Math.floor(capacity);
     this.ensureOpen();
@@ -216,7 +217,7 @@ export class HostBackend implements Backend {
       if (tryOnce || full) {
         const hg = this.ledger.tryAcquire(request.resource, { units: request.units, priority: request.priority, label });
         if (hg !== null) return Promise.resolve(this.wrap(hg, request, start, 0));
-        if (tryOnce) return Promise.reject(timeout(request, 0));
+        if (tryOnce) return Promise.reject(waitTimeout(request, 0));
         return Promise.reject(
           new GpuArbiterError('E_QUEUE_FULL', `Queue of ${group} is full in this process (queueLimit ${request.queueLimit})`, {
             task: group,
@@ -255,8 +256,8 @@ export class HostBackend implements Backend {
         (err: unknown) => {
           settle();
           if (isGpuArbiterError(err)) {
-            if (err.code === 'E_TIMEOUT') throw timeout(request, Date.now() - start);
-            if (err.code === 'E_ABORTED' && request.signal !== undefined) throw aborted(request.signal);
+            if (err.code === 'E_TIMEOUT') throw waitTimeout(request, Date.now() - start);
+            if (err.code === 'E_ABORTED' && request.signal !== undefined) throw waitAborted(request.signal);
           }
           throw err;
         },
@@ -390,7 +391,7 @@ export class HostBackend implements Backend {
     this.ensureOpen();
     integerInRange('request.priority', request.priority, -MAX_PRIORITY, MAX_PRIORITY);
     integerInRange('request.units', request.units, 1, Number.MAX_SAFE_INTEGER);
-    if (request.signal?.aborted) throw aborted(request.signal);
+    if (request.signal?.aborted) throw waitAborted(request.signal);
   }
 
   private ensureOpen(): void {
@@ -402,19 +403,5 @@ function groupKey(resource: string, group: string): string {
   return `${resource}\n${group}`;
 }
 
-function nonNegative(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalid(field, 'a finite number >= 0', value);
-  return value;
-}
 
-function timeout(request: AcquireRequest, waitedMs: number): GpuArbiterError {
-  return new GpuArbiterError(
-    'E_TIMEOUT',
-    `Timed out after ${waitedMs} ms waiting for ${request.units} units of ${request.resource}`,
-    { resource: request.resource, task: request.holder.task, waitedMs },
-  );
-}
 
-function aborted(signal: AbortSignal): GpuArbiterError {
-  return new GpuArbiterError('E_ABORTED', 'The acquire was aborted', { reason: signal.reason }, { cause: signal.reason });
-}

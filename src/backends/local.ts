@@ -7,7 +7,8 @@
 // used in the arbiter, where serialising async steps is exactly what is needed.
 import { GpuArbiterError } from '../errors';
 import { IntrusiveList, type Linked } from '../util/intrusive-list';
-import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from '../validate';
+import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject, nonNegativeNumber } from '../validate';
+import { waitAborted, waitTimeout } from './wait-errors';
 import type {
   AcquireRequest,
   Backend,
@@ -247,8 +248,8 @@ export class LocalBackend implements Backend {
       state = new ResourceState(resource, this, this.agingMs);
       this.resources.set(resource, state);
     }
-    state.capacity = nonNegative('spec.capacity', spec.capacity);
-    state.external = spec.external === undefined ? 0 : nonNegative('spec.external', spec.external);
+    state.capacity = nonNegativeNumber('spec.capacity', spec.capacity);
+    state.external = spec.external === undefined ? 0 : nonNegativeNumber('spec.external', spec.external);
     state.closed = spec.closed ?? false;
     state.pump();
   }
@@ -273,7 +274,7 @@ export class LocalBackend implements Backend {
         { resource: request.resource, units: request.units, capacity: state.capacity },
       );
     }
-    if (request.signal?.aborted) throw aborted(request.signal);
+    if (request.signal?.aborted) throw waitAborted(request.signal);
     return state;
   }
 
@@ -303,7 +304,7 @@ export class LocalBackend implements Backend {
     }
     const now = Date.now();
     if (request.deadline !== undefined && request.deadline <= now) {
-      return Promise.reject(timeout(request, 0));
+      return Promise.reject(waitTimeout(request, 0));
     }
     if (request.queueGroup !== undefined && request.queueLimit !== undefined) {
       if ((state.groupCounts.get(request.queueGroup) ?? 0) >= request.queueLimit) {
@@ -328,13 +329,13 @@ export class LocalBackend implements Backend {
       };
       if (request.deadline !== undefined) {
         w.timer = setTimeout(() => {
-          if (state.dequeue(w)) reject(timeout(request, Date.now() - now));
+          if (state.dequeue(w)) reject(waitTimeout(request, Date.now() - now));
         }, request.deadline - now);
       }
       if (request.signal !== undefined) {
         const signal = request.signal;
         w.onAbort = () => {
-          if (state.dequeue(w)) reject(aborted(signal));
+          if (state.dequeue(w)) reject(waitAborted(signal));
         };
         signal.addEventListener('abort', w.onAbort, { once: true });
       }
@@ -424,23 +425,5 @@ function copyHolder(h: HolderInfo): HolderInfo {
   return { leaseId: h.leaseId, task: h.task, pid: h.pid };
 }
 
-function nonNegative(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalid(field, 'a finite number >= 0', value);
-  return value;
-}
 
-function timeout(request: AcquireRequest, waitedMs: number): GpuArbiterError {
-  return new GpuArbiterError(
-    'E_TIMEOUT',
-    `Timed out after ${waitedMs} ms waiting for ${request.units} units of ${request.resource}`,
-    {
-      resource: request.resource,
-      task: request.holder.task,
-      waitedMs,
-    },
-  );
-}
 
-function aborted(signal: AbortSignal): GpuArbiterError {
-  return new GpuArbiterError('E_ABORTED', 'The acquire was aborted', { reason: signal.reason }, { cause: signal.reason });
-}

@@ -29,41 +29,17 @@ import type {
   ResourceSpec,
   ResourceUsage,
 } from './types';
+import { ForwardingGrant } from './forwarding-grant';
 
-class RedisBackendGrant implements Grant {
-  constructor(
-    private readonly g: RedisGrant,
-    /** This process's Date.now() when the grant arrived (the contract's clock). */
-    readonly grantedAt: number,
-  ) {}
-
-  get resource(): string {
-    return this.g.resource;
-  }
-  get units(): number {
-    return this.g.units;
-  }
-  get token(): string {
-    return this.g.token;
-  }
-  get fencingToken(): number {
-    return this.g.fencingToken;
-  }
-  get waitedMs(): number {
-    return this.g.waitedMs;
-  }
-  get lost(): AbortSignal {
-    return this.g.lost;
-  }
-
+class RedisBackendGrant extends ForwardingGrant<RedisGrant> {
   /** True when this call released it; rejects with E_BACKEND_UNAVAILABLE when Redis could not be reached after the retries. */
   release(): Promise<boolean> {
-    return this.g.release().then((outcome) => {
+    return this.inner.release().then((outcome) => {
       if (outcome === 'release-failed') {
         throw new GpuArbiterError(
           'E_BACKEND_UNAVAILABLE',
-          `Release of ${this.g.resource} (fencing token ${this.g.fencingToken}) could not reach Redis; the hold ends by its TTL`,
-          { resource: this.g.resource, fencingToken: this.g.fencingToken },
+          `Release of ${this.inner.resource} (fencing token ${this.inner.fencingToken}) could not reach Redis; the hold ends by its TTL`,
+          { resource: this.inner.resource, fencingToken: this.inner.fencingToken },
         );
       }
       return outcome === 'released';
