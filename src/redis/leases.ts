@@ -14,6 +14,8 @@ import { booleanValue, integerInRange, invalid, knownKeys, nonEmptyString, optio
 import { RedisConnection, checkTarget, unavailable } from './connection';
 import { namespaceKeys, resourceKeyList, resourceKeys, wakeChannel } from './keys';
 import { PRIORITY_MAX, SCRIPTS } from './scripts';
+import { abortedError, asUnavailable, delay, parseHolder, parseJson, refusal, timeoutError, withDeadline } from './replies';
+import { MAX_UNITS, checkRequest } from './request';
 import { WakeSubscriber, type WakeMessage } from './subscriber';
 import type {
   CriticalFailureEvent,
@@ -42,18 +44,6 @@ const OPTION_KEYS = [
   'onCriticalFailure',
   'connectTimeoutMs',
 ] as const;
-const REQUEST_KEYS = [
-  'resource',
-  'units',
-  'priority',
-  'deadline',
-  'signal',
-  'holder',
-  'queueGroup',
-  'queueLimit',
-  'onLost',
-] as const;
-const MAX_UNITS = 2 ** 31 - 1;
 
 interface Waiting {
   id: string;
@@ -860,96 +850,4 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
       if (event !== 'backend-error') this.backendError(err);
     }
   }
-}
-
-// ------------------------------------------------------------------ module helpers
-
-function checkRequest(request: RedisAcquireRequest): RedisAcquireRequest {
-  const r = optionsObject<RedisAcquireRequest>('request', request);
-  knownKeys('request', r, REQUEST_KEYS);
-  const resource = nonEmptyString('request.resource', r.resource);
-  const units = integerInRange('request.units', r.units, 1, MAX_UNITS);
-  const priority = integerInRange('request.priority', r.priority, 0, PRIORITY_MAX);
-  if (r.deadline !== undefined && (typeof r.deadline !== 'number' || !Number.isFinite(r.deadline))) {
-    throw invalid('request.deadline', 'a time in ms since epoch', r.deadline);
-  }
-  if (r.signal !== undefined && !(r.signal instanceof AbortSignal)) throw invalid('request.signal', 'an AbortSignal', r.signal);
-  const holder = optionsObject<LeaseHolder>('request.holder', r.holder);
-  if (r.holder === undefined) throw invalid('request.holder', 'an object { leaseId, task, pid }', r.holder);
-  nonEmptyString('request.holder.leaseId', holder.leaseId);
-  nonEmptyString('request.holder.task', holder.task);
-  integerInRange('request.holder.pid', holder.pid, 0, 2 ** 31 - 1);
-  if (r.queueGroup !== undefined) nonEmptyString('request.queueGroup', r.queueGroup);
-  if (r.queueLimit !== undefined) integerInRange('request.queueLimit', r.queueLimit, 0, MAX_UNITS);
-  if (r.onLost !== undefined && typeof r.onLost !== 'function') throw invalid('request.onLost', 'a function', r.onLost);
-  return { ...(r as RedisAcquireRequest), resource, units, priority };
-}
-
-function refusal(status: string, req: RedisAcquireRequest): GpuArbiterError {
-  const details = { resource: req.resource, units: req.units };
-  switch (status) {
-    case 'nores':
-      return new GpuArbiterError('E_INVALID_ARGUMENT', `Unknown resource "${req.resource}": call setResource() first`, details);
-    case 'nofit':
-      return new GpuArbiterError('E_DOES_NOT_FIT', `${req.units} units can never fit ${req.resource}: more than its capacity`, details);
-    case 'full':
-      return new GpuArbiterError('E_QUEUE_FULL', `The queue of ${req.resource} is full (limit ${req.queueLimit})`, details);
-    case 'closed':
-      return new GpuArbiterError('E_CLOSED', `${req.resource} is closed: nothing new is granted`, details);
-    case 'busy':
-      return new GpuArbiterError('E_TIMEOUT', `${req.resource} is busy and the deadline has passed`, details);
-    default:
-      return unavailable(`Unexpected reply "${status}" from the acquire script`);
-  }
-}
-
-function abortedError(resource: string): GpuArbiterError {
-  return new GpuArbiterError('E_ABORTED', `The wait for ${resource} was aborted`, { resource });
-}
-
-function timeoutError(resource: string, deadline: number): GpuArbiterError {
-  return new GpuArbiterError('E_TIMEOUT', `Timed out waiting for ${resource} (deadline ${new Date(deadline).toISOString()})`, {
-    resource,
-    deadline,
-  });
-}
-
-function asUnavailable(err: unknown): GpuArbiterError {
-  if (err instanceof GpuArbiterError) return err;
-  return unavailable(`Redis call failed: ${err instanceof Error ? err.message : String(err)}`, err);
-}
-
-function parseJson(raw: string): Record<string, unknown> {
-  try {
-    const v = JSON.parse(raw) as unknown;
-    return v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
-
-function parseHolder(raw: unknown): LeaseHolder | null {
-  if (typeof raw !== 'string') return null;
-  const h = parseJson(raw);
-  return Object.keys(h).length ? (h as LeaseHolder) : null;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
-}
-
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(unavailable(`Redis ${what} did not finish within ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(asUnavailable(e));
-      },
-    );
-  });
 }
