@@ -84,6 +84,11 @@ export interface GpuArbiterOptions {
   /** @default 'binpack' */
   placement?: PlacementStrategy;
   /**
+   * After `lease.release({ oom: true })` the lease's GPU takes no new grants for this long, and
+   * the task's VRAM estimate is raised (see vramMiB 'auto'). 0: no cool-down. @default 5000
+   */
+  oomCooldownMs?: number;
+  /**
    * Aging for the local backend: a waiter's effective priority rises by 1 per `agingMs` waited,
    * so low-priority work is not starved. @default strict priorities (no aging)
    */
@@ -117,7 +122,7 @@ export interface DeclaredDevice {
 
 /** What configure() may change at run time. */
 export type GpuArbiterConfigInput = Partial<
-  Pick<GpuArbiterOptions, 'policies' | 'devices' | 'maxFraction' | 'placement' | 'declaredDevices'>
+  Pick<GpuArbiterOptions, 'policies' | 'devices' | 'maxFraction' | 'placement' | 'declaredDevices' | 'oomCooldownMs'>
 >;
 
 /** Validated configuration. */
@@ -127,9 +132,11 @@ export interface ArbiterConfig {
   readonly declaredDevices: readonly Readonly<DeclaredDevice>[];
   readonly maxFraction: number;
   readonly placement: PlacementStrategy;
+  readonly oomCooldownMs: number;
 }
 
 export const DEFAULT_MAX_FRACTION = 0.95;
+export const DEFAULT_OOM_COOLDOWN_MS = 5000;
 const CREATE_KEYS = [
   'backend',
   'policies',
@@ -137,6 +144,7 @@ const CREATE_KEYS = [
   'declaredDevices',
   'maxFraction',
   'placement',
+  'oomCooldownMs',
   'monitor',
   'monitorOptions',
   'agingMs',
@@ -151,7 +159,7 @@ const CREATE_KEYS = [
   'redisOptions',
 ] as const;
 const REDIS_ONLY = ['redis', 'leaseTtlMs', 'nodeId', 'registerNode', 'redisOptions'] as const;
-const CONFIGURE_KEYS = ['policies', 'devices', 'maxFraction', 'placement', 'declaredDevices'] as const;
+const CONFIGURE_KEYS = ['policies', 'devices', 'maxFraction', 'placement', 'declaredDevices', 'oomCooldownMs'] as const;
 const CONFIGURE_KEYS_SET = new Set<string>(CONFIGURE_KEYS);
 
 /** Checks the Redis-related options: shapes, and that they come with backend 'redis'. */
@@ -279,7 +287,11 @@ function parseConfig(o: Partial<GpuArbiterOptions>, current: ArbiterConfig | nul
   }
   let declaredDevices = current?.declaredDevices ?? [];
   if (o.declaredDevices !== undefined) declaredDevices = parseDeclared(o.declaredDevices, `${field}.declaredDevices`);
-  return Object.freeze({ policies, devices, maxFraction, placement, declaredDevices });
+  const oomCooldownMs =
+    o.oomCooldownMs === undefined
+      ? (current?.oomCooldownMs ?? DEFAULT_OOM_COOLDOWN_MS)
+      : integerInRange(`${field}.oomCooldownMs`, o.oomCooldownMs, 0, 3_600_000);
+  return Object.freeze({ policies, devices, maxFraction, placement, declaredDevices, oomCooldownMs });
 }
 
 function parseDeclared(value: unknown, field: string): Readonly<DeclaredDevice>[] {

@@ -16,6 +16,7 @@ import {
 import * as os from 'node:os';
 import { HostBackend } from './backends/host';
 import { LocalBackend } from './backends/local';
+import { VramLearner, type TaskVramEstimate } from './learned-vram';
 import { FailoverBackend, defaultHostFallback } from './backends/failover';
 import { RedisBackend } from './backends/redis';
 import type { AcquireRequest, Backend, BackendObserver, Grant, HolderInfo, HolderView, LostReason } from './backends/types';
@@ -28,7 +29,7 @@ import { GpuMonitor } from './monitor';
 import { Lease, LeaseHolder, type LeaseDevice, type LeaseEnv } from './lease';
 import { ArbiterMetrics, type MetricFamily } from './metrics';
 import { registerMetrics, type PromRegistryLike } from './metrics-prom';
-import type { GpuSnapshot } from './monitor-types';
+import type { GpuDevice, GpuSnapshot } from './monitor-types';
 import { place, type PlacementCandidate } from './placement';
 import type { TaskPolicy } from './policy';
 import { buildSnapshot, gpuFamilies, type ArbiterSnapshot } from './arbiter-snapshot';
@@ -67,6 +68,7 @@ export interface ManagedDevice {
  * - `skipped` ({ task, reason }), `fell-back` ({ task, reason }), `timeout` ({ task, waitedMs })
  * - `watchdog` ({ lease, heldMs, holdMaxMs, willRevoke }), `lease-lost` ({ lease, reason })
  * - `overuse` ({ lease, device, pid, declaredMiB, usedMiB })
+ * - `cooldown` ({ device, resource, until, task }): after release({ oom: true }) the GPU takes no new grants until `until`
  * - `warning` (Error): something went wrong off the caller's path (never thrown from a timer).
  */
 export class GpuArbiter extends EventEmitter {
@@ -86,6 +88,10 @@ export class GpuArbiter extends EventEmitter {
   private readonly waiting = new IntrusiveList<MovingWait<ManagedDevice>>();
   private leaseSeq = 0;
   private candidateList: PlacementCandidate[] = [];
+  /** Peaks per task for vramMiB 'auto', and OOM floors. */
+  private readonly learner = new VramLearner();
+  /** GPUs in OOM cool-down (resource -> Date.now() when it ends). */
+  private readonly coolingUntil = new Map<string, number>();
   private closed = false;
   private readonly onSample = (s: GpuSnapshot): void => {
     this.mutex
@@ -379,7 +385,7 @@ export class GpuArbiter extends EventEmitter {
   private acquireFor(policy: TaskPolicy, options: AcquireOptions | undefined, mapErrors: boolean): Promise<Lease> {
     if (this.closed) throw new GpuArbiterError('E_CLOSED', 'The arbiter is closed');
     const opts = parseAcquireOptions(options);
-    const units = policy.vramMiB;
+    const units = policy.autoVram ? this.learner.estimate(policy.task, policy.vramMiB) : policy.vramMiB;
     const placed = place(units, policy.priority, this.candidates(), this.config.placement);
     if (placed.kind === 'no-device') {
       const s = this.monitor.snapshot();
@@ -540,6 +546,9 @@ export class GpuArbiter extends EventEmitter {
 
   private readonly releaseHook = (lease: Lease, oom: boolean): Promise<void> | undefined => {
     if (this.leases.remove(lease)) clearWatchdog(lease);
+    this.learner.finish(lease, lease.task);
+    // Before the release: the freed VRAM must not go to a waiter while the GPU cools down.
+    if (oom) this.oomed(lease);
     let pending: Promise<void> | undefined;
     try {
       const r = lease.grant.release();
@@ -604,6 +613,7 @@ export class GpuArbiter extends EventEmitter {
     if (lease === undefined) return;
     this.leases.remove(lease);
     clearWatchdog(lease);
+    this.learner.finish(lease, lease.task);
     this.emit('lease-lost', { lease: lease.toJSON(), reason });
     if (reason === 'renewal-failed') {
       // The GPU work may still be running while the ledger gives its VRAM to someone else.
@@ -644,9 +654,11 @@ export class GpuArbiter extends EventEmitter {
         c.usable = false;
         continue;
       }
-      c.usable = d.admission.usable && !u.closed;
+      // A GPU cooling down after an OOM is closed in the backend but still takes waiters.
+      const cooling = u.closed && this.cooling(d.resource);
+      c.usable = d.admission.usable && (!u.closed || cooling);
       c.capacityMiB = u.capacity;
-      c.budgetMiB = u.capacity - u.external - u.declared;
+      c.budgetMiB = cooling ? 0 : u.capacity - u.external - u.declared;
       c.waiting = u.waiting;
       c.headPriority = u.headPriority;
     }
@@ -688,7 +700,7 @@ export class GpuArbiter extends EventEmitter {
       // Unusable: keep the last known capacity so queued waiters are not turned into
       // E_DOES_NOT_FIT; `closed` stops new grants until the device is usable again.
       const spec = admission.usable
-        ? { capacity: admission.capacityMiB!, external: admission.unaccountedMiB }
+        ? { capacity: admission.capacityMiB!, external: admission.unaccountedMiB, closed: this.cooling(resource) }
         : { capacity: prev?.capacity ?? 0, external: prev?.external ?? 0, closed: true };
       const pending = this.backend.setResource(resource, spec);
       if (pending !== undefined) await pending;
@@ -709,6 +721,7 @@ export class GpuArbiter extends EventEmitter {
       };
       next.push({ index: gpu.index, resource, info, env, admission, utilizationPercent, present: true, candidate });
       this.checkOveruse(resource, gpu.index, admission);
+      this.observeUse(resource, gpu);
     }
     // A GPU that vanished from the sample, or that configure() took out of options.devices,
     // takes no new grants; it stays listed while it has holders or waiters.
@@ -743,6 +756,57 @@ export class GpuArbiter extends EventEmitter {
     this.devices = next.sort((a, b) => a.index - b.index);
     this.candidateList = this.devices.map((d) => d.candidate);
     this.rebalance();
+  }
+
+  /** True while `resource` is in OOM cool-down (forgets cool-downs that ended). */
+  private cooling(resource: string): boolean {
+    const until = this.coolingUntil.get(resource);
+    if (until === undefined) return false;
+    if (Date.now() < until) return true;
+    this.coolingUntil.delete(resource);
+    return false;
+  }
+
+  /** lease.release({ oom: true }): raise the task's estimate, and cool the GPU down. */
+  private oomed(lease: Lease): void {
+    this.learner.oom(lease.task, lease.vramMiB);
+    const ms = this.config.oomCooldownMs;
+    if (ms === 0) return;
+    const resource = lease.grant.resource;
+    const until = Date.now() + ms;
+    this.coolingUntil.set(resource, until);
+    const prev = this.backend.usage(resource);
+    if (prev !== null) {
+      const r = this.backend.setResource(resource, { capacity: prev.capacity, external: prev.external, closed: true });
+      if (r !== undefined) r.catch((err: unknown) => this.emit('warning', err));
+    }
+    this.emit('cooldown', { device: lease.device.index, resource, until, task: lease.task });
+    // Reopen when it ends rather than at the next sample after it.
+    setTimeout(() => this.onSample(this.monitor.snapshot()), ms + 1).unref();
+  }
+
+  /**
+   * Records each lease's peak VRAM for the learner: where NVML lists a process that holds exactly
+   * one lease of this arbiter on this GPU, its memory is that lease's.
+   */
+  private observeUse(resource: string, gpu: GpuDevice): void {
+    if (gpu.processes === null || gpu.processes.length === 0) return;
+    const byPid = new Map<number, Lease | null>(); // null: the process holds several leases here
+    for (const l of this.leases) {
+      if (l.grant.resource === resource) byPid.set(l.pid, byPid.has(l.pid) ? null : l);
+    }
+    if (byPid.size === 0) return;
+    for (const p of gpu.processes) {
+      const l = byPid.get(p.pid);
+      if (l && p.usedBytes !== null) this.learner.observe(l, Math.ceil(p.usedBytes / (1024 * 1024)));
+    }
+  }
+
+  /** Current VRAM estimates per task (vramMiB 'auto' tasks admit on `estimateMiB`). */
+  vramEstimates(): TaskVramEstimate[] {
+    const defaults = new Map<string, number>();
+    for (const p of this.config.policies.values()) defaults.set(p.task, p.vramMiB);
+    return this.learner.snapshot(defaults);
   }
 
   private checkOveruse(resource: string, index: number, admission: DeviceAdmission): void {

@@ -13,8 +13,14 @@ export const MAX_PRIORITY = 1000;
 export interface TaskPolicyInput {
   /** Integer 0-1000; higher is served first. */
   priority: number;
-  /** VRAM the task declares, in MiB (integer >= 1). Admission reserves exactly this. */
-  vramMiB: number;
+  /**
+   * VRAM the task declares, in MiB (integer >= 1): admission reserves exactly this. Or 'auto':
+   * admission uses a high percentile of the task's measured peaks (NVML per-process memory),
+   * starting from `vramDefaultMiB`, and never less than an OOM showed it needs.
+   */
+  vramMiB: number | 'auto';
+  /** With vramMiB 'auto': the starting estimate, in MiB. */
+  vramDefaultMiB?: number;
   /**
    * How long to wait for the GPU. WAIT: then E_TIMEOUT. SKIP/FALLBACK_CPU: then skip or fall back.
    * @default WAIT: no limit; SKIP and FALLBACK_CPU: 0 (try once)
@@ -36,7 +42,10 @@ export interface TaskPolicyInput {
 export interface TaskPolicy {
   readonly task: string;
   readonly priority: number;
+  /** Declared VRAM; with `autoVram`, the starting estimate (vramDefaultMiB). */
   readonly vramMiB: number;
+  /** vramMiB was 'auto': admit on the learned estimate. */
+  readonly autoVram: boolean;
   /** null: wait without limit. */
   readonly maxWaitMs: number | null;
   readonly busyPolicy: BusyPolicy;
@@ -49,6 +58,7 @@ export interface TaskPolicy {
 const POLICY_KEYS = [
   'priority',
   'vramMiB',
+  'vramDefaultMiB',
   'maxWaitMs',
   'busyPolicy',
   'holdMaxMs',
@@ -68,7 +78,16 @@ export function parseTaskPolicy(task: string, value: unknown, field = `policies.
   const p = optionsObject<TaskPolicyInput>(field, value);
   knownKeys(field, p, POLICY_KEYS);
   const priority = integerInRange(`${field}.priority`, p.priority, 0, MAX_PRIORITY);
-  const vramMiB = integerInRange(`${field}.vramMiB`, p.vramMiB, 1, MAX_MIB);
+  const autoVram = p.vramMiB === 'auto';
+  let vramMiB: number;
+  if (autoVram) {
+    if (p.vramDefaultMiB === undefined) throw invalid(`${field}.vramDefaultMiB`, "an integer from 1 to 2147483647 (vramMiB 'auto' starts from it)", undefined);
+    vramMiB = integerInRange(`${field}.vramDefaultMiB`, p.vramDefaultMiB, 1, MAX_MIB);
+  } else {
+    if (typeof p.vramMiB !== 'number') throw invalid(`${field}.vramMiB`, "an integer from 1 to 2147483647 or 'auto'", p.vramMiB);
+    vramMiB = integerInRange(`${field}.vramMiB`, p.vramMiB, 1, MAX_MIB);
+    if (p.vramDefaultMiB !== undefined) throw invalid(`${field}.vramDefaultMiB`, "nothing unless vramMiB is 'auto'", p.vramDefaultMiB);
+  }
   const busyPolicy = p.busyPolicy ?? 'WAIT';
   if (!BusyPolicies.includes(busyPolicy)) throw invalid(`${field}.busyPolicy`, `one of ${BusyPolicies.join(', ')}`, busyPolicy);
   const maxWaitMs =
@@ -81,7 +100,7 @@ export function parseTaskPolicy(task: string, value: unknown, field = `policies.
   const revokeGraceMs =
     p.revokeGraceMs === undefined ? 5000 : integerInRange(`${field}.revokeGraceMs`, p.revokeGraceMs, 0, MAX_MS);
   const queueLimit = p.queueLimit === undefined ? null : integerInRange(`${field}.queueLimit`, p.queueLimit, 0, 2 ** 31 - 1);
-  return Object.freeze({ task, priority, vramMiB, maxWaitMs, busyPolicy, holdMaxMs, revokeOnHoldMax, revokeGraceMs, queueLimit });
+  return Object.freeze({ task, priority, vramMiB, autoVram, maxWaitMs, busyPolicy, holdMaxMs, revokeOnHoldMax, revokeGraceMs, queueLimit });
 }
 
 /** Validates the whole `policies` map; at least one task is required. */
