@@ -37,6 +37,16 @@ import { classifyFailure } from './outcome';
 import { armWatchdog, clearWatchdog, type WatchdogHooks } from './watchdog';
 import { MovingWait } from './moving-wait';
 import { invalid, nonEmptyString } from './validate';
+import { Alerter, type Alert, type AlertInput, type AlertKind } from './ops/alerts';
+import type { CriticalLogStats } from './ops/critical-log';
+
+/** @internal What create() passes to the constructor besides the config. */
+interface ArbiterExtra {
+  nodeId?: string;
+  onCriticalFailure?: (event: CriticalFailure) => void;
+  onAlert?: (alert: Alert) => void;
+  criticalLog?: string;
+}
 
 /** Result of {@link GpuArbiter.run}. */
 export type RunResult<T, F = T> =
@@ -67,6 +77,8 @@ export interface ManagedDevice {
  * - `skipped` ({ task, reason }), `fell-back` ({ task, reason }), `timeout` ({ task, waitedMs })
  * - `watchdog` ({ lease, heldMs, holdMaxMs, willRevoke }), `lease-lost` ({ lease, reason })
  * - `overuse` ({ lease, device, pid, declaredMiB, usedMiB })
+ * - `alert` (Alert): release-failed, ownership-violation, lease-lost, watchdog, gpu-lost, overuse
+ *   (also given to `options.onAlert` and written to `options.criticalLog`)
  * - `warning` (Error): something went wrong off the caller's path (never thrown from a timer).
  */
 export class GpuArbiter extends EventEmitter {
@@ -99,6 +111,12 @@ export class GpuArbiter extends EventEmitter {
   private readonly resourceOf: (index: number) => string;
   private readonly onCriticalFailure: ((event: CriticalFailure) => void) | null;
   private registry: NodeRegistry | null = null;
+  private readonly alerter: Alerter;
+  private watchdogFired = 0;
+  /** GPU indices reported lost (alerted once per loss). */
+  private readonly lostGpus = new Set<number>();
+  /** -1 until the first sample: violations counted before this arbiter started are not alerted. */
+  private ownershipViolationsSeen = -1;
 
   private constructor(
     config: ArbiterConfig,
@@ -106,13 +124,19 @@ export class GpuArbiter extends EventEmitter {
     private readonly ownsBackend: boolean,
     private readonly monitor: GpuView,
     private readonly stopMonitor: (() => Promise<void>) | null,
-    extra: { nodeId?: string; onCriticalFailure?: (event: CriticalFailure) => void } = {},
+    extra: ArbiterExtra = {},
   ) {
     super();
     this.config = config;
     const nodeId = extra.nodeId;
     this.resourceOf = nodeId === undefined ? gpuResource : (i) => `${nodeId}/gpu${i}`;
     this.onCriticalFailure = extra.onCriticalFailure ?? null;
+    this.alerter = new Alerter(
+      extra.onAlert ?? null,
+      extra.criticalLog ?? null,
+      (a) => this.emit('alert', a),
+      (err) => this.emit('warning', err),
+    );
     if (backend.observe !== undefined) {
       this.metricsStore.backendAvailable = backend.available === false ? 0 : 1;
       backend.observe(this.observer);
@@ -140,7 +164,7 @@ export class GpuArbiter extends EventEmitter {
       else backend = o.backend;
       // A backend made here from a name is the arbiter's: it closes it (also when create fails).
       const owns = o.backend !== backend;
-      const extra = { onCriticalFailure: o.onCriticalFailure };
+      const extra: ArbiterExtra = { onCriticalFailure: o.onCriticalFailure, onAlert: o.onAlert, criticalLog: o.criticalLog };
       let monitor: GpuView;
       let stop: (() => Promise<void>) | null = null;
       try {
@@ -171,7 +195,7 @@ export class GpuArbiter extends EventEmitter {
     backend: Backend,
     monitor: GpuView,
     stopMonitor: (() => Promise<void>) | null,
-    extra: { nodeId: string; onCriticalFailure?: (event: CriticalFailure) => void; registerTtlMs: number | null; redis: GpuArbiterOptions['redis']; namespace: string },
+    extra: ArbiterExtra & { nodeId: string; registerTtlMs: number | null; redis: GpuArbiterOptions['redis']; namespace: string },
   ): Promise<GpuArbiter> {
     const arbiter = await new GpuArbiter(config, backend, true, monitor, stopMonitor, extra).start();
     if (extra.registerTtlMs !== null) {
@@ -349,6 +373,7 @@ export class GpuArbiter extends EventEmitter {
       if (this.registry !== null) await this.registry.stop();
       if (this.ownsBackend) await this.backend.close();
       if (this.stopMonitor !== null) await this.stopMonitor();
+      await this.alerter.flush();
     });
   }
 
@@ -567,6 +592,15 @@ export class GpuArbiter extends EventEmitter {
   /** Calls onCriticalFailure; never throws (a throwing alert hook is reported as a warning). */
   private critical(event: CriticalFailure): void {
     this.emit('critical-failure', event);
+    if (event.kind === 'release-failed') {
+      this.alert({
+        kind: 'release-failed',
+        message: `Release of ${event.resource} (fencing token ${event.fencingToken}) could not reach the ledger: ${event.error.message}`,
+        task: event.task,
+        resource: event.resource,
+        details: { fencingToken: event.fencingToken, error: event.error.message },
+      });
+    }
     if (this.onCriticalFailure === null) return;
     try {
       this.onCriticalFailure(event);
@@ -605,6 +639,15 @@ export class GpuArbiter extends EventEmitter {
     this.leases.remove(lease);
     clearWatchdog(lease);
     this.emit('lease-lost', { lease: lease.toJSON(), reason });
+    this.alert({
+      kind: 'lease-lost',
+      message: `Lease ${lease.id} (${lease.task}) on ${lease.grant.resource} lost: ${reason}`,
+      task: lease.task,
+      leaseId: lease.id,
+      resource: lease.grant.resource,
+      device: lease.device.index,
+      details: { reason, fencingToken: lease.fencingToken },
+    });
     if (reason === 'renewal-failed') {
       // The GPU work may still be running while the ledger gives its VRAM to someone else.
       this.critical({
@@ -622,11 +665,22 @@ export class GpuArbiter extends EventEmitter {
   private readonly watchdogHooks: WatchdogHooks = {
     exceeded: (lease, holdMaxMs) => {
       this.metricsStore.countWatchdog(lease.task);
+      const heldMs = Date.now() - lease.acquiredAt;
+      this.watchdogFired++;
       this.emit('watchdog', {
         lease: lease.toJSON(),
-        heldMs: Date.now() - lease.acquiredAt,
+        heldMs,
         holdMaxMs,
         willRevoke: lease.policy.revokeOnHoldMax,
+      });
+      this.alert({
+        kind: 'watchdog',
+        message: `Lease ${lease.id} (${lease.task}) held ${heldMs} ms, over holdMaxMs ${holdMaxMs}${lease.policy.revokeOnHoldMax ? '; it will be revoked' : ''}`,
+        task: lease.task,
+        leaseId: lease.id,
+        resource: lease.grant.resource,
+        device: lease.device.index,
+        details: { heldMs, holdMaxMs, willRevoke: lease.policy.revokeOnHoldMax },
       });
     },
     revoke: (lease) => {
@@ -742,7 +796,52 @@ export class GpuArbiter extends EventEmitter {
     }
     this.devices = next.sort((a, b) => a.index - b.index);
     this.candidateList = this.devices.map((d) => d.candidate);
+    this.checkLostGpus(wanted);
+    this.checkOwnership();
     this.rebalance();
+  }
+
+  /** Alerts once when a managed GPU stops being usable (NVML error, gone from the sample). */
+  private checkLostGpus(wanted: readonly number[] | null): void {
+    for (const d of this.devices) {
+      if (d.admission.usable) {
+        this.lostGpus.delete(d.index);
+        continue;
+      }
+      if (wanted !== null && !wanted.includes(d.index)) continue; // taken out by configure(), not lost
+      if (d.admission.reason === 'not in options.devices' || this.lostGpus.has(d.index)) continue;
+      this.lostGpus.add(d.index);
+      this.alert({
+        kind: 'gpu-lost',
+        message: `GPU ${d.index} is not usable: ${d.admission.reason ?? 'unknown'}`,
+        resource: d.resource,
+        device: d.index,
+        details: { reason: d.admission.reason },
+      });
+    }
+  }
+
+  /** Alerts on ownership violations counted by the backend since the last look. */
+  private checkOwnership(): void {
+    const n = this.backend.inspect().ownershipViolations;
+    if (this.ownershipViolationsSeen >= 0 && n > this.ownershipViolationsSeen) {
+      this.alert({
+        kind: 'ownership-violation',
+        message: `${n - this.ownershipViolationsSeen} release(s) or renewal(s) of a lease this holder no longer owned`,
+        details: { count: n - this.ownershipViolationsSeen, total: n },
+      });
+    }
+    this.ownershipViolationsSeen = n;
+  }
+
+  /** Alerts raised so far per kind, and the critical log's counters (null without `criticalLog`). */
+  alertStats(): { totals: Record<AlertKind, number>; criticalLog: CriticalLogStats | null } {
+    return { totals: this.alerter.totals(), criticalLog: this.alerter.logStats() };
+  }
+
+  /** @internal Raises an alert (never throws). */
+  private alert(input: AlertInput): void {
+    this.alerter.raise(input);
   }
 
   private checkOveruse(resource: string, index: number, admission: DeviceAdmission): void {
@@ -756,6 +855,15 @@ export class GpuArbiter extends EventEmitter {
       if (lease.overuse) continue; // report the start of an overuse, not every sample of it
       lease.overuse = true;
       this.emit('overuse', { lease: lease.toJSON(), device: index, pid: o.pid, declaredMiB: o.declaredMiB, usedMiB: o.usedMiB });
+      this.alert({
+        kind: 'overuse',
+        message: `Lease ${lease.id} (${lease.task}) pid ${o.pid} uses ${o.usedMiB} MiB on GPU ${index}, declared ${o.declaredMiB} MiB`,
+        task: lease.task,
+        leaseId: lease.id,
+        resource,
+        device: index,
+        details: { pid: o.pid, declaredMiB: o.declaredMiB, usedMiB: o.usedMiB },
+      });
     }
   }
 }
@@ -783,7 +891,15 @@ async function createOnRedis(config: ArbiterConfig, o: Partial<GpuArbiterOptions
     throw err;
   }
   const registerTtlMs = o.registerNode === false ? null : (reg.ttlMs ?? 15_000);
-  const extra = { nodeId, onCriticalFailure: o.onCriticalFailure, registerTtlMs, redis: o.redis, namespace };
+  const extra = {
+    nodeId,
+    onCriticalFailure: o.onCriticalFailure,
+    onAlert: o.onAlert,
+    criticalLog: o.criticalLog,
+    registerTtlMs,
+    redis: o.redis,
+    namespace,
+  };
   try {
     if (o.monitor !== undefined) return await GpuArbiter.assemble(config, backend, o.monitor, null, extra);
     const monitor = await createDefaultMonitor(o.monitorOptions);
