@@ -36,9 +36,10 @@ import { IntrusiveList } from './util/intrusive-list';
 import { classifyFailure } from './outcome';
 import { armWatchdog, clearWatchdog, type WatchdogHooks } from './watchdog';
 import { MovingWait } from './moving-wait';
-import { invalid, nonEmptyString } from './validate';
+import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from './validate';
 import { Alerter, type Alert, type AlertInput, type AlertKind } from './ops/alerts';
 import type { CriticalLogStats } from './ops/critical-log';
+import { computeHealth, type Health } from './ops/health';
 
 /** @internal What create() passes to the constructor besides the config. */
 interface ArbiterExtra {
@@ -113,6 +114,8 @@ export class GpuArbiter extends EventEmitter {
   private registry: NodeRegistry | null = null;
   private readonly alerter: Alerter;
   private watchdogFired = 0;
+  private lastRenewalFailureAt: number | null = null;
+  private lastReleaseFailureAt: number | null = null;
   /** GPU indices reported lost (alerted once per loss). */
   private readonly lostGpus = new Set<number>();
   /** -1 until the first sample: violations counted before this arbiter started are not alerted. */
@@ -586,6 +589,7 @@ export class GpuArbiter extends EventEmitter {
   /** A release the backend could not apply: counted and reported, never thrown at the caller. */
   private readonly releaseFailed = (err: unknown): void => {
     this.metricsStore.releaseFailures++;
+    this.lastReleaseFailureAt = Date.now();
     this.emit('warning', err);
   };
 
@@ -622,6 +626,7 @@ export class GpuArbiter extends EventEmitter {
     },
     renewalFailing: (event) => {
       this.metricsStore.renewalFailures++;
+      this.lastRenewalFailureAt = Date.now();
       this.emit('renewal-failing', event);
     },
     criticalFailure: (event) => {
@@ -832,6 +837,35 @@ export class GpuArbiter extends EventEmitter {
       });
     }
     this.ownershipViolationsSeen = n;
+  }
+
+  /**
+   * For liveness and readiness probes: `{ status: 'ok'|'degraded'|'down', checks }`. Down: closed,
+   * no usable GPU, or the ledger (Redis) unreachable with no fallback. Degraded: some GPU lost,
+   * Redis away but the host fallback admitting, a renewal or release failure in the last
+   * `recentMs` (default 60 s), a hold past holdMaxMs, or critical-log records lost. Synchronous,
+   * no I/O.
+   */
+  health(options: { recentMs?: number } = {}): Health {
+    const o = optionsObject<{ recentMs: number }>('options', options);
+    knownKeys('options', o, ['recentMs']);
+    const recentMs = o.recentMs === undefined ? 60_000 : integerInRange('options.recentMs', o.recentMs, 0, 86_400_000);
+    const watchdogFiring: Array<{ leaseId: string; task: string }> = [];
+    for (const l of this.leases) if (l.watchdogFired) watchdogFiring.push({ leaseId: l.id, task: l.task });
+    const log = this.alerter.logStats();
+    return computeHealth({
+      closed: this.closed,
+      gpus: this.devices.map((d) => ({ index: d.index, usable: d.admission.usable, reason: d.admission.reason })),
+      backendAvailable: this.backend.available === undefined ? null : this.backend.available,
+      hasFallback: this.backend instanceof FailoverBackend,
+      backendKind: this.backend.kind,
+      lastRenewalFailureAt: this.lastRenewalFailureAt,
+      lastReleaseFailureAt: this.lastReleaseFailureAt,
+      watchdogFiring,
+      criticalLog: log,
+      now: Date.now(),
+      recentMs,
+    });
   }
 
   /** Alerts raised so far per kind, and the critical log's counters (null without `criticalLog`). */
