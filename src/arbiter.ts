@@ -40,6 +40,8 @@ import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } fro
 import { Alerter, type Alert, type AlertInput, type AlertKind } from './ops/alerts';
 import type { CriticalLogStats } from './ops/critical-log';
 import { computeHealth, type Health } from './ops/health';
+import { promHandler } from './ops/prom-text';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** @internal What create() passes to the constructor besides the config. */
 interface ArbiterExtra {
@@ -332,6 +334,15 @@ export class GpuArbiter extends EventEmitter {
       },
       ...gpuFamilies(this.monitor.snapshot(), this.config.devices),
     ];
+  }
+
+  /**
+   * A node:http request handler serving {@link metrics} in the Prometheus text format (no
+   * prom-client): `http.createServer(arbiter.metricsHandler()).listen(9464)`, or call it from
+   * your own router for `/metrics`. GET/HEAD only (others: 405).
+   */
+  metricsHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+    return promHandler(() => this.metrics());
   }
 
   /**

@@ -32,6 +32,7 @@ export type { SimulatedDeviceSpec } from './sim-gpu';
 export { Outcomes } from './metrics';
 export type { Outcome, MetricFamily, CounterFamily, HistogramFamily, TaskCounters } from './metrics';
 export { registerMetrics } from './metrics-prom';
+export { formatPrometheus, PROM_CONTENT_TYPE } from './ops/prom-text';
 export type { PromRegistryLike } from './metrics-prom';
 export { RedisLeases } from './redis/leases';
 export type {
