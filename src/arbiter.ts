@@ -41,6 +41,7 @@ import { Alerter, type Alert, type AlertInput, type AlertKind } from './ops/aler
 import type { CriticalLogStats } from './ops/critical-log';
 import { computeHealth, type Health } from './ops/health';
 import { promHandler } from './ops/prom-text';
+import { ConfigWatcher, RELOADABLE_KEYS, locateConfigError, readConfigFile, type FileProfile } from './ops/config-file';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** @internal What create() passes to the constructor besides the config. */
@@ -115,6 +116,8 @@ export class GpuArbiter extends EventEmitter {
   private readonly onCriticalFailure: ((event: CriticalFailure) => void) | null;
   private registry: NodeRegistry | null = null;
   private readonly alerter: Alerter;
+  private configSource: { path: string; profile: string; loaded: FileProfile } | null = null;
+  private configWatcher: ConfigWatcher | null = null;
   private watchdogFired = 0;
   private lastRenewalFailureAt: number | null = null;
   private lastReleaseFailureAt: number | null = null;
@@ -192,6 +195,76 @@ export class GpuArbiter extends EventEmitter {
       }
     }
     return createOnRedis(config, o);
+  }
+
+  /**
+   * Creates an arbiter from one profile of a JSON config file
+   * (`{ "profiles": { "dev": {...}, "test": {...}, "prod": {...} } }`, each profile create()'s
+   * options that JSON can say). Other options (monitor, onAlert, a Backend instance...) come in
+   * `options` and win over the file. With `watch: true` the file is reloaded on change: policies,
+   * devices, maxFraction, placement and declaredDevices apply at once without dropping holders;
+   * a bad file keeps the config in force and raises a `config-invalid` alert.
+   * @example
+   * const arbiter = await GpuArbiter.fromFile('/etc/gpu-arbiter.json', { profile: 'prod', watch: true });
+   */
+  static async fromFile(
+    path: string,
+    options: { profile?: string; watch?: boolean; debounceMs?: number } & Partial<GpuArbiterOptions> = {},
+  ): Promise<GpuArbiter> {
+    const { profile: p, watch, debounceMs, ...rest } = options ?? {};
+    const profile = p ?? process.env.GPU_ARBITER_PROFILE ?? process.env.NODE_ENV ?? 'dev';
+    if (watch !== undefined && typeof watch !== 'boolean') throw invalid('options.watch', 'a boolean', watch);
+    if (debounceMs !== undefined) integerInRange('options.debounceMs', debounceMs, 0, 60_000);
+    const fromFile = readConfigFile(path, profile);
+    let arbiter: GpuArbiter;
+    try {
+      arbiter = await GpuArbiter.create({ ...(fromFile as GpuArbiterOptions), ...rest });
+    } catch (err) {
+      throw locateConfigError(path, profile, err);
+    }
+    arbiter.configSource = { path, profile, loaded: fromFile };
+    if (watch === true) {
+      arbiter.configWatcher = new ConfigWatcher(path, () => void arbiter.reloadConfig(), debounceMs ?? 50);
+      arbiter.configWatcher.start();
+    }
+    return arbiter;
+  }
+
+  /**
+   * Re-reads the config file of {@link fromFile} and applies what may change at run time
+   * (holders keep their leases, waiters their place). Resolves true when applied; on a bad file
+   * resolves false, keeps the config in force and raises a `config-invalid` alert. Emits
+   * `config-reloaded` ({ path, profile, ms, restartNeeded }) on success; `restartNeeded` lists
+   * changed keys that only a new arbiter applies.
+   */
+  async reloadConfig(): Promise<boolean> {
+    const src = this.configSource;
+    if (src === null) throw new GpuArbiterError('E_INVALID_ARGUMENT', 'reloadConfig() needs an arbiter made by GpuArbiter.fromFile()', { field: 'this' });
+    const started = performance.now();
+    try {
+      const next = readConfigFile(src.path, src.profile);
+      const input: Record<string, unknown> = {};
+      for (const k of RELOADABLE_KEYS) if (next[k] !== undefined) input[k] = next[k];
+      try {
+        await this.configure(input as GpuArbiterConfigInput);
+      } catch (err) {
+        throw locateConfigError(src.path, src.profile, err);
+      }
+      const restartNeeded = Object.keys({ ...src.loaded, ...next }).filter(
+        (k) => !(RELOADABLE_KEYS as readonly string[]).includes(k) && JSON.stringify(src.loaded[k as keyof FileProfile]) !== JSON.stringify(next[k as keyof FileProfile]),
+      );
+      const ms = performance.now() - started;
+      this.emit('config-reloaded', { path: src.path, profile: src.profile, ms, restartNeeded });
+      return true;
+    } catch (err) {
+      if (this.closed) return false;
+      this.alert({
+        kind: 'config-invalid',
+        message: `Config ${src.path} (profile ${src.profile}) not applied; the config in force is kept: ${(err as Error).message}`,
+        details: { path: src.path, profile: src.profile, error: (err as Error).message, field: (err as GpuArbiterError).details?.field ?? null },
+      });
+      return false;
+    }
   }
 
   /** @internal Builds the arbiter once its backend and monitor exist (backend 'redis'). */
@@ -382,6 +455,7 @@ export class GpuArbiter extends EventEmitter {
     await this.mutex.runExclusive(async () => {
       if (this.closed) return;
       this.closed = true;
+      this.configWatcher?.stop();
       this.monitor.off('sample', this.onSample);
       for (const lease of this.leases) clearWatchdog(lease);
       if (this.registry !== null) await this.registry.stop();
