@@ -41,6 +41,7 @@ import { Alerter, type Alert, type AlertInput, type AlertKind } from './ops/aler
 import type { CriticalLogStats } from './ops/critical-log';
 import { computeHealth, type Health } from './ops/health';
 import { promHandler } from './ops/prom-text';
+import { Pipeline, type PipelineStage } from './ops/pipeline';
 import { ConfigWatcher, RELOADABLE_KEYS, locateConfigError, readConfigFile, type FileProfile } from './ops/config-file';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -378,6 +379,18 @@ export class GpuArbiter extends EventEmitter {
     } finally {
       await lease.release();
     }
+  }
+
+  /**
+   * An ordered pipeline of per-session stages (e.g. ASR -> NMT -> TTS), each stage run under its
+   * task's policy; items of many sessions run in parallel, and each session's results are
+   * delivered in sequence order. See {@link Pipeline}.
+   * @example
+   * const p = arbiter.pipeline([{ name: 'asr', task: 'ASR', run: asr }, { name: 'tts', task: 'TTS', run: tts }]);
+   * const { output } = await p.submit('call-42', audio);
+   */
+  pipeline<I = unknown, O = unknown>(stages: PipelineStage[]): Pipeline<I, O> {
+    return new Pipeline<I, O>(this, stages);
   }
 
   /** Queues, holders, devices and counters as plain data (what `gpu-arbiter watch` draws). */

@@ -12,6 +12,8 @@ export type { ArbiterSnapshot, DeviceView, HolderSnapshot, QueueSnapshot, Waiter
 export { AlertKinds } from './ops/alerts';
 export type { Alert, AlertKind } from './ops/alerts';
 export { CriticalLog } from './ops/critical-log';
+export { Pipeline } from './ops/pipeline';
+export type { PipelineStage, PipelineResult, StageContext, StageOutcome } from './ops/pipeline';
 export type { Health, HealthCheck, HealthStatus } from './ops/health';
 export type { CriticalLogStats } from './ops/critical-log';
 export { Lease } from './lease';
