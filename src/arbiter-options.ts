@@ -76,6 +76,16 @@ export interface GpuArbiterOptions {
    * never throw: a full disk or a bad path loses records and counts them (`arbiter.health()`).
    */
   criticalLog?: string;
+  /**
+   * Emit `idle` ({ idleMs }) once this arbiter has had no holder and no waiter for this long
+   * (once per idle period). @default off
+   */
+  idleMs?: number;
+  /**
+   * `demand` ({ requests, tasks, neededMiB, largestCapacityMiB, reason }) coalesces requests no
+   * GPU here could ever take (no usable GPU, or all too small) over this window. @default 1000
+   */
+  demandDebounceMs?: number;
   /** backend 'redis': further RedisLeases options (timeouts, retries). */
   redisOptions?: { commandTimeoutMs?: number; connectTimeoutMs?: number; waiterTtlMs?: number; releaseRetries?: number };
   /** Task types and their policies, e.g. `{ ASR: { priority: 90, vramMiB: 2500 } }`. */
@@ -163,6 +173,8 @@ const CREATE_KEYS = [
   'redisOptions',
   'onAlert',
   'criticalLog',
+  'idleMs',
+  'demandDebounceMs',
 ] as const;
 const REDIS_ONLY = ['redis', 'leaseTtlMs', 'nodeId', 'registerNode', 'redisOptions'] as const;
 const CONFIGURE_KEYS = ['policies', 'devices', 'maxFraction', 'placement', 'declaredDevices'] as const;
@@ -247,6 +259,8 @@ export function parseCreateOptions(value: unknown): { config: ArbiterConfig; opt
   }
   if (o.onAlert !== undefined && typeof o.onAlert !== 'function') throw invalid('options.onAlert', 'a function', o.onAlert);
   if (o.criticalLog !== undefined) nonEmptyString('options.criticalLog', o.criticalLog);
+  if (o.idleMs !== undefined) integerInRange('options.idleMs', o.idleMs, 1, 2 ** 31 - 1);
+  if (o.demandDebounceMs !== undefined) integerInRange('options.demandDebounceMs', o.demandDebounceMs, 0, 2 ** 31 - 1);
   if (o.monitor !== undefined && !isGpuView(o.monitor)) {
     throw invalid('options.monitor', 'an object with snapshot(), on() and off()', o.monitor);
   }

@@ -42,6 +42,7 @@ import type { CriticalLogStats } from './ops/critical-log';
 import { computeHealth, type Health } from './ops/health';
 import { promHandler } from './ops/prom-text';
 import { Pipeline, type PipelineStage } from './ops/pipeline';
+import { DemandTracker, IdleTracker } from './ops/demand-idle';
 import { ConfigWatcher, RELOADABLE_KEYS, locateConfigError, readConfigFile, type FileProfile } from './ops/config-file';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -51,6 +52,8 @@ interface ArbiterExtra {
   onCriticalFailure?: (event: CriticalFailure) => void;
   onAlert?: (alert: Alert) => void;
   criticalLog?: string;
+  idleMs?: number;
+  demandDebounceMs?: number;
 }
 
 /** Result of {@link GpuArbiter.run}. */
@@ -117,6 +120,10 @@ export class GpuArbiter extends EventEmitter {
   private readonly onCriticalFailure: ((event: CriticalFailure) => void) | null;
   private registry: NodeRegistry | null = null;
   private readonly alerter: Alerter;
+  private readonly demand: DemandTracker;
+  private readonly idle: IdleTracker | null;
+  /** Requests waiting in the backend (not yet granted or failed). */
+  private inflight = 0;
   private configSource: { path: string; profile: string; loaded: FileProfile } | null = null;
   private configWatcher: ConfigWatcher | null = null;
   private watchdogFired = 0;
@@ -146,6 +153,8 @@ export class GpuArbiter extends EventEmitter {
       (a) => this.emit('alert', a),
       (err) => this.emit('warning', err),
     );
+    this.demand = new DemandTracker(extra.demandDebounceMs ?? 1000, (e) => this.emit('demand', e));
+    this.idle = extra.idleMs === undefined ? null : new IdleTracker(extra.idleMs, (e) => this.emit('idle', e));
     if (backend.observe !== undefined) {
       this.metricsStore.backendAvailable = backend.available === false ? 0 : 1;
       backend.observe(this.observer);
@@ -156,6 +165,7 @@ export class GpuArbiter extends EventEmitter {
   private async start(): Promise<this> {
     await this.mutex.runExclusive(() => this.reconcile(this.monitor.snapshot()));
     this.monitor.on('sample', this.onSample);
+    this.checkIdle();
     return this;
   }
 
@@ -173,7 +183,13 @@ export class GpuArbiter extends EventEmitter {
       else backend = o.backend;
       // A backend made here from a name is the arbiter's: it closes it (also when create fails).
       const owns = o.backend !== backend;
-      const extra: ArbiterExtra = { onCriticalFailure: o.onCriticalFailure, onAlert: o.onAlert, criticalLog: o.criticalLog };
+      const extra: ArbiterExtra = {
+        onCriticalFailure: o.onCriticalFailure,
+        onAlert: o.onAlert,
+        criticalLog: o.criticalLog,
+        idleMs: o.idleMs,
+        demandDebounceMs: o.demandDebounceMs,
+      };
       let monitor: GpuView;
       let stop: (() => Promise<void>) | null = null;
       try {
@@ -469,6 +485,8 @@ export class GpuArbiter extends EventEmitter {
       if (this.closed) return;
       this.closed = true;
       this.configWatcher?.stop();
+      this.demand.stop();
+      this.idle?.stop();
       this.monitor.off('sample', this.onSample);
       for (const lease of this.leases) clearWatchdog(lease);
       if (this.registry !== null) await this.registry.stop();
@@ -512,9 +530,11 @@ export class GpuArbiter extends EventEmitter {
       const why = s.available
         ? 'no usable GPU (lost, unknown memory, or none configured)'
         : `NVML unavailable (${s.unavailableReason}); options.declaredDevices admits on declared sizes`;
+      this.demand.note(policy.task, units, null, 'no-device');
       throw new GpuArbiterError('E_NO_DEVICE', `No GPU for ${policy.task}: ${why}`, { task: policy.task });
     }
     if (placed.kind === 'does-not-fit') {
+      this.demand.note(policy.task, units, placed.largestCapacityMiB, 'too-small');
       throw new GpuArbiterError(
         'E_DOES_NOT_FIT',
         `${policy.task} declares ${units} MiB; the largest GPU budget is ${placed.largestCapacityMiB} MiB (total * maxFraction)`,
@@ -564,8 +584,25 @@ export class GpuArbiter extends EventEmitter {
     // Uncontended: granted synchronously, no promise step beyond the one returned.
     const now = this.backend.tryAcquire?.(request);
     if (now != null) return Promise.resolve(toLease(now, dev, now.waitedMs));
-    if (this.devices.length < 2) return this.backend.acquire(request).then((g) => toLease(g, dev, g.waitedMs), onError);
-    return this.waitMovable(dev, request, opts.signal, toLease).then(undefined, onError);
+    // Waiting: counted for the idle hook until it settles.
+    this.inflight++;
+    this.idle?.update(true);
+    const settled = (): void => {
+      this.inflight--;
+      this.checkIdle();
+    };
+    const grantedAfterWait = (g: Grant, on: ManagedDevice, waitedMs: number): Lease => {
+      const lease = toLease(g, on, waitedMs);
+      settled();
+      return lease;
+    };
+    const failedAfterWait = (err: unknown): never => {
+      settled();
+      if (onError !== undefined) onError(err);
+      throw err;
+    };
+    if (this.devices.length < 2) return this.backend.acquire(request).then((g) => grantedAfterWait(g, dev, g.waitedMs), failedAfterWait);
+    return this.waitMovable(dev, request, opts.signal, grantedAfterWait).then(undefined, failedAfterWait);
   }
 
   /**
@@ -649,6 +686,7 @@ export class GpuArbiter extends EventEmitter {
     const stats = lease.stats;
     stats.outcomes.acquired++;
     stats.wait.observe(lease.waitedMs / 1000);
+    this.idle?.update(true);
     this.emit('acquired', lease);
     return lease;
   }
@@ -681,6 +719,7 @@ export class GpuArbiter extends EventEmitter {
     lease.stats.hold.observe(heldMs / 1000);
     // Positional primitives, no payload object: this runs on every release.
     this.emit('released', lease, heldMs, oom);
+    if (this.idle !== null) this.checkIdle();
     return pending;
   };
 
@@ -741,6 +780,7 @@ export class GpuArbiter extends EventEmitter {
     if (lease === undefined) return;
     this.leases.remove(lease);
     clearWatchdog(lease);
+    this.checkIdle();
     this.emit('lease-lost', { lease: lease.toJSON(), reason });
     this.alert({
       kind: 'lease-lost',
@@ -901,7 +941,14 @@ export class GpuArbiter extends EventEmitter {
     this.candidateList = this.devices.map((d) => d.candidate);
     this.checkLostGpus(wanted);
     this.checkOwnership();
+    // Requests waiting while no GPU is usable: nothing here will ever take them.
+    if (this.inflight > 0 && !this.devices.some((d) => d.admission.usable)) this.demand.note('*', 0, null, 'no-device', this.inflight);
     this.rebalance();
+  }
+
+  /** Tells the idle hook whether this arbiter has a holder or a waiter. */
+  private checkIdle(): void {
+    if (this.idle !== null && !this.closed) this.idle.update(this.leases.size > 0 || this.inflight > 0);
   }
 
   /** Alerts once when a managed GPU stops being usable (NVML error, gone from the sample). */
@@ -1028,6 +1075,8 @@ async function createOnRedis(config: ArbiterConfig, o: Partial<GpuArbiterOptions
     onCriticalFailure: o.onCriticalFailure,
     onAlert: o.onAlert,
     criticalLog: o.criticalLog,
+    idleMs: o.idleMs,
+    demandDebounceMs: o.demandDebounceMs,
     registerTtlMs,
     redis: o.redis,
     namespace,
