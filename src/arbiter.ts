@@ -43,6 +43,20 @@ import { computeHealth, type Health } from './ops/health';
 import { promHandler } from './ops/prom-text';
 import { Pipeline, type PipelineStage } from './ops/pipeline';
 import { DemandTracker, IdleTracker } from './ops/demand-idle';
+import { HoldHistory, estimateWait } from './ops/eta';
+
+/** Result of {@link GpuArbiter.position}; also the payload of the `waiting` event. */
+export interface QueuePosition {
+  /** The request's lease id (the lease has it once granted). */
+  requestId: string;
+  task: string;
+  resource: string;
+  device: number | null;
+  /** 0: next in line. */
+  position: number;
+  /** Estimated ms until granted, from the recent hold times of the holders and waiters ahead; null: no history yet. */
+  etaMs: number | null;
+}
 import { ConfigWatcher, RELOADABLE_KEYS, locateConfigError, readConfigFile, type FileProfile } from './ops/config-file';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -124,6 +138,7 @@ export class GpuArbiter extends EventEmitter {
   private readonly idle: IdleTracker | null;
   /** Requests waiting in the backend (not yet granted or failed). */
   private inflight = 0;
+  private readonly holdHistory = new HoldHistory();
   private configSource: { path: string; profile: string; loaded: FileProfile } | null = null;
   private configWatcher: ConfigWatcher | null = null;
   private watchdogFired = 0;
@@ -409,9 +424,37 @@ export class GpuArbiter extends EventEmitter {
     return new Pipeline<I, O>(this, stages);
   }
 
+  /**
+   * Where a waiting request stands: its place in its GPU's queue and an estimated wait from the
+   * recent hold-time distribution (median per task) of the holders and waiters ahead of it.
+   * `requestId` is the id the `waiting` event gives (the lease's id once granted). null when the
+   * request is not waiting (granted, failed, unknown).
+   */
+  position(requestId: string): QueuePosition | null {
+    nonEmptyString('requestId', requestId);
+    const now = Date.now();
+    for (const r of this.backend.inspect().resources) {
+      const me = r.waiters.find((w) => w.holder.leaseId === requestId);
+      if (me === undefined) continue;
+      const ahead = r.waiters.filter((w) => w.position < me.position).sort((a, b) => a.position - b.position);
+      const etaMs = estimateWait(
+        {
+          budget: r.capacity - r.external,
+          holders: r.holders.map((h) => ({ units: h.units, task: h.holder.task, heldMs: now - h.grantedAt })),
+          ahead: ahead.map((w) => ({ units: w.units, task: w.holder.task })),
+          me: { units: me.units },
+        },
+        (task) => this.holdHistory.expected(task),
+      );
+      const device = this.devices.find((d) => d.resource === r.resource)?.index ?? null;
+      return { requestId, task: me.holder.task, resource: r.resource, device, position: me.position, etaMs };
+    }
+    return null;
+  }
+
   /** Queues, holders, devices and counters as plain data (what `gpu-arbiter watch` draws). */
   snapshot(): ArbiterSnapshot {
-    return buildSnapshot({
+    const snap = buildSnapshot({
       gpu: this.monitor.snapshot(),
       config: this.config,
       backend: this.backend,
@@ -420,6 +463,9 @@ export class GpuArbiter extends EventEmitter {
       metrics: this.metricsStore,
       now: Date.now(),
     });
+    // Each own waiter's estimated wait (what `watch` shows).
+    for (const q of snap.queues) for (const w of q.waiters) w.etaMs = this.position(w.leaseId)?.etaMs ?? null;
+    return snap;
   }
 
   /** Every metric under DESIGN.md's names, as plain data (registerMetrics() exposes them to prom-client). */
@@ -601,8 +647,17 @@ export class GpuArbiter extends EventEmitter {
       if (onError !== undefined) onError(err);
       throw err;
     };
-    if (this.devices.length < 2) return this.backend.acquire(request).then((g) => grantedAfterWait(g, dev, g.waitedMs), failedAfterWait);
-    return this.waitMovable(dev, request, opts.signal, grantedAfterWait).then(undefined, failedAfterWait);
+    const waiting =
+      this.devices.length < 2
+        ? this.backend.acquire(request).then((g) => grantedAfterWait(g, dev, g.waitedMs), failedAfterWait)
+        : this.waitMovable(dev, request, opts.signal, grantedAfterWait).then(undefined, failedAfterWait);
+    if (this.listenerCount('waiting') > 0) {
+      // The backend has queued it by now (in-process ledgers queue synchronously).
+      const id = holder.leaseId;
+      const pos = this.position(id);
+      this.emit('waiting', pos ?? { requestId: id, task: policy.task, resource: dev.resource, device: dev.index, position: null, etaMs: null });
+    }
+    return waiting;
   }
 
   /**
@@ -717,6 +772,7 @@ export class GpuArbiter extends EventEmitter {
     // already carries its Date.now() timestamp.
     const heldMs = Date.now() - lease.acquiredAt;
     lease.stats.hold.observe(heldMs / 1000);
+    this.holdHistory.record(lease.task, heldMs);
     // Positional primitives, no payload object: this runs on every release.
     this.emit('released', lease, heldMs, oom);
     if (this.idle !== null) this.checkIdle();

@@ -6,7 +6,7 @@ export { GpuMonitor } from './monitor';
 export type { GpuMonitorOptions, GpuMonitorEvents, DeviceErrorEvent } from './monitor';
 export type { GpuSnapshot, GpuDevice, GpuMemory, GpuUtilization, GpuProcess, DeviceError } from './monitor-types';
 export { GpuArbiter } from './arbiter';
-export type { RunResult, RunOptions } from './arbiter';
+export type { RunResult, RunOptions, QueuePosition } from './arbiter';
 export type { GpuArbiterOptions, GpuArbiterConfigInput, AcquireOptions, CriticalFailure } from './arbiter-options';
 export type { ArbiterSnapshot, DeviceView, HolderSnapshot, QueueSnapshot, WaiterSnapshot } from './arbiter-snapshot';
 export { AlertKinds } from './ops/alerts';
