@@ -77,11 +77,6 @@ export interface GpuArbiterOptions {
    */
   criticalLog?: string;
   /**
-   * After `lease.release({ oom: true })` the lease's GPU takes no new grants for this long
-   * (requests queue), and the task's learned VRAM is raised. 0: no cool-down. @default 5000
-   */
-  oomCooldownMs?: number;
-  /**
    * Emit `idle` ({ idleMs }) once this arbiter has had no holder and no waiter for this long
    * (once per idle period). @default off
    */
@@ -180,7 +175,6 @@ const CREATE_KEYS = [
   'criticalLog',
   'idleMs',
   'demandDebounceMs',
-  'oomCooldownMs',
 ] as const;
 const REDIS_ONLY = ['redis', 'leaseTtlMs', 'nodeId', 'registerNode', 'redisOptions'] as const;
 const CONFIGURE_KEYS = ['policies', 'devices', 'maxFraction', 'placement', 'declaredDevices'] as const;
@@ -265,7 +259,6 @@ export function parseCreateOptions(value: unknown): { config: ArbiterConfig; opt
   }
   if (o.onAlert !== undefined && typeof o.onAlert !== 'function') throw invalid('options.onAlert', 'a function', o.onAlert);
   if (o.criticalLog !== undefined) nonEmptyString('options.criticalLog', o.criticalLog);
-  if (o.oomCooldownMs !== undefined) integerInRange('options.oomCooldownMs', o.oomCooldownMs, 0, 2 ** 31 - 1);
   if (o.idleMs !== undefined) integerInRange('options.idleMs', o.idleMs, 1, 2 ** 31 - 1);
   if (o.demandDebounceMs !== undefined) integerInRange('options.demandDebounceMs', o.demandDebounceMs, 0, 2 ** 31 - 1);
   if (o.monitor !== undefined && !isGpuView(o.monitor)) {

@@ -44,7 +44,6 @@ import { promHandler } from './ops/prom-text';
 import { Pipeline, type PipelineStage } from './ops/pipeline';
 import { DemandTracker, IdleTracker } from './ops/demand-idle';
 import { HoldHistory, estimateWait } from './ops/eta';
-import { VramLearner } from './ops/learned-vram';
 
 /** Result of {@link GpuArbiter.position}; also the payload of the `waiting` event. */
 export interface QueuePosition {
@@ -67,7 +66,6 @@ interface ArbiterExtra {
   onCriticalFailure?: (event: CriticalFailure) => void;
   onAlert?: (alert: Alert) => void;
   criticalLog?: string;
-  oomCooldownMs?: number;
   idleMs?: number;
   demandDebounceMs?: number;
 }
@@ -91,8 +89,6 @@ export interface ManagedDevice {
   admission: DeviceAdmission;
   utilizationPercent: number | null;
   present: boolean;
-  /** After an OOM release: closed in the backend (no grants; requests queue) until the cool-down ends. */
-  coolingDown?: boolean;
   /** Reused by every placement: acquire() allocates no candidate objects. */
   candidate: PlacementCandidate;
 }
@@ -143,10 +139,6 @@ export class GpuArbiter extends EventEmitter {
   /** Requests waiting in the backend (not yet granted or failed). */
   private inflight = 0;
   private readonly holdHistory = new HoldHistory();
-  private readonly vram = new VramLearner();
-  /** GPU index -> Date.now() until which it takes no new grants after an OOM release. */
-  private readonly cooldownUntil = new Map<number, number>();
-  private readonly oomCooldownMs: number;
   private configSource: { path: string; profile: string; loaded: FileProfile } | null = null;
   private configWatcher: ConfigWatcher | null = null;
   private watchdogFired = 0;
@@ -177,7 +169,6 @@ export class GpuArbiter extends EventEmitter {
       (err) => this.emit('warning', err),
     );
     this.demand = new DemandTracker(extra.demandDebounceMs ?? 1000, (e) => this.emit('demand', e));
-    this.oomCooldownMs = extra.oomCooldownMs ?? 5000;
     this.idle = extra.idleMs === undefined ? null : new IdleTracker(extra.idleMs, (e) => this.emit('idle', e));
     if (backend.observe !== undefined) {
       this.metricsStore.backendAvailable = backend.available === false ? 0 : 1;
@@ -213,7 +204,6 @@ export class GpuArbiter extends EventEmitter {
         criticalLog: o.criticalLog,
         idleMs: o.idleMs,
         demandDebounceMs: o.demandDebounceMs,
-        oomCooldownMs: o.oomCooldownMs,
       };
       let monitor: GpuView;
       let stop: (() => Promise<void>) | null = null;
@@ -579,7 +569,7 @@ export class GpuArbiter extends EventEmitter {
   private acquireFor(policy: TaskPolicy, options: AcquireOptions | undefined, mapErrors: boolean): Promise<Lease> {
     if (this.closed) throw new GpuArbiterError('E_CLOSED', 'The arbiter is closed');
     const opts = parseAcquireOptions(options);
-    const units = policy.vramAuto === undefined ? policy.vramMiB : this.vram.estimate(policy.task, policy.vramAuto.percentile, policy.vramMiB);
+    const units = policy.vramMiB;
     const placed = place(units, policy.priority, this.candidates(), this.config.placement);
     if (placed.kind === 'no-device') {
       const s = this.monitor.snapshot();
@@ -783,8 +773,6 @@ export class GpuArbiter extends EventEmitter {
     const heldMs = Date.now() - lease.acquiredAt;
     lease.stats.hold.observe(heldMs / 1000);
     this.holdHistory.record(lease.task, heldMs);
-    if (lease.peakMiB > 0) this.vram.record(lease.task, lease.peakMiB);
-    if (oom) this.onOom(lease);
     // Positional primitives, no payload object: this runs on every release.
     this.emit('released', lease, heldMs, oom);
     if (this.idle !== null) this.checkIdle();
@@ -909,7 +897,7 @@ export class GpuArbiter extends EventEmitter {
         c.usable = false;
         continue;
       }
-      c.usable = d.admission.usable && (!u.closed || d.coolingDown === true);
+      c.usable = d.admission.usable && !u.closed;
       c.capacityMiB = u.capacity;
       c.budgetMiB = u.capacity - u.external - u.declared;
       c.waiting = u.waiting;
@@ -950,14 +938,10 @@ export class GpuArbiter extends EventEmitter {
         ? admitDeclared(gpu.memory!.totalBytes / (1024 * 1024), this.config.maxFraction)
         : admitDevice(gpu, this.config.maxFraction, holders.get(resource) ?? []);
       const prev = this.backend.usage(resource);
-      this.trackPeaks(resource, gpu.processes);
-      const until = this.cooldownUntil.get(gpu.index);
-      const cooling = until !== undefined && Date.now() < until;
-      if (until !== undefined && !cooling) this.cooldownUntil.delete(gpu.index);
       // Unusable: keep the last known capacity so queued waiters are not turned into
       // E_DOES_NOT_FIT; `closed` stops new grants until the device is usable again.
       const spec = admission.usable
-        ? { capacity: admission.capacityMiB!, external: admission.unaccountedMiB, ...(cooling ? { closed: true } : {}) }
+        ? { capacity: admission.capacityMiB!, external: admission.unaccountedMiB }
         : { capacity: prev?.capacity ?? 0, external: prev?.external ?? 0, closed: true };
       const pending = this.backend.setResource(resource, spec);
       if (pending !== undefined) await pending;
@@ -976,7 +960,7 @@ export class GpuArbiter extends EventEmitter {
         headPriority: null,
         utilizationPercent,
       };
-      next.push({ index: gpu.index, resource, info, env, admission, utilizationPercent, present: true, candidate, coolingDown: cooling });
+      next.push({ index: gpu.index, resource, info, env, admission, utilizationPercent, present: true, candidate });
       this.checkOveruse(resource, gpu.index, admission);
     }
     // A GPU that vanished from the sample, or that configure() took out of options.devices,
@@ -1016,28 +1000,6 @@ export class GpuArbiter extends EventEmitter {
     // Requests waiting while no GPU is usable: nothing here will ever take them.
     if (this.inflight > 0 && !this.devices.some((d) => d.admission.usable)) this.demand.note('*', 0, null, 'no-device', this.inflight);
     this.rebalance();
-  }
-
-  /** An OOM release: raise the task's estimate, and give the GPU a short cool-down. */
-  private onOom(lease: Lease): void {
-    this.vram.oom(lease.task, lease.vramMiB, lease.peakMiB);
-    if (this.oomCooldownMs === 0 || this.closed) return;
-    const index = lease.device.index;
-    this.cooldownUntil.set(index, Date.now() + this.oomCooldownMs);
-    this.onSample(this.monitor.snapshot());
-    setTimeout(() => {
-      if (!this.closed) this.onSample(this.monitor.snapshot());
-    }, this.oomCooldownMs + 1).unref();
-  }
-
-  /**
-   * Learned VRAM of a task: how many peaks were recorded, the OOM floor, and what the next
-   * acquire would admit on (its declared vramMiB unless the task is 'auto').
-   */
-  learnedVram(task: string): { task: string; admitMiB: number; samples: number; floorMiB: number | null } {
-    const p = this.policy(task);
-    const admitMiB = p.vramAuto === undefined ? p.vramMiB : this.vram.estimate(task, p.vramAuto.percentile, p.vramMiB);
-    return { task, admitMiB, ...this.vram.view(task) };
   }
 
   /** Tells the idle hook whether this arbiter has a holder or a waiter. */
@@ -1117,19 +1079,6 @@ export class GpuArbiter extends EventEmitter {
     this.alerter.raise(input);
   }
 
-  /** Raises each lease's peakMiB from NVML's per-process figures for its pid. */
-  private trackPeaks(resource: string, processes: GpuSnapshot['devices'][number]['processes']): void {
-    if (processes === null || processes.length === 0) return;
-    for (const lease of this.leases) {
-      if (lease.grant.resource !== resource) continue;
-      for (const p of processes) {
-        if (p.pid !== lease.pid || p.usedBytes === null) continue;
-        const mib = Math.ceil(p.usedBytes / (1024 * 1024));
-        if (mib > lease.peakMiB) lease.peakMiB = mib;
-      }
-    }
-  }
-
   private checkOveruse(resource: string, index: number, admission: DeviceAdmission): void {
     for (const lease of this.leases) {
       if (lease.grant.resource !== resource) continue;
@@ -1184,7 +1133,6 @@ async function createOnRedis(config: ArbiterConfig, o: Partial<GpuArbiterOptions
     criticalLog: o.criticalLog,
     idleMs: o.idleMs,
     demandDebounceMs: o.demandDebounceMs,
-    oomCooldownMs: o.oomCooldownMs,
     registerTtlMs,
     redis: o.redis,
     namespace,

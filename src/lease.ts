@@ -96,8 +96,6 @@ export class Lease implements AsyncDisposable, Disposable, Linked<Lease> {
   watchdogFired = false;
   /** @internal */
   overuse = false;
-  /** @internal Peak VRAM (MiB) NVML reported for this lease's pid while it held; 0: none seen. */
-  peakMiB = 0;
   /** @internal */
   prevLink: Lease | null = null;
   /** @internal */

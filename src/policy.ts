@@ -13,16 +13,8 @@ export const MAX_PRIORITY = 1000;
 export interface TaskPolicyInput {
   /** Integer 0-1000; higher is served first. */
   priority: number;
-  /**
-   * VRAM the task declares, in MiB (integer >= 1). Admission reserves exactly this. 'auto':
-   * admit on the `vramPercentile` of the peak per-process VRAM NVML saw for this task's recent
-   * leases, starting from `defaultVramMiB`.
-   */
-  vramMiB: number | 'auto';
-  /** With vramMiB 'auto': what to admit on before anything was learned (MiB). */
-  defaultVramMiB?: number;
-  /** With vramMiB 'auto': the percentile of recent peaks admitted on, 50-100. @default 95 */
-  vramPercentile?: number;
+  /** VRAM the task declares, in MiB (integer >= 1). Admission reserves exactly this. */
+  vramMiB: number;
   /**
    * How long to wait for the GPU. WAIT: then E_TIMEOUT. SKIP/FALLBACK_CPU: then skip or fall back.
    * @default WAIT: no limit; SKIP and FALLBACK_CPU: 0 (try once)
@@ -52,8 +44,6 @@ export interface TaskPolicy {
   readonly revokeOnHoldMax: boolean;
   readonly revokeGraceMs: number;
   readonly queueLimit: number | null;
-  /** Present with vramMiB 'auto' (then vramMiB is the declared default). */
-  readonly vramAuto?: { readonly percentile: number };
 }
 
 const POLICY_KEYS = [
@@ -65,8 +55,6 @@ const POLICY_KEYS = [
   'revokeOnHoldMax',
   'revokeGraceMs',
   'queueLimit',
-  'defaultVramMiB',
-  'vramPercentile',
 ] as const;
 
 // Timers past 2^31-1 ms fire at once in Node; refuse them here rather than misbehave later.
@@ -80,17 +68,7 @@ export function parseTaskPolicy(task: string, value: unknown, field = `policies.
   const p = optionsObject<TaskPolicyInput>(field, value);
   knownKeys(field, p, POLICY_KEYS);
   const priority = integerInRange(`${field}.priority`, p.priority, 0, MAX_PRIORITY);
-  const auto = p.vramMiB === 'auto';
-  let vramMiB: number;
-  let vramAuto: { percentile: number } | null = null;
-  if (auto) {
-    vramMiB = integerInRange(`${field}.defaultVramMiB (vramMiB is 'auto')`, p.defaultVramMiB, 1, MAX_MIB);
-    vramAuto = Object.freeze({ percentile: p.vramPercentile === undefined ? 95 : integerInRange(`${field}.vramPercentile`, p.vramPercentile, 50, 100) });
-  } else {
-    vramMiB = integerInRange(`${field}.vramMiB`, p.vramMiB, 1, MAX_MIB);
-    if (p.defaultVramMiB !== undefined) throw invalid(`${field}.defaultVramMiB`, "nothing unless vramMiB is 'auto'", p.defaultVramMiB);
-    if (p.vramPercentile !== undefined) throw invalid(`${field}.vramPercentile`, "nothing unless vramMiB is 'auto'", p.vramPercentile);
-  }
+  const vramMiB = integerInRange(`${field}.vramMiB`, p.vramMiB, 1, MAX_MIB);
   const busyPolicy = p.busyPolicy ?? 'WAIT';
   if (!BusyPolicies.includes(busyPolicy)) throw invalid(`${field}.busyPolicy`, `one of ${BusyPolicies.join(', ')}`, busyPolicy);
   const maxWaitMs =
@@ -103,18 +81,7 @@ export function parseTaskPolicy(task: string, value: unknown, field = `policies.
   const revokeGraceMs =
     p.revokeGraceMs === undefined ? 5000 : integerInRange(`${field}.revokeGraceMs`, p.revokeGraceMs, 0, MAX_MS);
   const queueLimit = p.queueLimit === undefined ? null : integerInRange(`${field}.queueLimit`, p.queueLimit, 0, 2 ** 31 - 1);
-  return Object.freeze({
-    task,
-    priority,
-    vramMiB,
-    maxWaitMs,
-    busyPolicy,
-    holdMaxMs,
-    revokeOnHoldMax,
-    revokeGraceMs,
-    queueLimit,
-    ...(vramAuto === null ? {} : { vramAuto }),
-  });
+  return Object.freeze({ task, priority, vramMiB, maxWaitMs, busyPolicy, holdMaxMs, revokeOnHoldMax, revokeGraceMs, queueLimit });
 }
 
 /** Validates the whole `policies` map; at least one task is required. */
