@@ -9,6 +9,7 @@ import { parsePolicies, type TaskPolicy, type TaskPolicyInput } from './policy';
 import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from './validate';
 import { GpuArbiterError } from './errors';
 import { validateNamespace } from './host-ledger';
+import type { Alert } from './ops/alerts';
 
 /** Options of {@link GpuArbiter.create}. */
 export interface GpuArbiterOptions {
@@ -64,6 +65,27 @@ export interface GpuArbiterOptions {
    * not reach the ledger after its retries, or a lease lost because it could not be renewed.
    */
   onCriticalFailure?: (event: CriticalFailure) => void;
+  /**
+   * Called (synchronously, never awaited; a throw is reported as a `warning`) for every alert:
+   * release failures, ownership violations, lost leases, the watchdog, a lost GPU and overuse.
+   * The same alerts are emitted as the `alert` event.
+   */
+  onAlert?: (alert: Alert) => void;
+  /**
+   * Appends every alert as one JSON object per line to this file. Writes are asynchronous and
+   * never throw: a full disk or a bad path loses records and counts them (`arbiter.health()`).
+   */
+  criticalLog?: string;
+  /**
+   * Emit `idle` ({ idleMs }) once this arbiter has had no holder and no waiter for this long
+   * (once per idle period). @default off
+   */
+  idleMs?: number;
+  /**
+   * `demand` ({ requests, tasks, neededMiB, largestCapacityMiB, reason }) coalesces requests no
+   * GPU here could ever take (no usable GPU, or all too small) over this window. @default 1000
+   */
+  demandDebounceMs?: number;
   /** backend 'redis': further RedisLeases options (timeouts, retries). */
   redisOptions?: { commandTimeoutMs?: number; connectTimeoutMs?: number; waiterTtlMs?: number; releaseRetries?: number };
   /** Task types and their policies, e.g. `{ ASR: { priority: 90, vramMiB: 2500 } }`. */
@@ -157,6 +179,10 @@ const CREATE_KEYS = [
   'fallback',
   'onCriticalFailure',
   'redisOptions',
+  'onAlert',
+  'criticalLog',
+  'idleMs',
+  'demandDebounceMs',
 ] as const;
 const REDIS_ONLY = ['redis', 'leaseTtlMs', 'nodeId', 'registerNode', 'redisOptions'] as const;
 const CONFIGURE_KEYS = ['policies', 'devices', 'maxFraction', 'placement', 'declaredDevices', 'oomCooldownMs'] as const;
@@ -239,6 +265,10 @@ export function parseCreateOptions(value: unknown): { config: ArbiterConfig; opt
     if (b !== 'host') throw invalid('options.namespace', "nothing unless options.backend is 'host' or 'redis'", o.namespace);
     validateNamespace('options.namespace', o.namespace);
   }
+  if (o.onAlert !== undefined && typeof o.onAlert !== 'function') throw invalid('options.onAlert', 'a function', o.onAlert);
+  if (o.criticalLog !== undefined) nonEmptyString('options.criticalLog', o.criticalLog);
+  if (o.idleMs !== undefined) integerInRange('options.idleMs', o.idleMs, 1, 2 ** 31 - 1);
+  if (o.demandDebounceMs !== undefined) integerInRange('options.demandDebounceMs', o.demandDebounceMs, 0, 2 ** 31 - 1);
   if (o.monitor !== undefined && !isGpuView(o.monitor)) {
     throw invalid('options.monitor', 'an object with snapshot(), on() and off()', o.monitor);
   }

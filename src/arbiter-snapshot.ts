@@ -58,6 +58,8 @@ export interface WaiterSnapshot {
   waitedMs: number;
   /** ms until E_TIMEOUT; null: no deadline. */
   remainingMs: number | null;
+  /** Estimated ms until granted (arbiter.position()); null: no hold-time history yet. */
+  etaMs?: number | null;
 }
 
 export interface QueueSnapshot {

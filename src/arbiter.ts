@@ -37,7 +37,39 @@ import { IntrusiveList } from './util/intrusive-list';
 import { classifyFailure } from './outcome';
 import { armWatchdog, clearWatchdog, type WatchdogHooks } from './watchdog';
 import { MovingWait } from './moving-wait';
-import { invalid, nonEmptyString } from './validate';
+import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from './validate';
+import { Alerter, type Alert, type AlertInput, type AlertKind } from './ops/alerts';
+import type { CriticalLogStats } from './ops/critical-log';
+import { computeHealth, type Health } from './ops/health';
+import { promHandler } from './ops/prom-text';
+import { Pipeline, type PipelineStage } from './ops/pipeline';
+import { DemandTracker, IdleTracker } from './ops/demand-idle';
+import { HoldHistory, estimateWait } from './ops/eta';
+
+/** Result of {@link GpuArbiter.position}; also the payload of the `waiting` event. */
+export interface QueuePosition {
+  /** The request's lease id (the lease has it once granted). */
+  requestId: string;
+  task: string;
+  resource: string;
+  device: number | null;
+  /** 0: next in line. */
+  position: number;
+  /** Estimated ms until granted, from the recent hold times of the holders and waiters ahead; null: no history yet. */
+  etaMs: number | null;
+}
+import { ConfigWatcher, RELOADABLE_KEYS, locateConfigError, readConfigFile, type FileProfile } from './ops/config-file';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** @internal What create() passes to the constructor besides the config. */
+interface ArbiterExtra {
+  nodeId?: string;
+  onCriticalFailure?: (event: CriticalFailure) => void;
+  onAlert?: (alert: Alert) => void;
+  criticalLog?: string;
+  idleMs?: number;
+  demandDebounceMs?: number;
+}
 
 /** Result of {@link GpuArbiter.run}. */
 export type RunResult<T, F = T> =
@@ -69,6 +101,8 @@ export interface ManagedDevice {
  * - `watchdog` ({ lease, heldMs, holdMaxMs, willRevoke }), `lease-lost` ({ lease, reason })
  * - `overuse` ({ lease, device, pid, declaredMiB, usedMiB })
  * - `cooldown` ({ device, resource, until, task }): after release({ oom: true }) the GPU takes no new grants until `until`
+ * - `alert` (Alert): release-failed, ownership-violation, lease-lost, watchdog, gpu-lost, overuse
+ *   (also given to `options.onAlert` and written to `options.criticalLog`)
  * - `warning` (Error): something went wrong off the caller's path (never thrown from a timer).
  */
 export class GpuArbiter extends EventEmitter {
@@ -105,6 +139,21 @@ export class GpuArbiter extends EventEmitter {
   private readonly resourceOf: (index: number) => string;
   private readonly onCriticalFailure: ((event: CriticalFailure) => void) | null;
   private registry: NodeRegistry | null = null;
+  private readonly alerter: Alerter;
+  private readonly demand: DemandTracker;
+  private readonly idle: IdleTracker | null;
+  /** Requests waiting in the backend (not yet granted or failed). */
+  private inflight = 0;
+  private readonly holdHistory = new HoldHistory();
+  private configSource: { path: string; profile: string; loaded: FileProfile } | null = null;
+  private configWatcher: ConfigWatcher | null = null;
+  private watchdogFired = 0;
+  private lastRenewalFailureAt: number | null = null;
+  private lastReleaseFailureAt: number | null = null;
+  /** GPU indices reported lost (alerted once per loss). */
+  private readonly lostGpus = new Set<number>();
+  /** -1 until the first sample: violations counted before this arbiter started are not alerted. */
+  private ownershipViolationsSeen = -1;
 
   private constructor(
     config: ArbiterConfig,
@@ -112,13 +161,21 @@ export class GpuArbiter extends EventEmitter {
     private readonly ownsBackend: boolean,
     private readonly monitor: GpuView,
     private readonly stopMonitor: (() => Promise<void>) | null,
-    extra: { nodeId?: string; onCriticalFailure?: (event: CriticalFailure) => void } = {},
+    extra: ArbiterExtra = {},
   ) {
     super();
     this.config = config;
     const nodeId = extra.nodeId;
     this.resourceOf = nodeId === undefined ? gpuResource : (i) => `${nodeId}/gpu${i}`;
     this.onCriticalFailure = extra.onCriticalFailure ?? null;
+    this.alerter = new Alerter(
+      extra.onAlert ?? null,
+      extra.criticalLog ?? null,
+      (a) => this.emit('alert', a),
+      (err) => this.emit('warning', err),
+    );
+    this.demand = new DemandTracker(extra.demandDebounceMs ?? 1000, (e) => this.emit('demand', e));
+    this.idle = extra.idleMs === undefined ? null : new IdleTracker(extra.idleMs, (e) => this.emit('idle', e));
     if (backend.observe !== undefined) {
       this.metricsStore.backendAvailable = backend.available === false ? 0 : 1;
       backend.observe(this.observer);
@@ -129,6 +186,7 @@ export class GpuArbiter extends EventEmitter {
   private async start(): Promise<this> {
     await this.mutex.runExclusive(() => this.reconcile(this.monitor.snapshot()));
     this.monitor.on('sample', this.onSample);
+    this.checkIdle();
     return this;
   }
 
@@ -146,7 +204,13 @@ export class GpuArbiter extends EventEmitter {
       else backend = o.backend;
       // A backend made here from a name is the arbiter's: it closes it (also when create fails).
       const owns = o.backend !== backend;
-      const extra = { onCriticalFailure: o.onCriticalFailure };
+      const extra: ArbiterExtra = {
+        onCriticalFailure: o.onCriticalFailure,
+        onAlert: o.onAlert,
+        criticalLog: o.criticalLog,
+        idleMs: o.idleMs,
+        demandDebounceMs: o.demandDebounceMs,
+      };
       let monitor: GpuView;
       let stop: (() => Promise<void>) | null = null;
       try {
@@ -171,13 +235,83 @@ export class GpuArbiter extends EventEmitter {
     return createOnRedis(config, o);
   }
 
+  /**
+   * Creates an arbiter from one profile of a JSON config file
+   * (`{ "profiles": { "dev": {...}, "test": {...}, "prod": {...} } }`, each profile create()'s
+   * options that JSON can say). Other options (monitor, onAlert, a Backend instance...) come in
+   * `options` and win over the file. With `watch: true` the file is reloaded on change: policies,
+   * devices, maxFraction, placement and declaredDevices apply at once without dropping holders;
+   * a bad file keeps the config in force and raises a `config-invalid` alert.
+   * @example
+   * const arbiter = await GpuArbiter.fromFile('/etc/gpu-arbiter.json', { profile: 'prod', watch: true });
+   */
+  static async fromFile(
+    path: string,
+    options: { profile?: string; watch?: boolean; debounceMs?: number } & Partial<GpuArbiterOptions> = {},
+  ): Promise<GpuArbiter> {
+    const { profile: p, watch, debounceMs, ...rest } = options ?? {};
+    const profile = p ?? process.env.GPU_ARBITER_PROFILE ?? process.env.NODE_ENV ?? 'dev';
+    if (watch !== undefined && typeof watch !== 'boolean') throw invalid('options.watch', 'a boolean', watch);
+    if (debounceMs !== undefined) integerInRange('options.debounceMs', debounceMs, 0, 60_000);
+    const fromFile = readConfigFile(path, profile);
+    let arbiter: GpuArbiter;
+    try {
+      arbiter = await GpuArbiter.create({ ...(fromFile as GpuArbiterOptions), ...rest });
+    } catch (err) {
+      throw locateConfigError(path, profile, err);
+    }
+    arbiter.configSource = { path, profile, loaded: fromFile };
+    if (watch === true) {
+      arbiter.configWatcher = new ConfigWatcher(path, () => void arbiter.reloadConfig(), debounceMs ?? 50);
+      arbiter.configWatcher.start();
+    }
+    return arbiter;
+  }
+
+  /**
+   * Re-reads the config file of {@link fromFile} and applies what may change at run time
+   * (holders keep their leases, waiters their place). Resolves true when applied; on a bad file
+   * resolves false, keeps the config in force and raises a `config-invalid` alert. Emits
+   * `config-reloaded` ({ path, profile, ms, restartNeeded }) on success; `restartNeeded` lists
+   * changed keys that only a new arbiter applies.
+   */
+  async reloadConfig(): Promise<boolean> {
+    const src = this.configSource;
+    if (src === null) throw new GpuArbiterError('E_INVALID_ARGUMENT', 'reloadConfig() needs an arbiter made by GpuArbiter.fromFile()', { field: 'this' });
+    const started = performance.now();
+    try {
+      const next = readConfigFile(src.path, src.profile);
+      const input: Record<string, unknown> = {};
+      for (const k of RELOADABLE_KEYS) if (next[k] !== undefined) input[k] = next[k];
+      try {
+        await this.configure(input as GpuArbiterConfigInput);
+      } catch (err) {
+        throw locateConfigError(src.path, src.profile, err);
+      }
+      const restartNeeded = Object.keys({ ...src.loaded, ...next }).filter(
+        (k) => !(RELOADABLE_KEYS as readonly string[]).includes(k) && JSON.stringify(src.loaded[k as keyof FileProfile]) !== JSON.stringify(next[k as keyof FileProfile]),
+      );
+      const ms = performance.now() - started;
+      this.emit('config-reloaded', { path: src.path, profile: src.profile, ms, restartNeeded });
+      return true;
+    } catch (err) {
+      if (this.closed) return false;
+      this.alert({
+        kind: 'config-invalid',
+        message: `Config ${src.path} (profile ${src.profile}) not applied; the config in force is kept: ${(err as Error).message}`,
+        details: { path: src.path, profile: src.profile, error: (err as Error).message, field: (err as GpuArbiterError).details?.field ?? null },
+      });
+      return false;
+    }
+  }
+
   /** @internal Builds the arbiter once its backend and monitor exist (backend 'redis'). */
   static async assemble(
     config: ArbiterConfig,
     backend: Backend,
     monitor: GpuView,
     stopMonitor: (() => Promise<void>) | null,
-    extra: { nodeId: string; onCriticalFailure?: (event: CriticalFailure) => void; registerTtlMs: number | null; redis: GpuArbiterOptions['redis']; namespace: string },
+    extra: ArbiterExtra & { nodeId: string; registerTtlMs: number | null; redis: GpuArbiterOptions['redis']; namespace: string },
   ): Promise<GpuArbiter> {
     const arbiter = await new GpuArbiter(config, backend, true, monitor, stopMonitor, extra).start();
     if (extra.registerTtlMs !== null) {
@@ -284,9 +418,49 @@ export class GpuArbiter extends EventEmitter {
     }
   }
 
+  /**
+   * An ordered pipeline of per-session stages (e.g. ASR -> NMT -> TTS), each stage run under its
+   * task's policy; items of many sessions run in parallel, and each session's results are
+   * delivered in sequence order. See {@link Pipeline}.
+   * @example
+   * const p = arbiter.pipeline([{ name: 'asr', task: 'ASR', run: asr }, { name: 'tts', task: 'TTS', run: tts }]);
+   * const { output } = await p.submit('call-42', audio);
+   */
+  pipeline<I = unknown, O = unknown>(stages: PipelineStage[]): Pipeline<I, O> {
+    return new Pipeline<I, O>(this, stages);
+  }
+
+  /**
+   * Where a waiting request stands: its place in its GPU's queue and an estimated wait from the
+   * recent hold-time distribution (median per task) of the holders and waiters ahead of it.
+   * `requestId` is the id the `waiting` event gives (the lease's id once granted). null when the
+   * request is not waiting (granted, failed, unknown).
+   */
+  position(requestId: string): QueuePosition | null {
+    nonEmptyString('requestId', requestId);
+    const now = Date.now();
+    for (const r of this.backend.inspect().resources) {
+      const me = r.waiters.find((w) => w.holder.leaseId === requestId);
+      if (me === undefined) continue;
+      const ahead = r.waiters.filter((w) => w.position < me.position).sort((a, b) => a.position - b.position);
+      const etaMs = estimateWait(
+        {
+          budget: r.capacity - r.external,
+          holders: r.holders.map((h) => ({ units: h.units, task: h.holder.task, heldMs: now - h.grantedAt })),
+          ahead: ahead.map((w) => ({ units: w.units, task: w.holder.task })),
+          me: { units: me.units },
+        },
+        (task) => this.holdHistory.expected(task),
+      );
+      const device = this.devices.find((d) => d.resource === r.resource)?.index ?? null;
+      return { requestId, task: me.holder.task, resource: r.resource, device, position: me.position, etaMs };
+    }
+    return null;
+  }
+
   /** Queues, holders, devices and counters as plain data (what `gpu-arbiter watch` draws). */
   snapshot(): ArbiterSnapshot {
-    return buildSnapshot({
+    const snap = buildSnapshot({
       gpu: this.monitor.snapshot(),
       config: this.config,
       backend: this.backend,
@@ -295,6 +469,9 @@ export class GpuArbiter extends EventEmitter {
       metrics: this.metricsStore,
       now: Date.now(),
     });
+    // Each own waiter's estimated wait (what `watch` shows).
+    for (const q of snap.queues) for (const w of q.waiters) w.etaMs = this.position(w.leaseId)?.etaMs ?? null;
+    return snap;
   }
 
   /** Every metric under DESIGN.md's names, as plain data (registerMetrics() exposes them to prom-client). */
@@ -311,6 +488,15 @@ export class GpuArbiter extends EventEmitter {
       },
       ...gpuFamilies(this.monitor.snapshot(), this.config.devices),
     ];
+  }
+
+  /**
+   * A node:http request handler serving {@link metrics} in the Prometheus text format (no
+   * prom-client): `http.createServer(arbiter.metricsHandler()).listen(9464)`, or call it from
+   * your own router for `/metrics`. GET/HEAD only (others: 405).
+   */
+  metricsHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+    return promHandler(() => this.metrics());
   }
 
   /**
@@ -350,11 +536,15 @@ export class GpuArbiter extends EventEmitter {
     await this.mutex.runExclusive(async () => {
       if (this.closed) return;
       this.closed = true;
+      this.configWatcher?.stop();
+      this.demand.stop();
+      this.idle?.stop();
       this.monitor.off('sample', this.onSample);
       for (const lease of this.leases) clearWatchdog(lease);
       if (this.registry !== null) await this.registry.stop();
       if (this.ownsBackend) await this.backend.close();
       if (this.stopMonitor !== null) await this.stopMonitor();
+      await this.alerter.flush();
     });
   }
 
@@ -392,9 +582,11 @@ export class GpuArbiter extends EventEmitter {
       const why = s.available
         ? 'no usable GPU (lost, unknown memory, or none configured)'
         : `NVML unavailable (${s.unavailableReason}); options.declaredDevices admits on declared sizes`;
+      this.demand.note(policy.task, units, null, 'no-device');
       throw new GpuArbiterError('E_NO_DEVICE', `No GPU for ${policy.task}: ${why}`, { task: policy.task });
     }
     if (placed.kind === 'does-not-fit') {
+      this.demand.note(policy.task, units, placed.largestCapacityMiB, 'too-small');
       throw new GpuArbiterError(
         'E_DOES_NOT_FIT',
         `${policy.task} declares ${units} MiB; the largest GPU budget is ${placed.largestCapacityMiB} MiB (total * maxFraction)`,
@@ -444,8 +636,34 @@ export class GpuArbiter extends EventEmitter {
     // Uncontended: granted synchronously, no promise step beyond the one returned.
     const now = this.backend.tryAcquire?.(request);
     if (now != null) return Promise.resolve(toLease(now, dev, now.waitedMs));
-    if (this.devices.length < 2) return this.backend.acquire(request).then((g) => toLease(g, dev, g.waitedMs), onError);
-    return this.waitMovable(dev, request, opts.signal, toLease).then(undefined, onError);
+    // Waiting: counted for the idle hook until it settles.
+    this.inflight++;
+    this.idle?.update(true);
+    const settled = (): void => {
+      this.inflight--;
+      this.checkIdle();
+    };
+    const grantedAfterWait = (g: Grant, on: ManagedDevice, waitedMs: number): Lease => {
+      const lease = toLease(g, on, waitedMs);
+      settled();
+      return lease;
+    };
+    const failedAfterWait = (err: unknown): never => {
+      settled();
+      if (onError !== undefined) onError(err);
+      throw err;
+    };
+    const waiting =
+      this.devices.length < 2
+        ? this.backend.acquire(request).then((g) => grantedAfterWait(g, dev, g.waitedMs), failedAfterWait)
+        : this.waitMovable(dev, request, opts.signal, grantedAfterWait).then(undefined, failedAfterWait);
+    if (this.listenerCount('waiting') > 0) {
+      // The backend has queued it by now (in-process ledgers queue synchronously).
+      const id = holder.leaseId;
+      const pos = this.position(id);
+      this.emit('waiting', pos ?? { requestId: id, task: policy.task, resource: dev.resource, device: dev.index, position: null, etaMs: null });
+    }
+    return waiting;
   }
 
   /**
@@ -529,6 +747,7 @@ export class GpuArbiter extends EventEmitter {
     const stats = lease.stats;
     stats.outcomes.acquired++;
     stats.wait.observe(lease.waitedMs / 1000);
+    this.idle?.update(true);
     this.emit('acquired', lease);
     return lease;
   }
@@ -562,20 +781,32 @@ export class GpuArbiter extends EventEmitter {
     // already carries its Date.now() timestamp.
     const heldMs = Date.now() - lease.acquiredAt;
     lease.stats.hold.observe(heldMs / 1000);
+    this.holdHistory.record(lease.task, heldMs);
     // Positional primitives, no payload object: this runs on every release.
     this.emit('released', lease, heldMs, oom);
+    if (this.idle !== null) this.checkIdle();
     return pending;
   };
 
   /** A release the backend could not apply: counted and reported, never thrown at the caller. */
   private readonly releaseFailed = (err: unknown): void => {
     this.metricsStore.releaseFailures++;
+    this.lastReleaseFailureAt = Date.now();
     this.emit('warning', err);
   };
 
   /** Calls onCriticalFailure; never throws (a throwing alert hook is reported as a warning). */
   private critical(event: CriticalFailure): void {
     this.emit('critical-failure', event);
+    if (event.kind === 'release-failed') {
+      this.alert({
+        kind: 'release-failed',
+        message: `Release of ${event.resource} (fencing token ${event.fencingToken}) could not reach the ledger: ${event.error.message}`,
+        task: event.task,
+        resource: event.resource,
+        details: { fencingToken: event.fencingToken, error: event.error.message },
+      });
+    }
     if (this.onCriticalFailure === null) return;
     try {
       this.onCriticalFailure(event);
@@ -597,6 +828,7 @@ export class GpuArbiter extends EventEmitter {
     },
     renewalFailing: (event) => {
       this.metricsStore.renewalFailures++;
+      this.lastRenewalFailureAt = Date.now();
       this.emit('renewal-failing', event);
     },
     criticalFailure: (event) => {
@@ -614,7 +846,17 @@ export class GpuArbiter extends EventEmitter {
     this.leases.remove(lease);
     clearWatchdog(lease);
     this.learner.finish(lease, lease.task);
+    this.checkIdle();
     this.emit('lease-lost', { lease: lease.toJSON(), reason });
+    this.alert({
+      kind: 'lease-lost',
+      message: `Lease ${lease.id} (${lease.task}) on ${lease.grant.resource} lost: ${reason}`,
+      task: lease.task,
+      leaseId: lease.id,
+      resource: lease.grant.resource,
+      device: lease.device.index,
+      details: { reason, fencingToken: lease.fencingToken },
+    });
     if (reason === 'renewal-failed') {
       // The GPU work may still be running while the ledger gives its VRAM to someone else.
       this.critical({
@@ -632,11 +874,22 @@ export class GpuArbiter extends EventEmitter {
   private readonly watchdogHooks: WatchdogHooks = {
     exceeded: (lease, holdMaxMs) => {
       this.metricsStore.countWatchdog(lease.task);
+      const heldMs = Date.now() - lease.acquiredAt;
+      this.watchdogFired++;
       this.emit('watchdog', {
         lease: lease.toJSON(),
-        heldMs: Date.now() - lease.acquiredAt,
+        heldMs,
         holdMaxMs,
         willRevoke: lease.policy.revokeOnHoldMax,
+      });
+      this.alert({
+        kind: 'watchdog',
+        message: `Lease ${lease.id} (${lease.task}) held ${heldMs} ms, over holdMaxMs ${holdMaxMs}${lease.policy.revokeOnHoldMax ? '; it will be revoked' : ''}`,
+        task: lease.task,
+        leaseId: lease.id,
+        resource: lease.grant.resource,
+        device: lease.device.index,
+        details: { heldMs, holdMaxMs, willRevoke: lease.policy.revokeOnHoldMax },
       });
     },
     revoke: (lease) => {
@@ -755,6 +1008,10 @@ export class GpuArbiter extends EventEmitter {
     }
     this.devices = next.sort((a, b) => a.index - b.index);
     this.candidateList = this.devices.map((d) => d.candidate);
+    this.checkLostGpus(wanted);
+    this.checkOwnership();
+    // Requests waiting while no GPU is usable: nothing here will ever take them.
+    if (this.inflight > 0 && !this.devices.some((d) => d.admission.usable)) this.demand.note('*', 0, null, 'no-device', this.inflight);
     this.rebalance();
   }
 
@@ -809,6 +1066,83 @@ export class GpuArbiter extends EventEmitter {
     return this.learner.snapshot(defaults);
   }
 
+  /** Tells the idle hook whether this arbiter has a holder or a waiter. */
+  private checkIdle(): void {
+    if (this.idle !== null && !this.closed) this.idle.update(this.leases.size > 0 || this.inflight > 0);
+  }
+
+  /** Alerts once when a managed GPU stops being usable (NVML error, gone from the sample). */
+  private checkLostGpus(wanted: readonly number[] | null): void {
+    for (const d of this.devices) {
+      if (d.admission.usable) {
+        this.lostGpus.delete(d.index);
+        continue;
+      }
+      if (wanted !== null && !wanted.includes(d.index)) continue; // taken out by configure(), not lost
+      if (d.admission.reason === 'not in options.devices' || this.lostGpus.has(d.index)) continue;
+      this.lostGpus.add(d.index);
+      this.alert({
+        kind: 'gpu-lost',
+        message: `GPU ${d.index} is not usable: ${d.admission.reason ?? 'unknown'}`,
+        resource: d.resource,
+        device: d.index,
+        details: { reason: d.admission.reason },
+      });
+    }
+  }
+
+  /** Alerts on ownership violations counted by the backend since the last look. */
+  private checkOwnership(): void {
+    const n = this.backend.inspect().ownershipViolations;
+    if (this.ownershipViolationsSeen >= 0 && n > this.ownershipViolationsSeen) {
+      this.alert({
+        kind: 'ownership-violation',
+        message: `${n - this.ownershipViolationsSeen} release(s) or renewal(s) of a lease this holder no longer owned`,
+        details: { count: n - this.ownershipViolationsSeen, total: n },
+      });
+    }
+    this.ownershipViolationsSeen = n;
+  }
+
+  /**
+   * For liveness and readiness probes: `{ status: 'ok'|'degraded'|'down', checks }`. Down: closed,
+   * no usable GPU, or the ledger (Redis) unreachable with no fallback. Degraded: some GPU lost,
+   * Redis away but the host fallback admitting, a renewal or release failure in the last
+   * `recentMs` (default 60 s), a hold past holdMaxMs, or critical-log records lost. Synchronous,
+   * no I/O.
+   */
+  health(options: { recentMs?: number } = {}): Health {
+    const o = optionsObject<{ recentMs: number }>('options', options);
+    knownKeys('options', o, ['recentMs']);
+    const recentMs = o.recentMs === undefined ? 60_000 : integerInRange('options.recentMs', o.recentMs, 0, 86_400_000);
+    const watchdogFiring: Array<{ leaseId: string; task: string }> = [];
+    for (const l of this.leases) if (l.watchdogFired) watchdogFiring.push({ leaseId: l.id, task: l.task });
+    const log = this.alerter.logStats();
+    return computeHealth({
+      closed: this.closed,
+      gpus: this.devices.map((d) => ({ index: d.index, usable: d.admission.usable, reason: d.admission.reason })),
+      backendAvailable: this.backend.available === undefined ? null : this.backend.available,
+      hasFallback: this.backend instanceof FailoverBackend,
+      backendKind: this.backend.kind,
+      lastRenewalFailureAt: this.lastRenewalFailureAt,
+      lastReleaseFailureAt: this.lastReleaseFailureAt,
+      watchdogFiring,
+      criticalLog: log,
+      now: Date.now(),
+      recentMs,
+    });
+  }
+
+  /** Alerts raised so far per kind, and the critical log's counters (null without `criticalLog`). */
+  alertStats(): { totals: Record<AlertKind, number>; criticalLog: CriticalLogStats | null } {
+    return { totals: this.alerter.totals(), criticalLog: this.alerter.logStats() };
+  }
+
+  /** @internal Raises an alert (never throws). */
+  private alert(input: AlertInput): void {
+    this.alerter.raise(input);
+  }
+
   private checkOveruse(resource: string, index: number, admission: DeviceAdmission): void {
     for (const lease of this.leases) {
       if (lease.grant.resource !== resource) continue;
@@ -820,6 +1154,15 @@ export class GpuArbiter extends EventEmitter {
       if (lease.overuse) continue; // report the start of an overuse, not every sample of it
       lease.overuse = true;
       this.emit('overuse', { lease: lease.toJSON(), device: index, pid: o.pid, declaredMiB: o.declaredMiB, usedMiB: o.usedMiB });
+      this.alert({
+        kind: 'overuse',
+        message: `Lease ${lease.id} (${lease.task}) pid ${o.pid} uses ${o.usedMiB} MiB on GPU ${index}, declared ${o.declaredMiB} MiB`,
+        task: lease.task,
+        leaseId: lease.id,
+        resource,
+        device: index,
+        details: { pid: o.pid, declaredMiB: o.declaredMiB, usedMiB: o.usedMiB },
+      });
     }
   }
 }
@@ -847,7 +1190,17 @@ async function createOnRedis(config: ArbiterConfig, o: Partial<GpuArbiterOptions
     throw err;
   }
   const registerTtlMs = o.registerNode === false ? null : (reg.ttlMs ?? 15_000);
-  const extra = { nodeId, onCriticalFailure: o.onCriticalFailure, registerTtlMs, redis: o.redis, namespace };
+  const extra = {
+    nodeId,
+    onCriticalFailure: o.onCriticalFailure,
+    onAlert: o.onAlert,
+    criticalLog: o.criticalLog,
+    idleMs: o.idleMs,
+    demandDebounceMs: o.demandDebounceMs,
+    registerTtlMs,
+    redis: o.redis,
+    namespace,
+  };
   try {
     if (o.monitor !== undefined) return await GpuArbiter.assemble(config, backend, o.monitor, null, extra);
     const monitor = await createDefaultMonitor(o.monitorOptions);

@@ -7,6 +7,7 @@ import { isGpuArbiterError } from './errors';
 import { GpuMonitor } from './monitor';
 import type { GpuSnapshot } from './monitor-types';
 import { addonInfo } from './native';
+import { hostLedgerChecks, redisChecks } from './ops/doctor-remote';
 
 export type Verdict = 'PASS' | 'WARN' | 'FAIL';
 
@@ -25,6 +26,14 @@ export interface DoctorOptions {
   libraryPath?: string;
   /** Where host ledgers live. @default '/dev/shm' */
   shmDir?: string;
+  /** Host ledger namespaces to read. @default every one on this host */
+  hostNamespaces?: string[];
+  /** A redis:// URL: check it is reachable, its version and cluster mode, and the clock skew. */
+  redis?: string;
+  /** Redis check tuning (tests). */
+  redisTimeoutMs?: number;
+  skewWarnMs?: number;
+  now?: () => number;
 }
 
 export interface DoctorReport {
@@ -146,5 +155,11 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
     }
   }
   checks.push(shmCheck(options.shmDir ?? '/dev/shm'));
+  checks.push(...(await hostLedgerChecks(options.hostNamespaces)));
+  if (options.redis !== undefined) {
+    checks.push(
+      ...(await redisChecks({ url: options.redis, timeoutMs: options.redisTimeoutMs, skewWarnMs: options.skewWarnMs, now: options.now })),
+    );
+  }
   return { ok: checks.every((c) => c.verdict !== 'FAIL'), checks };
 }

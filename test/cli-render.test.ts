@@ -73,6 +73,17 @@ describe('renderSnapshot', () => {
     stop();
     expect(c.out()).toContain('GPU 0');
     expect(c.out()).toContain('footer line');
+    expect(c.out()).toContain('health ok');
+  });
+
+  it('liveView shows what health() finds wrong', async () => {
+    const gpu = fakeGpus({ totalMiB: 8 * GiB }, { totalMiB: 8 * GiB, error: 'NVML_ERROR_GPU_IS_LOST' });
+    arbiter = await GpuArbiter.create({ monitor: gpu, policies: { A: { priority: 1, vramMiB: 1 } } });
+    const c = capture();
+    const stop = liveView(arbiter, { out: c.io.out, intervalMs: 60_000 });
+    await flush();
+    stop();
+    expect(c.out()).toMatch(/health degraded: gpus: 1 of 2 GPUs unusable: 1 \(/);
   });
 });
 

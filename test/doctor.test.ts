@@ -1,8 +1,11 @@
 // `doctor`: each check's verdict and fix, and the exit code (0 only when nothing FAILs).
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runDoctor } from '../src/doctor';
+import { HostLedger, removeHostNamespace } from '../src/host-ledger';
+import { hostLedgerChecks, redisChecks } from '../src/ops/doctor-remote';
+import { RedisServer } from './helpers/redis-server';
 import { MockNvml, defaultDevice, type MockNvmlState } from './helpers/mock-nvml';
 
 const cli = path.resolve(__dirname, '../dist/cli/main.js');
@@ -24,12 +27,13 @@ function useMock(state: MockNvmlState): MockNvml {
 describe('doctor', () => {
   it('passes on a healthy mock host', async () => {
     useMock({ devices: [defaultDevice(0), defaultDevice(1)] });
-    const report = await runDoctor();
+    const report = await runDoctor({ hostNamespaces: [] });
     expect(report.ok).toBe(true);
     expect(report.checks.map((c) => [c.id, c.verdict])).toEqual([
       ['addon', 'PASS'],
       ['nvml', 'PASS'],
       ['shm', 'PASS'],
+      ['host-ledger', 'PASS'],
     ]);
     expect(report.checks[1].detail).toMatch(/2 GPU\(s\)/);
   });
@@ -39,7 +43,7 @@ describe('doctor', () => {
       devices: [defaultDevice(0, { persistence: false }), defaultDevice(1, { mig: true })],
       fail: { 'nvmlDeviceGetComputeRunningProcesses_v3.0': 4 },
     });
-    const report = await runDoctor();
+    const report = await runDoctor({ hostNamespaces: [] });
     expect(report.ok).toBe(true);
     const byId = Object.fromEntries(report.checks.map((c) => [c.id, c]));
     expect(byId['gpu.0.persistence']).toMatchObject({ verdict: 'WARN', fix: expect.stringContaining('nvidia-smi -pm 1') });
@@ -49,7 +53,7 @@ describe('doctor', () => {
 
   it('fails on a lost GPU and on an unwritable ledger directory', async () => {
     useMock({ devices: [defaultDevice(0), defaultDevice(1)], fail: { 'nvmlDeviceGetMemoryInfo_v2.1': 15 } });
-    const report = await runDoctor({ shmDir: '/nonexistent-shm' });
+    const report = await runDoctor({ shmDir: '/nonexistent-shm', hostNamespaces: [] });
     expect(report.ok).toBe(false);
     const failed = report.checks.filter((c) => c.verdict === 'FAIL').map((c) => c.id);
     expect(failed).toEqual(['gpu.1', 'shm']);
@@ -57,23 +61,77 @@ describe('doctor', () => {
   });
 
   it('without NVML warns (the package still works) and says why', async () => {
-    const report = await runDoctor({ libraryPath: '/nonexistent/libnvidia-ml.so.1' });
+    const report = await runDoctor({ libraryPath: '/nonexistent/libnvidia-ml.so.1', hostNamespaces: [] });
     expect(report.ok).toBe(true);
     expect(report.checks.find((c) => c.id === 'nvml')).toMatchObject({ verdict: 'WARN', detail: expect.stringContaining('not found') });
   });
 
-  it('the CLI exits 1 when a check FAILs and 0 otherwise; --json prints the report', () => {
+  it('the CLI exits 1 when a check FAILs and 0 otherwise; --json prints the report', async () => {
     const m = MockNvml.create({ devices: [defaultDevice(0)], fail: { nvmlDeviceGetName: 15 } });
     nvml = m;
-    const bad = spawnSync(process.execPath, [cli, 'doctor'], { env: { ...process.env, ...m.env() }, encoding: 'utf8' });
-    expect(bad.status).toBe(1);
-    expect(bad.stdout).toMatch(/^FAIL {2}gpu\.0 /m);
-    expect(bad.stdout).toMatch(/1 FAIL, 0 WARN, 3 PASS/);
-    m.update((s) => {
-      s.fail = {};
+    const ns = `doctor-cli-${process.pid}`;
+    const ledger = await HostLedger.open({ namespace: ns, resources: { 'gpu:0': 1024 } });
+    try {
+      const args = [cli, 'doctor', '--host-namespace', ns];
+      const bad = spawnSync(process.execPath, args, { env: { ...process.env, ...m.env() }, encoding: 'utf8' });
+      expect(bad.status).toBe(1);
+      expect(bad.stdout).toMatch(/^FAIL {2}gpu\.0 /m);
+      expect(bad.stdout).toMatch(new RegExp(`^PASS {2}host-ledger\\.${ns} `, 'm'));
+      expect(bad.stdout).toMatch(/1 FAIL, 0 WARN, 4 PASS/);
+      m.update((s) => {
+        s.fail = {};
+      });
+      const good = spawnSync(process.execPath, [...args, '--json'], { env: { ...process.env, ...m.env() }, encoding: 'utf8' });
+      expect(good.status).toBe(0);
+      expect(JSON.parse(good.stdout).ok).toBe(true);
+    } finally {
+      await ledger.close();
+      removeHostNamespace(ns);
+    }
+  });
+
+  it('host ledgers: each readable one PASSes; an unreadable one FAILs with the fix', async () => {
+    const ns = `doctor-ledger-${process.pid}`;
+    const ledger = await HostLedger.open({ namespace: ns, resources: { 'gpu:0': 1024 } });
+    try {
+      const ok = await hostLedgerChecks([ns]);
+      expect(ok).toEqual([expect.objectContaining({ id: `host-ledger.${ns}`, verdict: 'PASS', detail: expect.stringContaining('1 resource(s)') })]);
+    } finally {
+      await ledger.close();
+      removeHostNamespace(ns);
+    }
+    const gone = await hostLedgerChecks([`${ns}-missing`]);
+    expect(gone).toEqual([expect.objectContaining({ verdict: 'FAIL', fix: expect.stringContaining("backend 'host'") })]);
+  });
+
+  describe('--redis', () => {
+    let server: RedisServer;
+    beforeAll(async () => {
+      server = await RedisServer.start();
+    }, 20_000);
+    afterAll(async () => {
+      await server.stop();
     });
-    const good = spawnSync(process.execPath, [cli, 'doctor', '--json'], { env: { ...process.env, ...m.env() }, encoding: 'utf8' });
-    expect(good.status).toBe(0);
-    expect(JSON.parse(good.stdout).ok).toBe(true);
+
+    it('reports the version and standalone mode, and a small clock skew as PASS', async () => {
+      const checks = await redisChecks({ url: server.url });
+      expect(checks[0]).toMatchObject({ id: 'redis', verdict: 'PASS', detail: expect.stringMatching(/^Redis \d+\.\d+\.\d+ at .*standalone/) });
+      expect(checks[1]).toMatchObject({ id: 'redis.clock-skew', verdict: 'PASS' });
+    });
+
+    it('warns, with the fix, when this host is 5 s off Redis', async () => {
+      const checks = await redisChecks({ url: server.url, now: () => Date.now() + 5000 });
+      expect(checks[1]).toMatchObject({ verdict: 'WARN', detail: expect.stringMatching(/ahead of Redis/), fix: expect.stringContaining('NTP') });
+      const behind = await redisChecks({ url: server.url, now: () => Date.now() - 5000 });
+      expect(behind[1]!.detail).toMatch(/^this host's clock is 50\d\d ms behind/);
+    });
+
+    it('FAILs when Redis is unreachable, without printing the password; runDoctor then is not ok', async () => {
+      const report = await runDoctor({ hostNamespaces: [], redis: 'redis://:secret@127.0.0.1:1', redisTimeoutMs: 500, libraryPath: '/nonexistent/lib.so' });
+      const r = report.checks.find((c) => c.id === 'redis')!;
+      expect(r).toMatchObject({ verdict: 'FAIL', fix: expect.stringContaining('redis-server') });
+      expect(r.detail).not.toContain('secret');
+      expect(report.ok).toBe(false);
+    });
   });
 });

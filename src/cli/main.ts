@@ -3,6 +3,7 @@
 import { isGpuArbiterError } from '../errors';
 import { runDemo } from './demo';
 import { runDoctorCommand } from './doctor';
+import { runMetricsCommand } from './metrics';
 import { runStatus } from './status';
 import { runWatch } from './watch';
 
@@ -12,6 +13,7 @@ Commands:
   status     what this host's GPUs look like to gpu-arbiter (NVML, devices, processes)
   doctor     checks of what gpu-arbiter needs here, each PASS/WARN/FAIL with the fix
   watch      a live view of GPUs, VRAM, holders and waiters
+  metrics    serves this host's GPUs and host ledgers for Prometheus (--port 9464)
   demo       a simulated ASR/NMT/TTS/repair pipeline on the mock NVML, then a summary
   help       this text
 
@@ -24,6 +26,7 @@ const commands: Record<string, Command> = {
   status: runStatus,
   doctor: runDoctorCommand,
   watch: runWatch,
+  metrics: (argv) => runMetricsCommand(argv),
   demo: runDemo,
 };
 

@@ -77,8 +77,9 @@ export function renderSnapshot(s: ArbiterSnapshot, options: RenderOptions = {}):
     const q = s.queues.find((x) => x.device === d.index);
     for (const w of (q?.waiters ?? []).slice(0, maxWaiters)) {
       const left = w.remainingMs === null ? '' : `  gives up in ${secs(w.remainingMs)}`;
+      const eta = w.etaMs === undefined || w.etaMs === null ? '' : `  #${w.position + 1} eta ~${secs(w.etaMs)}`;
       out.push(
-        `    waits  ${pad(w.task, 16)} ${rpad(gib(w.vramMiB), 6)}  ${rpad(secs(w.waitedMs), 7)}  prio ${w.priority}${left}`,
+        `    waits  ${pad(w.task, 16)} ${rpad(gib(w.vramMiB), 6)}  ${rpad(secs(w.waitedMs), 7)}  prio ${w.priority}${eta}${left}`,
       );
     }
     const more = (q?.waiters.length ?? 0) - maxWaiters;

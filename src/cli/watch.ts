@@ -32,7 +32,12 @@ export function liveView(arbiter: GpuArbiter, options: LiveViewOptions): () => v
   let scheduled = false;
   const draw = (): void => {
     scheduled = false;
-    const frame = renderSnapshot(arbiter.snapshot(), { color: tty, tasks: options.tasks });
+    const h = arbiter.health();
+    const healthLine =
+      h.status === 'ok'
+        ? 'health ok'
+        : `health ${h.status}: ${h.checks.filter((c) => c.status !== 'ok').map((c) => `${c.name}: ${c.detail}`).join('; ')}`;
+    const frame = `${renderSnapshot(arbiter.snapshot(), { color: tty, tasks: options.tasks })}\n${healthLine}`;
     const footer = options.footer ? `\n${options.footer()}` : '';
     // In a terminal: home + clear, so the view stays in place; piped: frames one after another.
     options.out.write(tty ? `\u001b[H\u001b[2J${frame}${footer}\n` : `${frame}${footer}\n\n`);
@@ -44,7 +49,7 @@ export function liveView(arbiter: GpuArbiter, options: LiveViewOptions): () => v
       setImmediate(draw);
     }
   };
-  const events = ['acquired', 'released', 'skipped', 'fell-back', 'timeout', 'watchdog', 'lease-lost'];
+  const events = ['acquired', 'released', 'skipped', 'fell-back', 'timeout', 'watchdog', 'lease-lost', 'waiting', 'alert'];
   if (tty) for (const e of events) arbiter.on(e, soon);
   const timer = setInterval(draw, options.intervalMs ?? 1000);
   draw();
