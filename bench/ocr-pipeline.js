@@ -26,6 +26,8 @@ const { machine, machineHeader } = require('./lib/machine');
 const { Rows, summary, percentile, fmtValue } = require('./lib/rows');
 const { MockNvml, defaultDevice, GiB } = require('../test/helpers/mock-nvml.ts');
 const { GpuArbiter } = require('../dist');
+// Seeded, so every mode and every run sees the same stage times.
+const { mulberry32 } = require('../dist/util/rng');
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => {
@@ -48,21 +50,10 @@ const STAGES = [
   { name: 'postprocess', gpu: false },
 ];
 
-// mulberry32: a small seeded RNG, so every mode and every run sees the same stage times.
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // videos[w][v] = the 6 stage times (ms) of video v of workflow w.
 function inputs(workflows) {
-  const r = rng(SEED + workflows);
+  const r = mulberry32(SEED + workflows);
   return Array.from({ length: workflows }, () =>
     Array.from({ length: VIDEOS }, () => STAGES.map((s) => Math.round(s.gpu ? 30 + 50 * r() : 10 + 30 * r()))),
   );

@@ -5,16 +5,8 @@ import { GpuArbiter, type QueuePosition } from '../src/arbiter';
 import { estimateWait } from '../src/ops/eta';
 import { renderSnapshot } from '../src/cli/render';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
+import { mulberry32 } from '../src/util/rng';
 
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 afterEach(() => {
   vi.useRealTimers();
@@ -67,7 +59,7 @@ describe('position() and the waiting event', () => {
 describe('ETA error in a simulated workload', () => {
   async function scenario(priorities: boolean, seed: number) {
     vi.useFakeTimers();
-    const rand = rng(seed);
+    const rand = mulberry32(seed);
     const a = await GpuArbiter.create({
       monitor: fakeGpus({ totalMiB: 16 * GiB }),
       maxFraction: 1,

@@ -4,17 +4,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { GpuArbiter } from '../src/arbiter';
 import type { PipelineResult } from '../src/ops/pipeline';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
+import { mulberry32 } from '../src/util/rng';
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let arbiter: GpuArbiter;
@@ -38,7 +29,7 @@ afterEach(async () => {
 
 describe('pipeline', () => {
   it('delivers each session in sequence order under random stage times; skipped stages pass input through', async () => {
-    const rand = rng(42);
+    const rand = mulberry32(42);
     const finished: string[] = []; // completion order of the last stage
     let gpuHolders = 0;
     let maxVram = 0;

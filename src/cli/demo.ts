@@ -12,6 +12,7 @@ import { openDemoGpu } from './demo-gpu';
 import { renderSnapshot } from './render';
 import { commandFlags, defaultIo, type CliIo } from './args';
 import { liveView } from './watch';
+import { mulberry32 } from '../util/rng';
 
 const GiB = 1024;
 const OUTSIDER_PID = 9000;
@@ -45,17 +46,6 @@ real monitor, or a SimulatedGpu where the mock cannot be built.
   --no-live       print only the summary
   --simulated     use SimulatedGpu even where the mock NVML could be built`;
 
-/** Mulberry32: small, seedable, good enough to make runs repeatable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number): number => {
@@ -81,7 +71,7 @@ export async function runDemo(args: string[], io: CliIo = defaultIo()): Promise<
   const rate = num('rate', values.rate, 300, 1);
   const seed = num('seed', values.seed, 1, 0);
   if (duration === null || rate === null || seed === null) return 2;
-  const random = rng(seed);
+  const random = mulberry32(seed);
 
   // The GPU samples every 200 ms, as a monitor would; the demo only changes what it will see.
   const gpu = await openDemoGpu({ totalMiB: 16 * GiB, name: 'Demo GPU 16 GiB', simulated: values.simulated, sampleMs: 200 });

@@ -1,5 +1,6 @@
 // Public shapes of the Redis backend (RedisLeases). They follow the backend contract of
 // DESIGN.md; where the network forces a difference (release and inspect are async) it is said.
+import type { ResourceUsage } from '../backends/types';
 import type { GpuArbiterError } from '../errors';
 import type { RedisTarget } from './connection';
 
@@ -62,16 +63,8 @@ export interface ResourceSettings {
   closed?: boolean;
 }
 
-export interface ResourceUsage {
-  capacity: number;
-  external: number;
-  /** Sum of the units of current holders. */
-  declared: number;
-  closed: boolean;
-  waiting: number;
-  /** Priority of the head waiter, or null when none waits. */
-  headPriority: number | null;
-}
+/** The same per-resource figures as every backend's (the arbiter reads them on each placement). */
+export type { ResourceUsage };
 
 export interface InspectHolder {
   token: string;
