@@ -5,24 +5,12 @@ import { GpuArbiter } from '../src/arbiter';
 import type { GpuSnapshot } from '../src/monitor-types';
 import { GiB, state } from './helpers/fake-monitor';
 import { defaultDevice, GiB as GiBytes, MockNvml } from './helpers/mock-nvml';
+import { stoppedSnapshot } from '../src/snapshot-convert';
 
 /** What GpuMonitor reports when libnvidia-ml cannot be loaded. */
 class NoNvml extends EventEmitter {
   snapshot(): GpuSnapshot {
-    return {
-      seq: 1,
-      takenAt: Date.now(),
-      durationMs: 0,
-      available: false,
-      unavailableReason: 'libnvidia-ml.so.1 not found',
-      initError: null,
-      libraryPath: null,
-      driverVersion: null,
-      nvmlVersion: null,
-      cudaDriverVersion: null,
-      api: {},
-      devices: [],
-    };
+    return { ...stoppedSnapshot('libnvidia-ml.so.1 not found'), seq: 1, takenAt: Date.now() };
   }
 }
 
