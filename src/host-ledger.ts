@@ -1,6 +1,7 @@
 // Host-wide GPU mutexes and VRAM semaphores: one arbitration ledger shared by every process and
 // worker_thread of the host, in POSIX shared memory (native/host/). This file is the typed,
 // validated API over the raw addon; waiting happens on a native thread, never here.
+import type { ResourceUsage } from './backends/types';
 import * as fs from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import { GpuArbiterError } from './errors';
@@ -80,18 +81,8 @@ export interface HostResourceSpec {
   closed?: boolean;
 }
 
-/** What placement reads about a resource (host-wide, at the moment of the call). */
-export interface HostResourceUsage {
-  capacity: number;
-  external: number;
-  /** Units granted to holders. */
-  declared: number;
-  closed: boolean;
-  /** Waiters queued. */
-  waiting: number;
-  /** Priority of the next waiter in line; null when none waits. */
-  headPriority: number | null;
-}
+/** What placement reads about a resource (host-wide, at the moment of the call): the backend contract's figures. */
+export type HostResourceUsage = ResourceUsage;
 
 export interface HostHolderInfo {
   resource: string;

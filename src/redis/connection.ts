@@ -202,9 +202,10 @@ export function unavailable(message: string, cause?: unknown, operation?: string
   return new GpuArbiterError('E_BACKEND_UNAVAILABLE', message, operation ? { operation } : {}, { cause });
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+/** Settles like `p`, or rejects with `onTimeout()` when `p` has not settled within `ms`. */
+export function settleWithin<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(unavailable(`Redis did not answer ${what} within ${ms} ms`, undefined, what)), ms);
+    const timer = setTimeout(() => reject(onTimeout()), ms);
     p.then(
       (v) => {
         clearTimeout(timer);
@@ -216,4 +217,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
       },
     );
   });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return settleWithin(p, ms, () => unavailable(`Redis did not answer ${what} within ${ms} ms`, undefined, what));
 }

@@ -1,6 +1,6 @@
 // The errors RedisLeases ends a request with, and the parsing of script replies.
 import { GpuArbiterError } from '../errors';
-import { unavailable } from './connection';
+import { settleWithin, unavailable } from './connection';
 import type { LeaseHolder, RedisAcquireRequest } from './types';
 
 /** An acquire script's refusal status as a typed error. */
@@ -58,19 +58,11 @@ export function parseHolder(raw: unknown): LeaseHolder | null {
 
 /** Rejects with E_BACKEND_UNAVAILABLE when `p` takes longer than `ms`. */
 export function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(unavailable(`Redis ${what} did not finish within ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(asUnavailable(e));
-      },
-    );
-  });
+  return settleWithin(
+    p.catch((e: unknown) => Promise.reject(asUnavailable(e))),
+    ms,
+    () => unavailable(`Redis ${what} did not finish within ${ms} ms`),
+  );
 }
 
 /** A promise that resolves after `ms` without holding the process open. */
