@@ -1,17 +1,15 @@
 // Memory-aware admission against a simulated GPU (sizes in MiB). The same scenarios over the mock
 // NVML and the real GpuMonitor belong in an integration suite once the monitor is merged.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GpuArbiter } from '../src/arbiter';
 import { LocalBackend } from '../src/backends/local';
 import type { GpuArbiterOptions } from '../src/arbiter-options';
 import { admitDevice } from '../src/admission';
 import { fakeGpus, GiB, OUTSIDER, sample, state } from './helpers/fake-monitor';
 import type { SimulatedGpu } from '../src/sim-gpu';
+import { closeAfterEach } from './helpers/close-after-each';
 
-const arbiters: GpuArbiter[] = [];
-afterEach(async () => {
-  await Promise.all(arbiters.splice(0).map((a) => a.close()));
-});
+const arbiters = closeAfterEach<GpuArbiter>();
 
 async function make(monitor: SimulatedGpu, options: Partial<GpuArbiterOptions> = {}): Promise<GpuArbiter> {
   const a = await GpuArbiter.create({

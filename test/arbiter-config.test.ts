@@ -1,12 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GpuArbiter } from '../src/arbiter';
 import type { GpuArbiterOptions } from '../src/arbiter-options';
 import { fakeGpus, GiB, state } from './helpers/fake-monitor';
+import { closeAfterEach } from './helpers/close-after-each';
 
-const arbiters: GpuArbiter[] = [];
-afterEach(async () => {
-  await Promise.all(arbiters.splice(0).map((a) => a.close()));
-});
+const arbiters = closeAfterEach<GpuArbiter>();
 
 async function make(options: Partial<GpuArbiterOptions> = {}): Promise<GpuArbiter> {
   const a = await GpuArbiter.create({

@@ -1,11 +1,12 @@
 // Without NVML (no driver library in the container), admission runs on declared GPU sizes.
 import { EventEmitter } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GpuArbiter } from '../src/arbiter';
 import type { GpuSnapshot } from '../src/monitor-types';
 import { GiB, state } from './helpers/fake-monitor';
 import { defaultDevice, GiB as GiBytes, MockNvml } from './helpers/mock-nvml';
 import { stoppedSnapshot } from '../src/snapshot-convert';
+import { closeAfterEach } from './helpers/close-after-each';
 
 /** What GpuMonitor reports when libnvidia-ml cannot be loaded. */
 class NoNvml extends EventEmitter {
@@ -14,10 +15,7 @@ class NoNvml extends EventEmitter {
   }
 }
 
-const arbiters: GpuArbiter[] = [];
-afterEach(async () => {
-  await Promise.all(arbiters.splice(0).map((a) => a.close()));
-});
+const arbiters = closeAfterEach<GpuArbiter>();
 
 describe('declaredDevices', () => {
   it('admits on the declared size when NVML is unavailable, and says so in the snapshot', async () => {

@@ -1,17 +1,15 @@
 // Learned VRAM (vramMiB 'auto') and the OOM cool-down, over the real monitor and the mock NVML:
 // the arbiter sees this process's per-process memory while it holds a lease.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GpuArbiter } from '../src/arbiter';
 import { GpuArbiterError } from '../src/errors';
 import { GiB, MiB, defaultDevice } from './helpers/mock-nvml';
 import { useMockMonitor } from './helpers/mock-monitor';
 import { sleep, waitFor } from './helpers/wait';
+import { closeAfterEach } from './helpers/close-after-each';
 
 const mock = useMockMonitor();
-const arbiters: GpuArbiter[] = [];
-afterEach(async () => {
-  await Promise.all(arbiters.splice(0).map((a) => a.close()));
-});
+const arbiters = closeAfterEach<GpuArbiter>();
 
 const ME = process.pid;
 const OUTSIDER = 4242;

@@ -1,18 +1,16 @@
 // The arbiter over the real GpuMonitor and the mock libnvidia-ml (state file changed mid-run):
 // the must-hold admission points end to end, through the native sampler thread.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GpuArbiter } from '../src/arbiter';
 import { LocalBackend } from '../src/backends/local';
 import { defaultDevice, GiB, MockNvml } from './helpers/mock-nvml';
 import { useMockMonitor } from './helpers/mock-monitor';
 import { waitFor } from './helpers/wait';
+import { closeAfterEach } from './helpers/close-after-each';
 
 const OUTSIDER = 777;
 const mock = useMockMonitor();
-const arbiters: GpuArbiter[] = [];
-afterEach(async () => {
-  await Promise.all(arbiters.splice(0).map((a) => a.close()));
-});
+const arbiters = closeAfterEach<GpuArbiter>();
 
 const policies = {
   BIG: { priority: 50, vramMiB: 8 * 1024 },

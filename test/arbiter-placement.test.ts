@@ -1,14 +1,12 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { GpuArbiter } from '../src/arbiter';
 import type { GpuArbiterOptions } from '../src/arbiter-options';
 import { fakeGpus, GiB, OUTSIDER, sample, state } from './helpers/fake-monitor';
 import type { SimulatedGpu } from '../src/sim-gpu';
 import type { Lease } from '../src/lease';
+import { closeAfterEach } from './helpers/close-after-each';
 
-const arbiters: GpuArbiter[] = [];
-afterEach(async () => {
-  await Promise.all(arbiters.splice(0).map((a) => a.close()));
-});
+const arbiters = closeAfterEach<GpuArbiter>();
 
 async function make(monitor: SimulatedGpu, options: Partial<GpuArbiterOptions> = {}): Promise<GpuArbiter> {
   const a = await GpuArbiter.create({
