@@ -66,7 +66,7 @@ function report(rows) {
     '',
     machineHeader(m),
     `- load average (1 min) at start ${loadAtStart.toFixed(2)}, at end ${require('node:os').loadavg()[0].toFixed(2)} (the VM's 2 cores were shared with other work)`,
-    '- NVML: the mock libnvidia-ml.so.1 of test/fixtures/mock-nvml (it re-reads a state file on every call, so a',
+    '- NVML: the mock libnvidia-ml.so.1 of native/mock-nvml (it re-reads a state file on every call, so a',
     '  real driver answers a sample faster or slower depending on the GPU; the cached read does not touch NVML)',
     `- command: node bench/nvml-read.js${quick ? ' --quick' : ''}`,
     '',

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { addonInfo } from '../src/native';
+import { addonInfo } from '../src/native/addon';
 
 const dist = path.resolve(__dirname, '../dist');
 

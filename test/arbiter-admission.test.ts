@@ -1,12 +1,12 @@
 // Memory-aware admission against a simulated GPU (sizes in MiB). The same scenarios over the mock
 // NVML and the real GpuMonitor belong in an integration suite once the monitor is merged.
 import { describe, expect, it } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import { LocalBackend } from '../src/backends/local';
-import type { GpuArbiterOptions } from '../src/arbiter-options';
-import { admitDevice } from '../src/admission';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import { LocalBackend } from '../src/backends/local/backend';
+import type { GpuArbiterOptions } from '../src/arbiter/options';
+import { admitDevice } from '../src/policy/admission';
 import { fakeGpus, GiB, OUTSIDER, sample, state } from './helpers/fake-monitor';
-import type { SimulatedGpu } from '../src/sim-gpu';
+import type { SimulatedGpu } from '../src/gpu/simulated';
 import { closeAfterEach } from './helpers/close-after-each';
 
 const arbiters = closeAfterEach<GpuArbiter>();

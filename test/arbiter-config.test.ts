@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import type { GpuArbiterOptions } from '../src/arbiter-options';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import type { GpuArbiterOptions } from '../src/arbiter/options';
 import { fakeGpus, GiB, state } from './helpers/fake-monitor';
 import { closeAfterEach } from './helpers/close-after-each';
 

@@ -1,11 +1,11 @@
 // Without NVML (no driver library in the container), admission runs on declared GPU sizes.
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import type { GpuSnapshot } from '../src/monitor-types';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import type { GpuSnapshot } from '../src/gpu/types';
 import { GiB, state } from './helpers/fake-monitor';
 import { defaultDevice, GiB as GiBytes, MockNvml } from './helpers/mock-nvml';
-import { stoppedSnapshot } from '../src/snapshot-convert';
+import { stoppedSnapshot } from '../src/gpu/snapshot-convert';
 import { closeAfterEach } from './helpers/close-after-each';
 
 /** What GpuMonitor reports when libnvidia-ml cannot be loaded. */

@@ -3,8 +3,8 @@
 // NVML never shows the arbiters' own allocations unless a test says so: admission between the
 // processes comes from the shared ledger alone.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import { inspectHostNamespace, type HostLedgerStatus } from '../src/host-ledger';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import { inspectHostNamespace, type HostLedgerStatus } from '../src/backends/host/ledger';
 import { HostChild } from './helpers/host-child';
 import { removeTestNamespaces, uniqueNamespace, waitUntil } from './helpers/host-ns';
 import { defaultDevice, GiB, MockNvml } from './helpers/mock-nvml';

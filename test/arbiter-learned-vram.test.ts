@@ -1,7 +1,7 @@
 // Learned VRAM (vramMiB 'auto') and the OOM cool-down, over the real monitor and the mock NVML:
 // the arbiter sees this process's per-process memory while it holds a lease.
 import { describe, expect, it } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import { GpuArbiterError } from '../src/errors';
 import { GiB, MiB, defaultDevice } from './helpers/mock-nvml';
 import { useMockMonitor } from './helpers/mock-monitor';

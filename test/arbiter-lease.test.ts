@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 
 let arbiter: GpuArbiter | undefined;

@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import { registerMetrics } from '../src/metrics-prom';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import { registerMetrics } from '../src/metrics/prom-client';
 import { fakeGpus, GiB, OUTSIDER } from './helpers/fake-monitor';
 
 let arbiter: GpuArbiter;

@@ -1,8 +1,8 @@
 // The arbiter over the real GpuMonitor and the mock libnvidia-ml (state file changed mid-run):
 // the must-hold admission points end to end, through the native sampler thread.
 import { describe, expect, it } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import { LocalBackend } from '../src/backends/local';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import { LocalBackend } from '../src/backends/local/backend';
 import { defaultDevice, GiB, MockNvml } from './helpers/mock-nvml';
 import { useMockMonitor } from './helpers/mock-monitor';
 import { waitFor } from './helpers/wait';

@@ -1,9 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import type { GpuArbiterOptions } from '../src/arbiter-options';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import type { GpuArbiterOptions } from '../src/arbiter/options';
 import { fakeGpus, GiB, OUTSIDER, sample, state } from './helpers/fake-monitor';
-import type { SimulatedGpu } from '../src/sim-gpu';
-import type { Lease } from '../src/lease';
+import type { SimulatedGpu } from '../src/gpu/simulated';
+import type { Lease } from '../src/arbiter/lease';
 import { closeAfterEach } from './helpers/close-after-each';
 
 const arbiters = closeAfterEach<GpuArbiter>();

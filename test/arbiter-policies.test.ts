@@ -1,8 +1,8 @@
 // Busy policies (WAIT / SKIP / FALLBACK_CPU / REJECT), priorities, queue limits and abort through
 // the arbiter. Fake timers: every wait ends by the clock the test moves, never by real time.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import type { Lease } from '../src/lease';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import type { Lease } from '../src/arbiter/lease';
 import { fakeGpus, GiB, state } from './helpers/fake-monitor';
 
 let arbiter: GpuArbiter;

@@ -1,9 +1,9 @@
 // Samples are applied one at a time and in order, even when the backend takes time to apply a
 // capacity update (a remote ledger): what the arbiter's mutex is for.
 import { afterEach, describe, expect, it } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import { LocalBackend } from '../src/backends/local';
-import type { ResourceSpec } from '../src/backends/types';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import { LocalBackend } from '../src/backends/local/backend';
+import type { ResourceSpec } from '../src/backends/contract';
 import { fakeGpus, flush, GiB, OUTSIDER } from './helpers/fake-monitor';
 
 /** A LocalBackend whose capacity updates resolve only when the test says so. */

@@ -4,13 +4,13 @@
 // metrics and alerts of each.
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import type { CriticalFailure } from '../src/arbiter-options';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import type { CriticalFailure } from '../src/arbiter/options';
 import { hostLedgerNamespace } from '../src/backends/failover';
-import { HostBackend } from '../src/backends/host';
-import { LocalBackend } from '../src/backends/local';
-import { inspectHostNamespace, removeHostNamespace } from '../src/host-ledger';
-import type { MetricFamily } from '../src/metrics';
+import { HostBackend } from '../src/backends/host/backend';
+import { LocalBackend } from '../src/backends/local/backend';
+import { inspectHostNamespace, removeHostNamespace } from '../src/backends/host/ledger';
+import type { MetricFamily } from '../src/metrics/counters';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 import { RedisServer } from './helpers/redis-server';
 import { waitFor } from './helpers/wait';

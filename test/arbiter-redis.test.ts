@@ -3,9 +3,9 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import { RedisBackend } from '../src/backends/redis';
-import type { MetricFamily } from '../src/metrics';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import { RedisBackend } from '../src/backends/redis/backend';
+import type { MetricFamily } from '../src/metrics/counters';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 import { killAll, spawnLeaseClient, type LeaseChild } from './helpers/redis-children';
 import { RedisServer } from './helpers/redis-server';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import { fakeGpus, GiB, flush } from './helpers/fake-monitor';
 
 let arbiter: GpuArbiter;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import { renderSnapshot, vramBar } from '../src/cli/render';
 import { liveView, runWatch } from '../src/cli/watch';
 import { runDemo } from '../src/cli/demo';

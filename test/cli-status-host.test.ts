@@ -3,8 +3,8 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import { HostLedger } from '../src/host-ledger';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import { HostLedger } from '../src/backends/host/ledger';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 import { removeTestNamespaces, uniqueNamespace } from './helpers/host-ns';
 

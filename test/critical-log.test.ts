@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CriticalLog } from '../src/ops/critical-log';
+import { CriticalLog } from '../src/observe/critical-log';
 
 describe('CriticalLog', () => {
   it('appends one JSON object per line, in order', async () => {

@@ -2,9 +2,9 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runDoctor } from '../src/doctor';
-import { HostLedger, removeHostNamespace } from '../src/host-ledger';
-import { hostLedgerChecks, redisChecks } from '../src/ops/doctor-remote';
+import { runDoctor } from '../src/doctor/doctor';
+import { HostLedger, removeHostNamespace } from '../src/backends/host/ledger';
+import { hostLedgerChecks, redisChecks } from '../src/doctor/remote';
 import { RedisServer } from './helpers/redis-server';
 import { MockNvml, defaultDevice, type MockNvmlState } from './helpers/mock-nvml';
 

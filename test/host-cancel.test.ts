@@ -2,7 +2,7 @@
 // ledger, including when the grant races the timeout.
 import { afterAll, describe, expect, it } from 'vitest';
 import { isGpuArbiterError } from '../src/errors';
-import { HostLedger } from '../src/host-ledger';
+import { HostLedger } from '../src/backends/host/ledger';
 import { removeTestNamespaces, uniqueNamespace } from './helpers/host-ns';
 
 afterAll(removeTestNamespaces);

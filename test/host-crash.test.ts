@@ -3,8 +3,8 @@
 // that merely has the dead holder's pid is not mistaken for it (liveness = pid + start time).
 import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HostLedger } from '../src/host-ledger';
-import { addon } from '../src/native';
+import { HostLedger } from '../src/backends/host/ledger';
+import { addon } from '../src/native/addon';
 import { HostChild } from './helpers/host-child';
 import { removeTestNamespaces, uniqueNamespace, waitUntil } from './helpers/host-ns';
 

@@ -2,7 +2,7 @@
 // waiters, yet fs.promises.readFile (threadpool) and a 10 ms timer (event loop) complete on time.
 import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HostLedger, type HostGrant } from '../src/host-ledger';
+import { HostLedger, type HostGrant } from '../src/backends/host/ledger';
 import { removeTestNamespaces, uniqueNamespace } from './helpers/host-ns';
 
 afterAll(removeTestNamespaces);

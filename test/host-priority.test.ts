@@ -1,7 +1,7 @@
 // Issue 5, point 3: priority is host-wide. With a holder in process A, a low-priority waiter in
 // B, then a high-priority waiter in C: on release, C is served first. FIFO within a priority.
 import { afterAll, describe, expect, it } from 'vitest';
-import { HostLedger } from '../src/host-ledger';
+import { HostLedger } from '../src/backends/host/ledger';
 import { HostChild } from './helpers/host-child';
 import { removeTestNamespaces, uniqueNamespace, waitUntil } from './helpers/host-ns';
 

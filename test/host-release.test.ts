@@ -2,7 +2,7 @@
 // tokens refused with E_NOT_OWNER and counted; fencing tokens increase across processes.
 import { afterAll, describe, expect, it } from 'vitest';
 import { isGpuArbiterError } from '../src/errors';
-import { HostLedger } from '../src/host-ledger';
+import { HostLedger } from '../src/backends/host/ledger';
 import { HostChild } from './helpers/host-child';
 import { removeTestNamespaces, uniqueNamespace } from './helpers/host-ns';
 

@@ -3,8 +3,8 @@
 // changes, usage() figures, and labels shown with holders and waiters.
 import { afterAll, describe, expect, it } from 'vitest';
 import { isGpuArbiterError } from '../src/errors';
-import { HostLedger } from '../src/host-ledger';
-import { formatHostLedgers, readHostLedgers } from '../src/host-status';
+import { HostLedger } from '../src/backends/host/ledger';
+import { formatHostLedgers, readHostLedgers } from '../src/backends/host/status';
 import { HostChild } from './helpers/host-child';
 import { removeTestNamespaces, uniqueNamespace, waitUntil } from './helpers/host-ns';
 

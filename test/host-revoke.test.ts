@@ -3,7 +3,7 @@
 // process learns it through its waiter thread, which aborts the grant's `lost` signal.
 import { afterAll, describe, expect, it } from 'vitest';
 import { isGpuArbiterError } from '../src/errors';
-import { HostLedger } from '../src/host-ledger';
+import { HostLedger } from '../src/backends/host/ledger';
 import { HostChild } from './helpers/host-child';
 import { removeTestNamespaces, uniqueNamespace, waitUntil } from './helpers/host-ns';
 

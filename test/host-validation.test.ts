@@ -3,8 +3,8 @@
 import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isGpuArbiterError } from '../src/errors';
-import { HostLedger, hostNamespacePath, inspectHostNamespace, removeHostNamespace } from '../src/host-ledger';
-import { addon } from '../src/native';
+import { HostLedger, hostNamespacePath, inspectHostNamespace, removeHostNamespace } from '../src/backends/host/ledger';
+import { addon } from '../src/native/addon';
 import { removeTestNamespaces, uniqueNamespace } from './helpers/host-ns';
 
 afterAll(removeTestNamespaces);

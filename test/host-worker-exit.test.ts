@@ -4,7 +4,7 @@ import { fork } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HostLedger } from '../src/host-ledger';
+import { HostLedger } from '../src/backends/host/ledger';
 import { FIXTURES } from './helpers/host-child';
 import { removeTestNamespaces, uniqueNamespace, waitUntil } from './helpers/host-ns';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { LocalBackend } from '../src/backends/local';
+import { LocalBackend } from '../src/backends/local/backend';
 import { backendContract } from './helpers/backend-contract';
 
 backendContract('local', { create: () => new LocalBackend() });

@@ -1,7 +1,7 @@
 // NVML failures reach JS with their names; one bad GPU does not hide the others.
 import { describe, expect, it } from 'vitest';
-import { GpuMonitor } from '../src/monitor';
-import type { DeviceErrorEvent } from '../src/monitor';
+import { GpuMonitor } from '../src/gpu/monitor';
+import type { DeviceErrorEvent } from '../src/gpu/monitor';
 import { GiB, defaultDevice } from './helpers/mock-nvml';
 import { useMockMonitor } from './helpers/mock-monitor';
 import { waitFor } from './helpers/wait';

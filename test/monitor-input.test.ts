@@ -2,7 +2,7 @@
 // message that names the field and the value.
 import { describe, expect, it } from 'vitest';
 import { GpuArbiterError } from '../src/errors';
-import { GpuMonitor } from '../src/monitor';
+import { GpuMonitor } from '../src/gpu/monitor';
 
 function refused(fn: () => unknown, message: RegExp): void {
   let caught: unknown;

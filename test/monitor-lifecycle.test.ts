@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { GpuMonitor } from '../src/monitor';
+import { GpuMonitor } from '../src/gpu/monitor';
 import { defaultDevice } from './helpers/mock-nvml';
 import { useMockMonitor } from './helpers/mock-monitor';
 

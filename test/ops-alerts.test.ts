@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import { LocalBackend } from '../src/backends/local';
-import type { Alert } from '../src/ops/alerts';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import { LocalBackend } from '../src/backends/local/backend';
+import type { Alert } from '../src/observe/alerts';
 import { fakeGpus, GiB, sample, flush } from './helpers/fake-monitor';
 
 const dirs: string[] = [];

@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import type { Alert } from '../src/ops/alerts';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import type { Alert } from '../src/observe/alerts';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 
 const dirs: string[] = [];

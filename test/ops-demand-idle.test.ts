@@ -1,7 +1,7 @@
 // demand and idle hooks, debounced, on fake timers.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import type { DemandEvent, IdleEvent } from '../src/ops/demand-idle';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import type { DemandEvent, IdleEvent } from '../src/observe/demand-idle';
 import { fakeGpus, GiB, sample } from './helpers/fake-monitor';
 
 afterEach(() => {

@@ -1,8 +1,8 @@
 // Queue position and ETA: position(), the `waiting` event, the estimate's error in a simulated
 // workload (fake timers, seeded random hold times), and the estimator on hand-made queues.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { GpuArbiter, type QueuePosition } from '../src/arbiter';
-import { estimateWait } from '../src/ops/eta';
+import { GpuArbiter, type QueuePosition } from '../src/arbiter/gpu-arbiter';
+import { estimateWait } from '../src/observe/eta';
 import { renderSnapshot } from '../src/cli/render';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 import { mulberry32 } from '../src/util/rng';

@@ -1,9 +1,9 @@
 // arbiter.health(): ok / degraded / down from lost GPUs, an unreachable ledger, renewal failures,
 // the watchdog and the critical log.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import { LocalBackend } from '../src/backends/local';
-import type { BackendObserver } from '../src/backends/types';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import { LocalBackend } from '../src/backends/local/backend';
+import type { BackendObserver } from '../src/backends/contract';
 import { fakeGpus, GiB, sample } from './helpers/fake-monitor';
 
 /** A local backend that reports reachability like a remote one, driven by the test. */

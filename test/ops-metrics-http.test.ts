@@ -3,11 +3,11 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import { runMetricsCommand } from '../src/cli/metrics';
 import { main } from '../src/cli/main';
-import { removeHostNamespace } from '../src/host-ledger';
-import { formatPrometheus } from '../src/ops/prom-text';
+import { removeHostNamespace } from '../src/backends/host/ledger';
+import { formatPrometheus } from '../src/metrics/prom-text';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 import { MockNvml, defaultDevice } from './helpers/mock-nvml';
 

@@ -1,8 +1,8 @@
 // arbiter.pipeline(): per-session ordered delivery under random stage times, each stage under its
 // task's policy, skipped stages passing their input through.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { GpuArbiter } from '../src/arbiter';
-import type { PipelineResult } from '../src/ops/pipeline';
+import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import type { PipelineResult } from '../src/pipeline/pipeline';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 import { mulberry32 } from '../src/util/rng';
 

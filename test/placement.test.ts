@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { place, type PlacementCandidate } from '../src/placement';
+import { place, type PlacementCandidate } from '../src/policy/placement';
 
 const gpu = (index: number, budgetMiB: number, extra: Partial<PlacementCandidate> = {}): PlacementCandidate => ({
   index,

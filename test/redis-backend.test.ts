@@ -2,7 +2,7 @@
 // real redis-server, one namespace per test.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
-import { RedisBackend } from '../src/backends/redis';
+import { RedisBackend } from '../src/backends/redis/backend';
 import { backendContract } from './helpers/backend-contract';
 import { RedisServer } from './helpers/redis-server';
 

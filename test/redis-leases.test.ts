@@ -1,6 +1,6 @@
 // RedisLeases against one real redis-server on loopback (by URL, and found through Sentinel).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisLeases } from '../src/redis/leases';
+import { RedisLeases } from '../src/backends/redis/leases';
 import { defineLeaseSuite, holder } from './helpers/redis-lease-suite';
 import { RedisSentinelFixture, RedisServer } from './helpers/redis-server';
 import { waitFor } from './helpers/wait';

@@ -3,8 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isGpuArbiterError } from '../src/errors';
-import { RedisLeases } from '../src/redis/leases';
-import type { CriticalFailureEvent, RedisGrant } from '../src/redis/types';
+import { RedisLeases } from '../src/backends/redis/leases';
+import type { CriticalFailureEvent, RedisGrant } from '../src/backends/redis/types';
 import { holder } from './helpers/redis-lease-suite';
 import { RedisServer } from './helpers/redis-server';
 import { TcpProxy } from './helpers/tcp-proxy';

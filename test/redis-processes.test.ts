@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisLeases } from '../src/redis/leases';
+import { RedisLeases } from '../src/backends/redis/leases';
 import { checkLog } from './helpers/lease-log';
 import { killAll, spawnLeaseClient, type LeaseChild } from './helpers/redis-children';
 import { holder } from './helpers/redis-lease-suite';

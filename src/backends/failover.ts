@@ -10,7 +10,7 @@
 // Safe only where the fallback's scope covers every process that shares the GPU: the host
 // backend (all processes of the host) is; a LocalBackend is for one process per GPU, and tests.
 import { GpuArbiterError, isGpuArbiterError } from '../errors';
-import { HostBackend } from './host';
+import { HostBackend } from './host/backend';
 import type {
   AcquireRequest,
   Backend,
@@ -22,7 +22,7 @@ import type {
   ResourceSpec,
   ResourceUsage,
   ResourceView,
-} from './types';
+} from './contract';
 import { ForwardingGrant } from './forwarding-grant';
 
 /** Makes the fallback backend; called once, when the arbiter is created. */

@@ -1,6 +1,6 @@
 // A Grant that wraps another backend's grant, changing only how it is released (the Redis
 // adapter maps release outcomes to the contract, the failover forgets fallback tokens).
-import type { Grant } from './types';
+import type { Grant } from './contract';
 
 /** What a wrapped grant must offer: every Grant field but release. */
 export type GrantFields = Pick<Grant, 'resource' | 'units' | 'token' | 'fencingToken' | 'waitedMs' | 'lost'>;

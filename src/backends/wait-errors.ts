@@ -1,6 +1,6 @@
 // The errors a backend's waiter ends with, worded the same whatever the backend.
 import { GpuArbiterError } from '../errors';
-import type { AcquireRequest } from './types';
+import type { AcquireRequest } from './contract';
 
 /** The request waited until its deadline. */
 export function waitTimeout(request: AcquireRequest, waitedMs: number): GpuArbiterError {

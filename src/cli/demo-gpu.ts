@@ -1,5 +1,5 @@
 // The GPU the demo runs on. Preferred: the real GpuMonitor (native sampler thread, NVML binding)
-// over the mock libnvidia-ml from test/fixtures/mock-nvml, driven by a state file the demo
+// over the mock libnvidia-ml from native/mock-nvml, driven by a state file the demo
 // rewrites, so the demo exercises the same path a real GPU would. That needs a clone of the
 // repository (the fixture is not in the npm package) and a C compiler; otherwise the demo says
 // so and uses SimulatedGpu, which hands the arbiter the same snapshot shape without NVML.
@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { GpuView } from '../gpu-view';
-import { GpuMonitor } from '../monitor';
-import { SimulatedGpu } from '../sim-gpu';
+import type { GpuView } from '../gpu/view';
+import { GpuMonitor } from '../gpu/monitor';
+import { SimulatedGpu } from '../gpu/simulated';
 
 const MiB = 1024 * 1024;
 const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
@@ -55,9 +55,9 @@ function simulated(o: DemoGpuOptions, description: string): DemoGpu {
 
 /** The mock library built where the test suite builds it (build/mock-nvml/full). */
 function buildMockLibrary(): string {
-  const source = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'mock-nvml', 'mock_nvml.c');
+  const source = path.join(PACKAGE_ROOT, 'native', 'mock-nvml', 'mock_nvml.c');
   if (!fs.existsSync(source))
-    throw new Error('the mock NVML source (test/fixtures/mock-nvml) is not here; run the demo from a clone');
+    throw new Error('the mock NVML source (native/mock-nvml) is not here; reinstall the package');
   const lib = path.join(PACKAGE_ROOT, 'build', 'mock-nvml', 'full', 'libnvidia-ml.so.1');
   if (fs.existsSync(lib) && fs.statSync(lib).mtimeMs >= fs.statSync(source).mtimeMs) return lib;
   fs.mkdirSync(path.dirname(lib), { recursive: true });

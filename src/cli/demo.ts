@@ -4,10 +4,10 @@
 // through the real monitor where it can (a clone with a C compiler), else on a SimulatedGpu,
 // and says which (demo-gpu.ts). Each job "allocates" its VRAM in the GPU's process list, so
 // admission and overuse checks see what NVML would show.
-import { GpuArbiter } from '../arbiter';
+import { GpuArbiter } from '../arbiter/gpu-arbiter';
 import { isGpuArbiterError } from '../errors';
-import type { Lease } from '../lease';
-import type { TaskPolicyInput } from '../policy';
+import type { Lease } from '../arbiter/lease';
+import type { TaskPolicyInput } from '../policy/task-policy';
 import { openDemoGpu } from './demo-gpu';
 import { renderSnapshot } from './render';
 import { commandFlags, defaultIo, type CliIo } from './args';
@@ -38,7 +38,7 @@ const HELP = `Usage: gpu-arbiter demo [--duration MS] [--rate MS] [--seed N] [--
 
 Runs a simulated pipeline (ASR 90 / NMT 80 / TTS 70 / SEMANTIC_REPAIR 20 with SKIP) on one
 16 GiB GPU shared with an outside process, shows the arbiter live, then prints a summary.
-No GPU is needed: the GPU is the mock NVML (test/fixtures/mock-nvml, built with cc) read by the
+No GPU is needed: the GPU is the mock NVML (native/mock-nvml, built with cc) read by the
 real monitor, or a SimulatedGpu where the mock cannot be built.
   --duration MS   how long new utterances arrive (default 8000)
   --rate MS       mean time between utterances (default 300)

@@ -1,4 +1,4 @@
-import { runDoctor, type DoctorReport } from '../doctor';
+import { runDoctor, type DoctorReport } from '../doctor/doctor';
 import { commandFlags, defaultIo, type CliIo } from './args';
 
 const HELP = `Usage: gpu-arbiter doctor [--json] [--nvml-lib PATH] [--host-namespace NS] [--redis URL]

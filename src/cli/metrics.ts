@@ -1,10 +1,10 @@
 // `gpu-arbiter metrics`: the host's view (NVML GPU gauges, every host ledger) in the Prometheus
 // text format over node:http, for a Prometheus scrape. No framework, no prom-client.
 import * as http from 'node:http';
-import { GpuMonitor } from '../monitor';
-import { readHostLedgers } from '../host-status';
-import { hostFamilies } from '../ops/host-metrics';
-import { formatPrometheus, promHandler } from '../ops/prom-text';
+import { GpuMonitor } from '../gpu/monitor';
+import { readHostLedgers } from '../backends/host/status';
+import { hostFamilies } from './host-metrics';
+import { formatPrometheus, promHandler } from '../metrics/prom-text';
 import { GpuArbiterError } from '../errors';
 import { commandFlags, defaultIo, type CliIo } from './args';
 

@@ -1,6 +1,6 @@
 // Text rendering of an ArbiterSnapshot: the one view `watch` and `demo` both draw, so what a user
 // sees live is exactly what snapshot() returns.
-import type { ArbiterSnapshot, DeviceView } from '../arbiter-snapshot';
+import type { ArbiterSnapshot, DeviceView } from '../arbiter/snapshot';
 
 export interface RenderOptions {
   /** Characters per VRAM bar. @default 40 */

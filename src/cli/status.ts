@@ -1,11 +1,11 @@
-import { GpuMonitor } from '../monitor';
-import type { GpuDevice, GpuSnapshot } from '../monitor-types';
-import { addonInfo } from '../native';
-import { hostNamespacePath } from '../host-ledger';
-import { formatHostLedgers, hostLedgersToJson, readHostLedgers, type HostNamespaceStatus } from '../host-status';
+import { GpuMonitor } from '../gpu/monitor';
+import type { GpuDevice, GpuSnapshot } from '../gpu/types';
+import { addonInfo } from '../native/addon';
+import { hostNamespacePath } from '../backends/host/ledger';
+import { formatHostLedgers, hostLedgersToJson, readHostLedgers, type HostNamespaceStatus } from '../backends/host/status';
 import { bar, bytes, cudaVersion, orUnknown } from './format';
 import { commandFlags, defaultIo, type CliIo } from './args';
-import { collectCluster, formatCluster } from '../redis/cluster-view';
+import { collectCluster, formatCluster } from '../backends/redis/cluster-view';
 
 const HELP = `Usage: gpu-arbiter status [--json] [--nvml-lib PATH] [--host-namespace NS]
        gpu-arbiter status --redis URL [--namespace NS] [--json]

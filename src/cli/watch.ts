@@ -1,7 +1,7 @@
 // `gpu-arbiter watch`: a live terminal view of devices, VRAM, holders and waiters, drawn from
 // arbiter.snapshot() on every monitor sample (and at least every --interval).
 import * as fs from 'node:fs';
-import { GpuArbiter } from '../arbiter';
+import { GpuArbiter } from '../arbiter/gpu-arbiter';
 import { isGpuArbiterError } from '../errors';
 import { commandFlags, defaultIo, type CliIo } from './args';
 import { renderSnapshot } from './render';

@@ -2,7 +2,7 @@
 // test is skipped, and the suite's title says why (the reason NVML gave).
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GpuMonitor } from '../../src/monitor';
+import { GpuMonitor } from '../../src/gpu/monitor';
 
 const probe = await GpuMonitor.create();
 const available = probe.available;

@@ -4,7 +4,7 @@
 // cache (refresh()): the suite awaits every such call (awaiting a plain value costs nothing) and
 // waits for figures that change in the background (a waiter reaching the queue) with until().
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AcquireRequest, Backend, Grant } from '../../src/backends/types';
+import type { AcquireRequest, Backend, Grant } from '../../src/backends/contract';
 
 export interface BackendFactory {
   /** A fresh, empty backend; resources it declares must not collide with other tests' (namespaces). */

@@ -1,5 +1,5 @@
 // A GPU view for arbiter tests: SimulatedGpu (src/sim-gpu.ts) plus helpers. Sizes are in MiB.
-import { SimulatedGpu, type SimulatedDeviceSpec } from '../../src/sim-gpu';
+import { SimulatedGpu, type SimulatedDeviceSpec } from '../../src/gpu/simulated';
 
 export const GiB = 1024;
 /** A pid that holds no grant: an "outside process". */

@@ -1,6 +1,6 @@
 // A GpuMonitor over the mock NVML, torn down after each test of the file that uses it.
 import { afterEach } from 'vitest';
-import { GpuMonitor, type GpuMonitorOptions } from '../../src/monitor';
+import { GpuMonitor, type GpuMonitorOptions } from '../../src/gpu/monitor';
 import { MockNvml, type MockNvmlState, type MockNvmlVariant } from './mock-nvml';
 
 export interface MockMonitorFixture {

@@ -1,4 +1,4 @@
-// Builds the mock libnvidia-ml.so.1 (test/fixtures/mock-nvml/mock_nvml.c) in its three
+// Builds the mock libnvidia-ml.so.1 (native/mock-nvml/mock_nvml.c) in its three
 // variants. Called from vitest's global setup and again (cheaply: two stats) by MockNvml.create,
 // possibly from several workers at once: each build goes to a unique temp name and is renamed
 // into place, so a reader sees either no library or a whole one.
@@ -17,7 +17,7 @@ export interface MockNvmlLibs {
 export type MockNvmlVariant = keyof MockNvmlLibs;
 
 const REPO_ROOT = path.resolve(__dirname, '../..');
-const SOURCE = path.join(REPO_ROOT, 'test/fixtures/mock-nvml/mock_nvml.c');
+const SOURCE = path.join(REPO_ROOT, 'native/mock-nvml/mock_nvml.c');
 const OUT_ROOT = path.join(REPO_ROOT, 'build/mock-nvml');
 const LIB_NAME = 'libnvidia-ml.so.1';
 

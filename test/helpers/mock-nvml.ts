@@ -1,4 +1,4 @@
-// Drives the mock libnvidia-ml.so.1 (test/fixtures/mock-nvml): a test describes fake GPUs as a
+// Drives the mock libnvidia-ml.so.1 (native/mock-nvml): a test describes fake GPUs as a
 // MockNvmlState, MockNvml writes it to the key=value file the library re-reads on every NVML call,
 // and the test changes it (update/write) while the monitor's sampler thread polls.
 //
@@ -89,7 +89,7 @@ function text(what: string, v: string): string {
   return v;
 }
 
-/** The state file's text (see test/fixtures/mock-nvml/README.md). */
+/** The state file's text (see native/mock-nvml/README.md). */
 export function serializeMockState(s: MockNvmlState): string {
   const lines = ['# gpu-arbiter mock NVML state (written by test/helpers/mock-nvml.ts)'];
   const put = (key: string, value: string) => lines.push(`${key}=${value}`);

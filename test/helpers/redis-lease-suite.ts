@@ -2,10 +2,10 @@
 // against a 3-master Redis Cluster (redis-cluster.test.ts) through the same factory.
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RedisLeases } from '../../src/redis/leases';
-import type { RedisTarget } from '../../src/redis/connection';
-import { resourceKeyList, resourceKeys } from '../../src/redis/keys';
-import type { RedisGrant, RedisLeasesOptions } from '../../src/redis/types';
+import { RedisLeases } from '../../src/backends/redis/leases';
+import type { RedisTarget } from '../../src/backends/redis/connection';
+import { resourceKeyList, resourceKeys } from '../../src/backends/redis/keys';
+import type { RedisGrant, RedisLeasesOptions } from '../../src/backends/redis/types';
 import { commandCalls, type RedisServer } from './redis-server';
 import { sleep, waitFor } from './wait';
 

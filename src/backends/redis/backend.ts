@@ -1,0 +1,213 @@
+// The Redis backend: the backend contract over RedisLeases (src/redis/leases.ts), so that one
+// GpuArbiter API admits across every process on every host that shares one Redis.
+//
+// Where the network forces a difference from the in-process contract, it is the contract's
+// documented remote form (src/backends/types.ts):
+// - release() of a grant and release()/revoke() by token return promises (one round trip);
+// - inspect() is served from a cache that refresh() re-reads (the arbiter refreshes on every
+//   sample); usage() is RedisLeases' cache, updated by every script reply this process gets;
+// - setResource() is a round trip; while Redis is away the settings are kept and written when it
+//   is back (so a sample during an outage is not an error, and a Redis that restarted empty gets
+//   its resources back without a restart of ours);
+// - there is no synchronous tryAcquire: nothing is granted without Redis saying so.
+// Differences in behaviour: a closed resource refuses new requests with E_CLOSED (the local
+// backend queues them), and waiters queued on it fail with E_CLOSED at their next heartbeat.
+import { GpuArbiterError, isGpuArbiterError } from '../../errors';
+import { collectCluster, type ClusterView } from './cluster-view';
+import type { RedisTarget } from './connection';
+import { RedisLeases } from './leases';
+import type { LeaseLostEvent, RedisGrant, RedisLeasesOptions, ResourceSettings } from './types';
+import type {
+  AcquireRequest,
+  Backend,
+  BackendObserver,
+  BackendSnapshot,
+  Grant,
+  HolderInfo,
+  LostReason,
+  ReleaseResult,
+  ResourceSpec,
+  ResourceUsage,
+} from '../contract';
+import { ForwardingGrant } from '../forwarding-grant';
+
+class RedisBackendGrant extends ForwardingGrant<RedisGrant> {
+  /** True when this call released it; rejects with E_BACKEND_UNAVAILABLE when Redis could not be reached after the retries. */
+  release(): Promise<boolean> {
+    return this.inner.release().then((outcome) => {
+      if (outcome === 'release-failed') {
+        throw new GpuArbiterError(
+          'E_BACKEND_UNAVAILABLE',
+          `Release of ${this.inner.resource} (fencing token ${this.inner.fencingToken}) could not reach Redis; the hold ends by its TTL`,
+          { resource: this.inner.resource, fencingToken: this.inner.fencingToken },
+        );
+      }
+      return outcome === 'released';
+    });
+  }
+}
+
+const LOST_REASONS: Record<LeaseLostEvent['reason'], LostReason> = {
+  expired: 'expired',
+  'renewal-failed': 'renewal-failed',
+  revoked: 'revoked',
+  closed: 'backend-closed',
+};
+
+/** Options of {@link RedisBackend.open}: RedisLeases' options. */
+export type RedisBackendOptions = RedisLeasesOptions;
+
+/** The backend contract over Redis (all hosts). */
+export class RedisBackend implements Backend {
+  readonly kind = 'redis';
+  private view: BackendSnapshot = { kind: 'redis', resources: [], ownershipViolations: 0, asOf: 0 };
+  /** The last settings asked for per resource; rewritten when Redis comes back. */
+  private readonly specs = new Map<string, ResourceSettings>();
+  private observer: BackendObserver | null = null;
+
+  private constructor(
+    /** The lower-level API this backend drives (events, counters). */
+    readonly leases: RedisLeases,
+    private readonly target: RedisTarget,
+  ) {
+    leases.on('backend-down', (err) => this.observer?.down(err));
+    leases.on('backend-up', () => {
+      this.observer?.up();
+      void this.rewrite();
+    });
+    leases.on('renewal-failing', (e) => this.observer?.renewalFailing({ resource: e.resource, error: e.error, remainingMs: e.remainingMs }));
+    leases.on('critical-failure', (e) =>
+      this.observer?.criticalFailure({ kind: e.kind, resource: e.resource, fencingToken: e.fencingToken, error: e.error }),
+    );
+    // Errors inside RedisLeases' timers are reported as events, never thrown; with no listener
+    // an EventEmitter 'error' would throw, 'backend-error' does not. Nothing to do with them here.
+    leases.on('backend-error', () => undefined);
+  }
+
+  /** Connects to Redis (E_BACKEND_UNAVAILABLE if it cannot within connectTimeoutMs). */
+  static async open(options: RedisBackendOptions): Promise<RedisBackend> {
+    const leases = await RedisLeases.open(options);
+    return new RedisBackend(leases, options.redis);
+  }
+
+  get namespace(): string {
+    return this.leases.namespace;
+  }
+
+  /** False while the command connection to Redis is down. */
+  get available(): boolean {
+    return this.leases.available;
+  }
+
+  observe(observer: BackendObserver): void {
+    this.observer = observer;
+  }
+
+  async setResource(resource: string, spec: ResourceSpec): Promise<void> {
+    // Redis keeps integer units: the capacity rounds down and outside use up (never over-admit).
+    const settings: ResourceSettings = {
+      capacity: Math.max(0, Math.floor(spec.capacity)),
+      external: Math.max(0, Math.ceil(spec.external ?? 0)),
+      closed: spec.closed ?? false,
+    };
+    this.specs.set(resource, settings);
+    try {
+      await this.leases.setResource(resource, settings);
+    } catch (err) {
+      // Away: kept, written by rewrite() when Redis is back. Nothing is granted meanwhile.
+      if (!isGpuArbiterError(err, 'E_BACKEND_UNAVAILABLE')) throw err;
+    }
+  }
+
+  private async rewrite(): Promise<void> {
+    for (const [resource, settings] of this.specs) {
+      try {
+        await this.leases.setResource(resource, settings);
+      } catch {
+        return; // down again: the next 'backend-up' or sample writes them
+      }
+    }
+  }
+
+  usage(resource: string): Readonly<ResourceUsage> | null {
+    return this.leases.usage(resource);
+  }
+
+  acquire(request: AcquireRequest): Promise<Grant> {
+    const holder = request.holder;
+    const onLost = request.onLost;
+    return this.leases
+      .acquire({
+        resource: request.resource,
+        units: request.units,
+        priority: request.priority,
+        deadline: request.deadline,
+        signal: request.signal,
+        // A plain copy: the arbiter's holder computes leaseId in a getter, which JSON would drop.
+        holder: { leaseId: holder.leaseId, task: holder.task, pid: holder.pid },
+        queueGroup: request.queueGroup,
+        queueLimit: request.queueLimit,
+        onLost:
+          onLost === undefined
+            ? undefined
+            : (err) => onLost(LOST_REASONS[(err.details.reason as LeaseLostEvent['reason']) ?? 'expired'] ?? 'expired', holder),
+      })
+      .then((g) => new RedisBackendGrant(g, Date.now()));
+  }
+
+  release(resource: string, token: string): Promise<ReleaseResult> {
+    return this.leases.release(resource, token);
+  }
+
+  async revoke(resource: string, token: string, reason: LostReason = 'revoked'): Promise<boolean> {
+    return (await this.leases.revoke(resource, token, reason)) === 'revoked';
+  }
+
+  /** The view as of the last refresh(); ownershipViolations is this process's current count. */
+  inspect(): BackendSnapshot {
+    return { ...this.view, ownershipViolations: this.leases.ownershipViolations };
+  }
+
+  async refresh(): Promise<void> {
+    const v = await this.leases.inspect({ resources: [...this.specs.keys()] });
+    const unknown = (h: HolderInfo | null): HolderInfo => h ?? { leaseId: '?', task: '?', pid: 0 };
+    this.view = {
+      kind: 'redis',
+      asOf: Date.now(),
+      ownershipViolations: v.ownershipViolations,
+      // This arbiter's resources only (the namespace also holds other nodes' GPUs); one Redis
+      // lost with its data has none until they are written again.
+      resources: v.resources.filter((r) => r.capacity >= 0).map((r) => ({
+        resource: r.resource,
+        capacity: r.capacity,
+        external: r.external,
+        closed: r.closed,
+        declared: r.declared,
+        holders: r.holders.map((h) => ({
+          token: h.token,
+          fencingToken: h.fencingToken,
+          units: h.units,
+          grantedAt: h.grantedAt,
+          holder: unknown(h.holder && { leaseId: String(h.holder.leaseId), task: String(h.holder.task), pid: Number(h.holder.pid) }),
+        })),
+        waiters: r.waiters.map((w) => ({
+          position: w.position,
+          units: w.units,
+          priority: w.priority,
+          enqueuedAt: w.enqueuedAt,
+          deadline: w.deadline,
+          holder: unknown(w.holder && { leaseId: String(w.holder.leaseId), task: String(w.holder.task), pid: Number(w.holder.pid) }),
+        })),
+      })),
+    };
+  }
+
+  /** Live nodes of this namespace with their GPUs' capacity and use (reads Redis). */
+  cluster(): Promise<ClusterView> {
+    return collectCluster(this.target, { namespace: this.leases.namespace });
+  }
+
+  async close(): Promise<void> {
+    await this.leases.close();
+  }
+}

@@ -1,0 +1,120 @@
+// The cluster view behind `gpu-arbiter status --redis URL`: live nodes, their GPUs, and each
+// GPU's lease use (capacity, declared by holders, waiting), read from Redis.
+import { GpuArbiterError } from '../../errors';
+import { RedisConnection, checkTarget, type RedisTarget } from './connection';
+import { namespaceKeys, resourceKeyList, resourceKeys } from './keys';
+import { listNodes, type LiveNode, type NodeGpu } from './node-registry';
+import { SCRIPTS } from './scripts';
+
+export interface ResourceUse {
+  capacity: number;
+  external: number;
+  declared: number;
+  closed: boolean;
+  holders: number;
+  waiting: number;
+}
+
+export interface ClusterGpu extends NodeGpu {
+  /** null when the resource was never configured in Redis. */
+  use: ResourceUse | null;
+}
+
+export interface ClusterNodeView extends Omit<LiveNode, 'gpus'> {
+  gpus: ClusterGpu[];
+  /** ms until the node disappears unless it heartbeats again. */
+  expiresInMs: number;
+}
+
+export interface ClusterView {
+  namespace: string;
+  /** Redis server clock when the view was read. */
+  now: number;
+  nodes: ClusterNodeView[];
+  /** Resources configured in the namespace that no live node announces (logical resources, stale GPUs). */
+  otherResources: Array<{ resource: string; use: ResourceUse }>;
+}
+
+async function resourceUse(conn: RedisConnection, namespace: string, resource: string): Promise<{ use: ResourceUse | null; now: number }> {
+  const reply = (await conn.run(SCRIPTS.inspect, resourceKeyList(resourceKeys(namespace, resource)), [])) as unknown[];
+  const u = reply[0] as number[];
+  const now = Number(reply[4]);
+  if (Number(u[0]) < 0) return { use: null, now };
+  return {
+    now,
+    use: {
+      capacity: Number(u[0]),
+      external: Number(u[1]),
+      declared: Number(u[2]),
+      closed: Number(u[3]) === 1,
+      holders: (reply[1] as unknown[]).length,
+      waiting: Number(u[4]),
+    },
+  };
+}
+
+/** Reads the cluster view of one namespace. */
+export async function collectCluster(redis: string | RedisTarget, options: { namespace?: string } = {}): Promise<ClusterView> {
+  const namespace = options.namespace ?? 'default';
+  const conn = RedisConnection.create(checkTarget('redis', redis), 3000);
+  conn.client.on('error', () => undefined);
+  try {
+    await conn.waitReady(5000, { failOnError: true });
+    const nodes = await listNodes(conn, namespace);
+    let now = Date.now();
+    const seen = new Set<string>();
+    const views: ClusterNodeView[] = [];
+    for (const n of nodes) {
+      const gpus: ClusterGpu[] = [];
+      for (const g of n.gpus) {
+        const r = await resourceUse(conn, namespace, g.resource);
+        now = r.now;
+        seen.add(g.resource);
+        gpus.push({ ...g, use: r.use });
+      }
+      views.push({ ...n, gpus, expiresInMs: 0 });
+    }
+    for (const v of views) v.expiresInMs = Math.max(0, v.expiresAt - now);
+    const nsKey = namespaceKeys(namespace).resources;
+    const names = await conn.command('SMEMBERS', (c) => c.smembers(nsKey));
+    const otherResources: ClusterView['otherResources'] = [];
+    for (const resource of names.sort()) {
+      if (seen.has(resource)) continue;
+      const r = await resourceUse(conn, namespace, resource);
+      if (r.use) otherResources.push({ resource, use: r.use });
+    }
+    return { namespace, now, nodes: views, otherResources };
+  } catch (err) {
+    if (err instanceof GpuArbiterError) throw err;
+    throw new GpuArbiterError('E_BACKEND_UNAVAILABLE', `Could not read the cluster from Redis: ${(err as Error).message}`);
+  } finally {
+    await conn.close();
+  }
+}
+
+function useText(u: ResourceUse | null): string {
+  if (!u) return 'not configured';
+  const free = u.capacity - u.external - u.declared;
+  return `${u.declared}/${u.capacity} declared, ${u.external} external, ${free} free, ${u.holders} holder(s), ${u.waiting} waiting${
+    u.closed ? ', CLOSED' : ''
+  }`;
+}
+
+/** Human-readable cluster view. */
+export function formatCluster(view: ClusterView): string {
+  const out = [`namespace ${view.namespace}: ${view.nodes.length} live node(s)`];
+  for (const n of view.nodes) {
+    out.push(`node ${n.nodeId}  host ${n.host} pid ${n.pid}  heartbeat expires in ${(n.expiresInMs / 1000).toFixed(1)} s`);
+    if (!n.nvmlAvailable) out.push(`  NVML not available: ${n.nvmlReason ?? 'unknown reason'}`);
+    for (const g of n.gpus) {
+      const total = g.totalMiB === null ? 'unknown VRAM' : `${g.totalMiB} MiB`;
+      out.push(`  GPU ${g.index}  ${g.name ?? 'unknown name'}  ${total}  resource ${g.resource}${g.error ? `  ERROR ${g.error}` : ''}`);
+      out.push(`    use: ${useText(g.use)}`);
+    }
+  }
+  if (view.otherResources.length > 0) {
+    out.push('other resources:');
+    for (const r of view.otherResources) out.push(`  ${r.resource}: ${useText(r.use)}`);
+  }
+  return out.join('\n');
+}

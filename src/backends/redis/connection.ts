@@ -1,0 +1,224 @@
+// Connections to Redis: what `redis:` may be (URL, ioredis instance, Cluster, Sentinel), the
+// options we set on connections we own, and the one way scripts are run (EVALSHA first, EVAL
+// once on NOSCRIPT, a bounded wait, every failure mapped to E_BACKEND_UNAVAILABLE).
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { GpuArbiterError } from '../../errors';
+import { describe, invalid } from '../../util/validate';
+import type { LuaScript } from './scripts';
+
+/** Sentinel: the master set `name` watched by `sentinels`. */
+export interface RedisSentinelTarget {
+  sentinels: Array<{ host: string; port: number }>;
+  name: string;
+  /** Extra ioredis options (password, db, tls...). */
+  options?: RedisOptions;
+}
+
+/** A Redis Cluster given by its seed nodes. */
+export interface RedisClusterTarget {
+  cluster: ClusterNode[];
+  options?: ClusterOptions;
+}
+
+/**
+ * Where Redis is: a URL (`redis://host:6379/0`, `rediss://...`), an ioredis `Redis` or
+ * `Cluster` instance (used as is, never closed by us), Sentinel or Cluster seeds.
+ */
+export type RedisTarget = string | Redis | Cluster | RedisSentinelTarget | RedisClusterTarget;
+
+export type RedisClient = Redis | Cluster;
+
+// Connections we own fail fast while Redis is away (no offline queue, no silent resend of a
+// command that may have run), and reconnect quickly once it is back.
+const OWNED_OPTIONS: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  retryStrategy: (times: number) => Math.min(50 * times, 500),
+  lazyConnect: false,
+};
+
+function isClient(value: unknown): value is RedisClient {
+  return value instanceof Redis || value instanceof Cluster;
+}
+
+/** True when `value` looks like something `RedisConnection.create` accepts. */
+export function checkTarget(field: string, value: unknown): RedisTarget {
+  if (typeof value === 'string') {
+    if (!/^rediss?:\/\//.test(value)) throw invalid(field, 'a redis:// or rediss:// URL', value);
+    return value;
+  }
+  if (isClient(value)) return value;
+  if (value && typeof value === 'object') {
+    const v = value as Record<string, unknown>;
+    if (Array.isArray(v.sentinels) && typeof v.name === 'string') return value as RedisSentinelTarget;
+    if (Array.isArray(v.cluster)) return value as RedisClusterTarget;
+  }
+  throw invalid(field, 'a redis:// URL, an ioredis Redis or Cluster, { sentinels, name } or { cluster }', value);
+}
+
+export class RedisConnection {
+  /** Scripts that had to be sent in full (EVAL) because the server did not have them cached. */
+  scriptLoads = 0;
+  private closed = false;
+
+  private constructor(
+    readonly client: RedisClient,
+    /** We created the client (and close it); false for an instance the caller passed in. */
+    readonly owned: boolean,
+    readonly commandTimeoutMs: number,
+  ) {}
+
+  static create(target: RedisTarget, commandTimeoutMs: number): RedisConnection {
+    if (isClient(target)) return new RedisConnection(target, false, commandTimeoutMs);
+    if (typeof target === 'string') return new RedisConnection(new Redis(target, OWNED_OPTIONS), true, commandTimeoutMs);
+    if ('sentinels' in target) {
+      const client = new Redis({ ...OWNED_OPTIONS, ...target.options, sentinels: target.sentinels, name: target.name });
+      return new RedisConnection(client, true, commandTimeoutMs);
+    }
+    const client = new Cluster(target.cluster, {
+      enableOfflineQueue: false,
+      clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000),
+      ...target.options,
+      redisOptions: { maxRetriesPerRequest: 0, ...target.options?.redisOptions },
+    });
+    return new RedisConnection(client, true, commandTimeoutMs);
+  }
+
+  get isCluster(): boolean {
+    return this.client instanceof Cluster;
+  }
+
+  /** True while commands can be sent. */
+  get ready(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  /** Waits until the client is connected (or fails with E_BACKEND_UNAVAILABLE). */
+  async waitReady(timeoutMs: number, { failOnError = false }: { failOnError?: boolean } = {}): Promise<void> {
+    const c = this.client;
+    if (c.status === 'ready') return;
+    if (c.status === 'wait') void c.connect().catch(() => undefined);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(unavailable(`Redis did not become ready within ${timeoutMs} ms (status ${c.status})`));
+      }, timeoutMs);
+      const onReady = (): void => {
+        cleanup();
+        resolve();
+      };
+      const onEnd = (): void => {
+        cleanup();
+        reject(unavailable('The Redis connection ended before it became ready'));
+      };
+      // One-shot readers (the CLI) give up at the first connection error instead of retrying.
+      const onError = (err: Error): void => {
+        if (!failOnError) return;
+        cleanup();
+        reject(unavailable(`Could not connect to Redis: ${err.message}`, err));
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        c.off('ready', onReady);
+        c.off('end', onEnd);
+        c.off('error', onError);
+      };
+      c.on('ready', onReady);
+      c.on('end', onEnd);
+      c.on('error', onError);
+    });
+  }
+
+  /** A second connection to the same server(s), for pub/sub (always ours, always closed by us). */
+  duplicate(): RedisClient {
+    // Subscribe commands may wait for a (re)connect: nothing is granted through them.
+    if (this.client instanceof Cluster) return this.client.duplicate(undefined, { enableOfflineQueue: true });
+    return this.client.duplicate({ enableOfflineQueue: true });
+  }
+
+  /**
+   * Runs one script: EVALSHA; on NOSCRIPT (restarted server, SCRIPT FLUSH, new cluster node)
+   * EVAL once, which also caches it for the next EVALSHA. Waits at most commandTimeoutMs.
+   */
+  async run(script: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
+    if (this.closed) throw new GpuArbiterError('E_CLOSED', 'The Redis backend is closed');
+    return withTimeout(this.runUnbounded(script, keys, args), this.commandTimeoutMs, script.name);
+  }
+
+  private async runUnbounded(script: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
+    try {
+      return await this.client.evalsha(script.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!isNoScript(err)) throw unavailable(`Redis script ${script.name} failed: ${errMessage(err)}`, err, script.name);
+    }
+    this.scriptLoads++;
+    try {
+      return await this.client.eval(script.source, keys.length, ...keys, ...args);
+    } catch (err) {
+      throw unavailable(`Redis script ${script.name} failed: ${errMessage(err)}`, err, script.name);
+    }
+  }
+
+  /** Plain commands for read-only views (INFO, HMGET...). */
+  async command<T>(what: string, fn: (c: RedisClient) => Promise<T>): Promise<T> {
+    if (this.closed) throw new GpuArbiterError('E_CLOSED', 'The Redis backend is closed');
+    try {
+      return await withTimeout(fn(this.client), this.commandTimeoutMs, what);
+    } catch (err) {
+      if (err instanceof GpuArbiterError) throw err;
+      throw unavailable(`Redis ${what} failed: ${errMessage(err)}`, err, what);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.owned) await quitQuietly(this.client);
+  }
+}
+
+/** QUIT when connected, else disconnect; never throws. */
+export async function quitQuietly(client: RedisClient): Promise<void> {
+  try {
+    if (client.status === 'ready') {
+      await withTimeout(client.quit(), 1000, 'quit');
+      return;
+    }
+  } catch {
+    // fall through to a hard disconnect
+  }
+  client.disconnect();
+}
+
+function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT');
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : describe(err);
+}
+
+export function unavailable(message: string, cause?: unknown, operation?: string): GpuArbiterError {
+  return new GpuArbiterError('E_BACKEND_UNAVAILABLE', message, operation ? { operation } : {}, { cause });
+}
+
+/** Settles like `p`, or rejects with `onTimeout()` when `p` has not settled within `ms`. */
+export function settleWithin<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return settleWithin(p, ms, () => unavailable(`Redis did not answer ${what} within ${ms} ms`, undefined, what));
+}

@@ -1,0 +1,263 @@
+// The one file that loads the native addon. It declares the addon's raw shape and turns its
+// failures into GpuArbiterErrors; no other module touches the addon directly.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { GpuArbiterError } from '../errors';
+
+const packageRoot = path.resolve(__dirname, '..', '..');
+
+/** Raw per-device sample as the native sampler produces it (see native/nvml/sample_js.cc). */
+export interface RawDeviceSample {
+  index: number;
+  /** NVML return name of a device-wide failure, and the call that reported it. */
+  error: string | null;
+  errorCall?: string;
+  name: string | null;
+  uuid: string | null;
+  memory: { total: number; used: number; free: number; reserved: number | null } | null;
+  utilization: { gpu: number; memory: number } | null;
+  temperatureC: number | null;
+  powerW: number | null;
+  powerLimitW: number | null;
+  persistenceMode: boolean | null;
+  migMode: boolean | null;
+  processes: Array<{ pid: number; usedBytes: number | null }> | null;
+  errors: Record<string, string>;
+}
+
+export interface RawSnapshot {
+  seq: number;
+  takenAtMs: number;
+  durationUs: number;
+  available: boolean;
+  reason: string | null;
+  initError: string | null;
+  libraryPath: string | null;
+  driverVersion: string | null;
+  nvmlVersion: string | null;
+  cudaDriverVersion: number | null;
+  /** NVML return name when nvmlDeviceGetCount failed. */
+  countError: string | null;
+  api: Record<string, string>;
+  devices: RawDeviceSample[];
+}
+
+export interface RawSamplerOptions {
+  libraryPath?: string;
+  intervalMs: number;
+  /** Called on the JS thread after every sample, with the new sequence number. */
+  onSample: (seq: number) => void;
+}
+
+export interface RawSampler {
+  /** Starts the sampler thread (idempotent). */
+  start(): void;
+  /** Stops the thread; resolves once it has left NVML (a hung call delays only this promise). */
+  stop(): Promise<void>;
+  /** Resolves with the sequence number of a sample that started after this call. */
+  sampleNow(): Promise<number>;
+  /** Sequence number of the newest finished sample (0 before the first); cheap. */
+  seq(): number;
+  snapshot(): RawSnapshot;
+  setIntervalMs(ms: number): void;
+}
+
+export interface RawAddon {
+  nvml: {
+    Sampler: new (options: RawSamplerOptions) => RawSampler;
+    returnName(code: number): string;
+  };
+  host: RawHostModule;
+}
+
+/** One holder as the host ledger's inspect() reports it (native/host/ledger_wrap.cc). */
+export interface RawHostHolder {
+  resource: string;
+  /** The label given at acquire ('' when none). */
+  label: string;
+  pid: number;
+  /** worker_threads threadId of the holder (0 = main thread). */
+  thread: number;
+  owner: number;
+  slot: number;
+  priority: number;
+  units: number;
+  fence: number;
+  sinceMs: number;
+  /** Held by this process. */
+  mine: boolean;
+}
+
+export interface RawHostWaiter {
+  resource: string;
+  label: string;
+  pid: number;
+  thread: number;
+  owner: number;
+  priority: number;
+  units: number;
+  seq: number;
+  sinceMs: number;
+  /** Granted, not yet picked up by its process's waiter thread. */
+  granted: boolean;
+}
+
+export interface RawHostView {
+  resources: Array<{
+    name: string;
+    capacity: number;
+    used: number;
+    fence: number;
+    waiting: number;
+    external: number;
+    closed: boolean;
+  }>;
+  holders: RawHostHolder[];
+  waiters: RawHostWaiter[];
+  processes: Array<{ pid: number; startTime: number }>;
+  ownershipViolations: number;
+  repairs: number;
+  reclaimedProcesses: number;
+  grants: number;
+}
+
+export interface RawHostLedgerOptions {
+  namespace: string;
+  /** worker_threads threadId, recorded on holds and waiters for inspect(). */
+  threadId: number;
+  /**
+   * Called on the JS thread (through a ThreadSafeFunction) for each grant the waiter thread
+   * picked up for one of this handle's queued requests (lostReason 0), and for each hold of
+   * this handle that was revoked (request 0, lostReason 1 revoked, 2 expired, 3 holder-dead,
+   * 4 backend-closed).
+   */
+  onGrant: (request: number, slot: number, tokenHi: number, tokenLo: number, fence: number, lostReason: number) => void;
+  /**
+   * Length >= 6: acquire() writes [slot, tokenHi, tokenLo, fence, request] here, usage()
+   * [capacity, external, used, closed (0/1), waiting, headPriority or NaN].
+   */
+  scratch: Float64Array;
+  /** false: fail (E_BACKEND_UNAVAILABLE) instead of creating a missing ledger. Default true. */
+  create?: boolean;
+}
+
+/** One open handle on a host ledger (native/host/ledger_wrap.cc). Throws Errors with a `code`. */
+export interface RawHostLedger {
+  /**
+   * Defines a resource, or checks its capacity (update=false: a mismatch throws) or replaces it
+   * (update=true); returns its index.
+   */
+  defineResource(name: string, capacity: number, update?: boolean): number;
+  /** Sets the units used outside the ledger and the closed flag; reschedules its waiters. */
+  setResourceState(resource: number, external: number, closed: boolean): void;
+  /** Writes the resource's figures to the scratch array (see RawHostLedgerOptions.scratch). */
+  usage(resource: number): void;
+  /** Index of a resource defined by any process, or -1. */
+  findResource(name: string): number;
+  /**
+   * 0 granted, 1 queued, 2 busy (queue=false), 3 does not fit, 4 table full, 5 unknown
+   * resource. Details in the scratch array.
+   */
+  acquire(resource: number, units: number, priority: number, queue: boolean, label?: string): number;
+  /** 0 removed, 1 removed and its fresh grant given back, 2 not found (grant already in flight). */
+  cancel(waiterSlot: number, request: number): number;
+  /** 0 released, 1 it had been revoked (nothing to give back), 2 refused (counted host-wide). */
+  release(slot: number, tokenHi: number, tokenLo: number): number;
+  /** Takes the hold away from whichever process has it; false when it is not held. */
+  revoke(slot: number, tokenHi: number, tokenLo: number, reason: number): boolean;
+  /** After a revocation notice: frees the revoked hold's slot (no-op if it is not one). */
+  forget(slot: number, tokenHi: number, tokenLo: number): void;
+  inspect(): RawHostView;
+  /** Releases this handle's holds and waiters; idempotent. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+  /** Test hook: takes the ledger lock, tears an update and sleeps until killed. */
+  testParkInLock(): never;
+  /** Test hook: a holder claiming to belong to (pid, startTime); -1 if no slot. */
+  testInjectHolder(resource: number, units: number, pid: number, startTime: number): number;
+}
+
+export interface RawHostModule {
+  Ledger: new (options: RawHostLedgerOptions) => RawHostLedger;
+  /** inspect() of a namespace without registering this process in it (status tools). */
+  inspectNamespace(namespace: string): RawHostView;
+  /** /proc/<pid>/stat field 22 (clock ticks since boot), 0 when there is no such process. */
+  processStartTime(pid: number): number;
+  layoutVersion: number;
+  ledgerBytes: number;
+}
+
+export interface AddonInfo {
+  /** Absolute path of the .node file that was loaded. */
+  file: string;
+  /** 'prebuild' (shipped in prebuilds/), 'local-build' (build/Release) or 'override' (GPU_ARBITER_ADDON). */
+  origin: 'prebuild' | 'local-build' | 'override';
+}
+
+let loaded: { addon: RawAddon; info: AddonInfo } | undefined;
+
+function originOf(file: string): AddonInfo['origin'] {
+  if (process.env.GPU_ARBITER_ADDON) return 'override';
+  return file.includes(`${path.sep}prebuilds${path.sep}`) ? 'prebuild' : 'local-build';
+}
+
+function resolveAddonFile(): string {
+  const override = process.env.GPU_ARBITER_ADDON;
+  if (override) {
+    if (!fs.existsSync(override)) {
+      throw new GpuArbiterError('E_NATIVE_LOAD', `GPU_ARBITER_ADDON names ${override}, which does not exist`);
+    }
+    return path.resolve(override);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  try {
+    return nodeGypBuild.resolve(packageRoot);
+  } catch (err) {
+    throw new GpuArbiterError(
+      'E_NATIVE_LOAD',
+      `No native addon found for linux-${process.arch} (Node-API). Looked in ` +
+        `${path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`)} and ` +
+        `${path.join(packageRoot, 'build', 'Release')}. Fix: npm rebuild gpu-arbiter ` +
+        `(or npm_config_build_from_source=true npm install); it needs cmake and g++.`,
+      { cause: (err as Error).message },
+      { cause: err },
+    );
+  }
+}
+
+/** Loads the addon once per JS environment (each worker_thread loads its own instance). */
+export function addon(): RawAddon {
+  return load().addon;
+}
+
+/** Which addon file is in use and where it came from (for `doctor` and `status`). */
+export function addonInfo(): AddonInfo {
+  return load().info;
+}
+
+function load(): { addon: RawAddon; info: AddonInfo } {
+  if (loaded) return loaded;
+  if (process.platform !== 'linux') {
+    throw new GpuArbiterError(
+      'E_UNSUPPORTED_PLATFORM',
+      `gpu-arbiter's native addon supports Linux only; this is ${process.platform}-${process.arch}`,
+    );
+  }
+  const file = resolveAddonFile();
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const raw = require(file) as RawAddon;
+    loaded = { addon: raw, info: { file, origin: originOf(file) } };
+    return loaded;
+  } catch (err) {
+    throw new GpuArbiterError(
+      'E_NATIVE_LOAD',
+      `Failed to load the native addon ${file}: ${(err as Error).message}. ` +
+        `Fix: npm rebuild gpu-arbiter (builds it from source with cmake-js).`,
+      { file },
+      { cause: err },
+    );
+  }
+}
