@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { GpuArbiterOptions } from './options';
 import { GpuArbiterError, isGpuArbiterError } from '../errors';
 import { invalid, knownKeys, nonEmptyString } from '../util/validate';
+import type { AlertInput } from '../observe/alerts';
 
 /** Keys a profile may hold (everything of create()'s options that JSON can say). */
 export const FILE_KEYS = [
@@ -123,5 +124,69 @@ export class ConfigWatcher {
     this.timer = null;
     this.watcher?.close();
     this.watcher = null;
+  }
+}
+
+/** What a reload needs of the arbiter it applies to. */
+export interface Reloadable {
+  configure(input: Record<string, unknown>): Promise<void>;
+  readonly isClosed: boolean;
+  alert(input: AlertInput): void;
+  emit(event: 'config-reloaded', payload: { path: string; profile: string; ms: number; restartNeeded: string[] }): boolean;
+}
+
+/** The file an arbiter was made from (GpuArbiter.fromFile), and its watcher. */
+export class ConfigSource {
+  private watcher: ConfigWatcher | null = null;
+
+  constructor(
+    readonly path: string,
+    readonly profile: string,
+    private readonly loaded: FileProfile,
+  ) {}
+
+  watch(onChange: () => void, debounceMs: number): void {
+    this.watcher = new ConfigWatcher(this.path, onChange, debounceMs);
+    this.watcher.start();
+  }
+
+  stop(): void {
+    this.watcher?.stop();
+  }
+
+  /**
+   * Re-reads the file and applies what may change at run time through `target.configure()`.
+   * True when applied; on a bad file false, the config in force is kept and a `config-invalid`
+   * alert is raised.
+   */
+  async reload(target: Reloadable): Promise<boolean> {
+    const started = performance.now();
+    const { path: file, profile } = this;
+    try {
+      const next = readConfigFile(file, profile);
+      const input: Record<string, unknown> = {};
+      for (const k of RELOADABLE_KEYS) if (next[k] !== undefined) input[k] = next[k];
+      try {
+        await target.configure(input);
+      } catch (err) {
+        throw where(file, profile, err);
+      }
+      const before = this.loaded;
+      const restartNeeded = Object.keys({ ...before, ...next }).filter(
+        (k) =>
+          !(RELOADABLE_KEYS as readonly string[]).includes(k) &&
+          JSON.stringify(before[k as keyof FileProfile]) !== JSON.stringify(next[k as keyof FileProfile]),
+      );
+      target.emit('config-reloaded', { path: file, profile, ms: performance.now() - started, restartNeeded });
+      return true;
+    } catch (err) {
+      if (target.isClosed) return false;
+      target.alert({
+        kind: 'config-invalid',
+        message: `Config ${file} (profile ${profile}) not applied; the config in force is kept: ${(err as Error).message}`,
+        details: { path: file, profile, error: (err as Error).message, field: (err as GpuArbiterError).details?.field ?? null },
+      });
+      return false;
+    }
   }
 }

@@ -8,6 +8,7 @@ import { PlacementStrategies, type PlacementStrategy } from '../policy/placement
 import { parsePolicies, type TaskPolicy, type TaskPolicyInput } from '../policy/task-policy';
 import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from '../util/validate';
 import { GpuArbiterError } from '../errors';
+import type { DeclaredDevice } from '../policy/admission';
 import { validateNamespace } from '../backends/host/ledger';
 import type { Alert } from '../observe/alerts';
 
@@ -133,14 +134,7 @@ export interface CriticalFailure {
   error: Error;
 }
 
-/** A GPU admitted on its declared size where NVML does not report it. */
-export interface DeclaredDevice {
-  index: number;
-  totalMiB: number;
-  name?: string;
-  /** Used for CUDA_VISIBLE_DEVICES when given. */
-  uuid?: string;
-}
+export type { DeclaredDevice } from '../policy/admission';
 
 /** What configure() may change at run time. */
 export type GpuArbiterConfigInput = Partial<

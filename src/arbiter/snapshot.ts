@@ -1,6 +1,6 @@
 // Plain-data views of an arbiter: what `snapshot()` returns and `gpu-arbiter watch` draws, and the
 // per-GPU gauges of metrics(). Built on demand from the backend's ledger and the last sample.
-import type { ManagedDevice } from './gpu-arbiter';
+import type { ManagedDevice } from './types';
 import type { Lease } from './lease';
 import type { ArbiterConfig } from './options';
 import type { Backend } from '../backends/contract';

@@ -1,6 +1,8 @@
 // The backend contract (DESIGN.md "The backend contract"): one interface, three scopes (local,
 // host, redis). The arbiter decides *where* (placement) and *how much* (units); a backend decides
 // *who is next* and keeps the ledger of holders. Shared tests: test/helpers/backend-contract.ts.
+// docs/design.md ("The backend contract") says what each backend guarantees.
+import type { ClusterView } from './redis/cluster-view';
 
 /** Who holds (or waits for) a grant; shown in snapshots and used to attribute NVML usage. */
 export interface HolderInfo {
@@ -144,6 +146,12 @@ export interface BackendObserver {
   criticalFailure(event: { kind: 'release-failed'; resource: string; fencingToken: number; error: Error }): void;
 }
 
+/** Which GPU: its index in this process's NVML numbering and its UUID (null where unknown). */
+export interface GpuIdentity {
+  index: number;
+  uuid: string | null;
+}
+
 /** Per-resource figures the arbiter reads synchronously on every placement. */
 export interface ResourceUsage {
   capacity: number;
@@ -161,7 +169,38 @@ export interface ResourceUsage {
  * processes of a host), RedisBackend (all hosts).
  */
 export interface Backend {
+  /** What the backend is, for people ('local', 'host', 'redis'); the arbiter never branches on it. */
   readonly kind: string;
+  /**
+   * True where other processes share the ledger (host, redis). A GPU this arbiter stops managing
+   * (configure() took it out of `devices`) is then not closed: the others may still use it.
+   * @default false
+   */
+  readonly shared?: boolean;
+  /** True where a fallback ledger takes requests while this one cannot be reached. @default false */
+  readonly hasFallback?: boolean;
+  /** The node this backend's GPUs belong to, where the ledger spans nodes (redis); absent otherwise. */
+  readonly nodeId?: string;
+  /**
+   * The resource name of a GPU in this ledger: every process sharing the ledger must name one GPU
+   * alike (by UUID on a host, by node on Redis). @default `gpu:<index>`
+   */
+  gpuResource?(gpu: GpuIdentity): string;
+  /** Ledgers that span nodes: the live nodes and their GPUs' use. */
+  cluster?(): Promise<ClusterView>;
+  /**
+   * Optional one-step acquire for the hot path: the Grant itself when it is granted at once, else
+   * the promise of one (the request is queued by this call, exactly as acquire() would). Throws
+   * synchronously what acquire() would reject with before waiting. A backend whose ledger can grant
+   * inline (host) reaches it once per uncontended request instead of twice (tryAcquire + acquire).
+   */
+  acquireOrQueue?(request: AcquireRequest): Grant | Promise<Grant>;
+  /**
+   * The holders and waiters of one resource (what inspect() has for it), where that is cheaper
+   * than the whole view; null when the resource is unknown. The arbiter uses it for one request's
+   * queue position. @default the resource's entry of inspect()
+   */
+  resourceView?(resource: string): ResourceView | null;
   /**
    * Declares a resource or updates its capacity; re-runs admission for its waiters. May return
    * a promise where the ledger is remote (Redis); the arbiter awaits it and never overlaps two.

@@ -22,7 +22,9 @@ import type {
   ResourceSpec,
   ResourceUsage,
   ResourceView,
+  GpuIdentity,
 } from './contract';
+import type { ClusterView } from './redis/cluster-view';
 import { ForwardingGrant } from './forwarding-grant';
 
 /** Makes the fallback backend; called once, when the arbiter is created. */
@@ -62,6 +64,9 @@ class FallbackGrant extends ForwardingGrant<Grant> {
 
 export class FailoverBackend implements Backend {
   readonly kind: string;
+  readonly shared: boolean;
+  readonly hasFallback = true;
+  readonly nodeId: string | undefined;
   /** Tokens of live grants made by the fallback (release/revoke by token go there). */
   private readonly fallbackTokens = new Set<string>();
   /** Grants the fallback made (all time): for tests and metrics. */
@@ -72,7 +77,15 @@ export class FailoverBackend implements Backend {
     readonly fallback: Backend,
   ) {
     this.kind = primary.kind;
+    this.shared = primary.shared === true;
+    this.nodeId = primary.nodeId;
+    // The fallback names GPUs as the primary does (docs/design.md "Failover").
+    if (primary.gpuResource !== undefined) this.gpuResource = (gpu) => primary.gpuResource!(gpu);
+    if (primary.cluster !== undefined) this.cluster = () => primary.cluster!();
   }
+
+  gpuResource?(gpu: GpuIdentity): string;
+  cluster?(): Promise<ClusterView>;
 
   get available(): boolean {
     return this.primary.available !== false;

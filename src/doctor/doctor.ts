@@ -9,17 +9,9 @@ import type { GpuSnapshot } from '../gpu/types';
 import { addonInfo } from '../native/addon';
 import { hostLedgerChecks, redisChecks } from './remote';
 
-export type Verdict = 'PASS' | 'WARN' | 'FAIL';
+import type { CheckResult } from './types';
 
-export interface CheckResult {
-  /** Stable id, e.g. 'nvml.persistence'. */
-  id: string;
-  verdict: Verdict;
-  /** What was found. */
-  detail: string;
-  /** What to do about it (absent on PASS). */
-  fix?: string;
-}
+export type { CheckResult, Verdict } from './types';
 
 export interface DoctorOptions {
   /** NVML library to check (default: as GpuMonitor). */

@@ -1,7 +1,7 @@
 // doctor checks beyond the GPU: the host ledgers can be read, and (with --redis URL) Redis is
 // reachable, its version and cluster mode, and the clock skew between this host and Redis.
-import { Redis } from 'ioredis';
-import type { CheckResult } from './doctor';
+import { probeClient } from '../backends/redis/connection';
+import type { CheckResult } from './types';
 import { readHostLedgers } from '../backends/host/status';
 
 /** One check per host ledger: readable (PASS) or not (FAIL, with the fix). */
@@ -42,14 +42,7 @@ export async function redisChecks(o: RedisCheckOptions): Promise<CheckResult[]> 
   const timeoutMs = o.timeoutMs ?? 3000;
   const now = o.now ?? Date.now;
   const shown = o.url.replace(/\/\/[^@/]*@/, '//***@'); // never print a password
-  const client = new Redis(o.url, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-  });
+  const client = probeClient(o.url, timeoutMs);
   let lastError: Error | null = null;
   client.on('error', (err: Error) => (lastError = err));
   try {

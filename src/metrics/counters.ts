@@ -2,20 +2,9 @@
 // (a Map lookup and an add); turned into metric families only when someone reads them, so the
 // arbiter carries metrics without a prom-client dependency (see metrics-prom.ts for the adapter).
 
-/** How one request for a task ended; the `outcome` label of gpu_arbiter_acquire_total. */
-export const Outcomes = [
-  'acquired',
-  'timeout',
-  'aborted',
-  'busy',
-  'queue-full',
-  'does-not-fit',
-  'no-device',
-  'skipped',
-  'fell-back',
-  'error',
-] as const;
-export type Outcome = (typeof Outcomes)[number];
+import { Outcomes, type Outcome } from '../policy/outcome';
+
+export { Outcomes, type Outcome };
 
 /** Seconds; covers a fast handoff (1 ms) to a long inference hold (5 min). */
 export const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

@@ -2,9 +2,13 @@
 // the caller asks for its default registry. The arbiter's figures are registered as collectors
 // that read arbiter.metrics() at scrape time, so there is one source of truth and no double
 // counting between our counters and prom-client's.
-import type { GpuArbiter } from '../arbiter/gpu-arbiter';
 import { GpuArbiterError } from '../errors';
 import type { MetricFamily } from './counters';
+
+/** Whatever serves metric families (a GpuArbiter does). */
+export interface MetricsSource {
+  metrics(): MetricFamily[];
+}
 
 /** The part of a prom-client Registry this adapter uses. */
 export interface PromRegistryLike {
@@ -40,7 +44,7 @@ function toPromValues(f: MetricFamily): PromValue[] {
  * registerMetrics(arbiter, registry);
  * res.end(await registry.metrics());
  */
-export function registerMetrics(arbiter: GpuArbiter, registry?: PromRegistryLike): () => void {
+export function registerMetrics(arbiter: MetricsSource, registry?: PromRegistryLike): () => void {
   const reg = registry ?? defaultRegistry();
   if (typeof reg?.registerMetric !== 'function') {
     throw new GpuArbiterError('E_INVALID_ARGUMENT', 'Expected a prom-client Registry for registry', { field: 'registry' });

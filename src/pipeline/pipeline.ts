@@ -5,7 +5,7 @@
 // timed out / found its queue full) passes its input through to the next stage.
 import { EventEmitter } from 'node:events';
 import type { Lease } from '../arbiter/lease';
-import type { RunOptions, RunResult } from '../arbiter/gpu-arbiter';
+import type { RunOptions, RunResult } from '../arbiter/types';
 import type { TaskPolicy } from '../policy/task-policy';
 import { GpuArbiterError } from '../errors';
 import { invalid, knownKeys, nonEmptyString, optionsObject } from '../util/validate';

@@ -3,25 +3,23 @@
 // The ledger (backend) knows `declared`; this module turns one NVML device sample into the other
 // two terms, which the arbiter hands to the backend as `capacity` and `external`. Admission then
 // happens inside the backend's queue, so the priority order and the memory check are one decision.
-import type { HolderView } from '../backends/contract';
-import type { DeclaredDevice } from '../arbiter/options';
 import type { GpuDevice } from '../gpu/types';
 
 const MiB = 1024 * 1024;
 
-/** The backend resource name of a GPU. */
-export function gpuResource(index: number): string {
-  return `gpu:${index}`;
+/** A GPU admitted on its declared size where NVML does not report it. */
+export interface DeclaredDevice {
+  index: number;
+  totalMiB: number;
+  name?: string;
+  /** Used for CUDA_VISIBLE_DEVICES when given. */
+  uuid?: string;
 }
 
-/**
- * The resource name of a GPU in a ledger shared by processes (host backend): by UUID, so every
- * process agrees on it whatever its NVML numbering (a container that sees a subset of the GPUs
- * numbers them from 0); by index where the UUID is unknown or does not fit a ledger name.
- */
-export function sharedGpuResource(index: number, uuid: string | null): string {
-  if (uuid !== null && /^[\x21-\x7e]{1,59}$/.test(uuid)) return `gpu:${uuid}`;
-  return gpuResource(index);
+/** What admission needs of a holder in the ledger: its units and the process that spends them. */
+export interface HeldUnits {
+  units: number;
+  holder: { pid: number };
 }
 
 /** A holder process seen using more VRAM than its grants on the device declare. */
@@ -60,7 +58,7 @@ export interface DeviceAdmission {
  * driver's unattributed share, a holder's excess) is unaccounted. Without per-process data
  * (MIG, NVML_VALUE_NOT_AVAILABLE) DESIGN's fallback applies: used - declared.
  */
-export function admitDevice(device: GpuDevice, maxFraction: number, holders: readonly HolderView[]): DeviceAdmission {
+export function admitDevice(device: GpuDevice, maxFraction: number, holders: readonly HeldUnits[]): DeviceAdmission {
   if (device.error !== null) return unusable(device.error.nvmlReturn, null, null);
   if (device.memory === null) return unusable('memory unknown', null, null);
   const totalMiB = Math.floor(device.memory.totalBytes / MiB);

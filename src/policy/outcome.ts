@@ -1,8 +1,22 @@
 // How a failed request is counted and what the caller sees: one table, so acquire() and run()
 // cannot drift apart.
 import { GpuArbiterError, isGpuArbiterError, type ErrorCode } from '../errors';
-import type { Outcome } from '../metrics/counters';
 import type { TaskPolicy } from './task-policy';
+
+/** How one request for a task ended; the `outcome` label of gpu_arbiter_acquire_total. */
+export const Outcomes = [
+  'acquired',
+  'timeout',
+  'aborted',
+  'busy',
+  'queue-full',
+  'does-not-fit',
+  'no-device',
+  'skipped',
+  'fell-back',
+  'error',
+] as const;
+export type Outcome = (typeof Outcomes)[number];
 
 const OUTCOME_OF: Partial<Record<ErrorCode, Outcome>> = {
   E_TIMEOUT: 'timeout',

@@ -28,7 +28,11 @@ import type {
   ReleaseResult,
   ResourceSpec,
   ResourceUsage,
+  GpuIdentity,
 } from '../contract';
+import * as os from 'node:os';
+import { nodeGpuResource } from '../resource-names';
+import { nonEmptyString } from '../../util/validate';
 import { ForwardingGrant } from '../forwarding-grant';
 
 class RedisBackendGrant extends ForwardingGrant<RedisGrant> {
@@ -54,12 +58,17 @@ const LOST_REASONS: Record<LeaseLostEvent['reason'], LostReason> = {
   closed: 'backend-closed',
 };
 
-/** Options of {@link RedisBackend.open}: RedisLeases' options. */
-export type RedisBackendOptions = RedisLeasesOptions;
+/** Options of {@link RedisBackend.open}: RedisLeases' options, and the node whose GPUs this process names. */
+export type RedisBackendOptions = RedisLeasesOptions & {
+  /** This node's id: its GPUs are the resources `<nodeId>/gpu<index>`. @default os.hostname() */
+  nodeId?: string;
+};
 
 /** The backend contract over Redis (all hosts). */
 export class RedisBackend implements Backend {
   readonly kind = 'redis';
+  /** Every process on every host that uses the namespace shares the ledger. */
+  readonly shared = true;
   private view: BackendSnapshot = { kind: 'redis', resources: [], ownershipViolations: 0, asOf: 0 };
   /** The last settings asked for per resource; rewritten when Redis comes back. */
   private readonly specs = new Map<string, ResourceSettings>();
@@ -69,6 +78,7 @@ export class RedisBackend implements Backend {
     /** The lower-level API this backend drives (events, counters). */
     readonly leases: RedisLeases,
     private readonly target: RedisTarget,
+    readonly nodeId: string,
   ) {
     leases.on('backend-down', (err) => this.observer?.down(err));
     leases.on('backend-up', () => {
@@ -86,8 +96,16 @@ export class RedisBackend implements Backend {
 
   /** Connects to Redis (E_BACKEND_UNAVAILABLE if it cannot within connectTimeoutMs). */
   static async open(options: RedisBackendOptions): Promise<RedisBackend> {
-    const leases = await RedisLeases.open(options);
-    return new RedisBackend(leases, options.redis);
+    const { nodeId, ...rest } = options;
+    const node = nodeId ?? os.hostname();
+    nonEmptyString('options.nodeId', node);
+    const leases = await RedisLeases.open(rest);
+    return new RedisBackend(leases, options.redis, node);
+  }
+
+  /** A GPU of this node: `<nodeId>/gpu<index>` (every process of the node must use the same id). */
+  gpuResource(gpu: GpuIdentity): string {
+    return nodeGpuResource(this.nodeId, gpu.index);
   }
 
   get namespace(): string {

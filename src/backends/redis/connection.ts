@@ -1,7 +1,7 @@
 // Connections to Redis: what `redis:` may be (URL, ioredis instance, Cluster, Sentinel), the
 // options we set on connections we own, and the one way scripts are run (EVALSHA first, EVAL
 // once on NOSCRIPT, a bounded wait, every failure mapped to E_BACKEND_UNAVAILABLE).
-import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { GpuArbiterError } from '../../errors';
 import { describe, invalid } from '../../util/validate';
 import type { LuaScript } from './scripts';
@@ -37,7 +37,34 @@ const OWNED_OPTIONS: RedisOptions = {
   lazyConnect: false,
 };
 
+/**
+ * ioredis, loaded on first use: `require('gpu-arbiter')` with the local or host backend never
+ * loads it (docs/design.md, import rule 5). Only this file touches ioredis at run time.
+ */
+function ioredis(): typeof import('ioredis') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('ioredis') as typeof import('ioredis');
+}
+
+/**
+ * A one-off client for a health probe (`gpu-arbiter doctor --redis`): connects only when asked,
+ * never retries, never queues, and gives up after `timeoutMs`.
+ */
+export function probeClient(url: string, timeoutMs: number): Redis {
+  const { Redis } = ioredis();
+  return new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
+}
+
 function isClient(value: unknown): value is RedisClient {
+  if (value === null || typeof value !== 'object') return false;
+  const { Redis, Cluster } = ioredis();
   return value instanceof Redis || value instanceof Cluster;
 }
 
@@ -70,6 +97,7 @@ export class RedisConnection {
 
   static create(target: RedisTarget, commandTimeoutMs: number): RedisConnection {
     if (isClient(target)) return new RedisConnection(target, false, commandTimeoutMs);
+    const { Redis, Cluster } = ioredis();
     if (typeof target === 'string') return new RedisConnection(new Redis(target, OWNED_OPTIONS), true, commandTimeoutMs);
     if ('sentinels' in target) {
       const client = new Redis({ ...OWNED_OPTIONS, ...target.options, sentinels: target.sentinels, name: target.name });
@@ -85,7 +113,7 @@ export class RedisConnection {
   }
 
   get isCluster(): boolean {
-    return this.client instanceof Cluster;
+    return this.client instanceof ioredis().Cluster;
   }
 
   /** True while commands can be sent. */
@@ -132,7 +160,7 @@ export class RedisConnection {
   /** A second connection to the same server(s), for pub/sub (always ours, always closed by us). */
   duplicate(): RedisClient {
     // Subscribe commands may wait for a (re)connect: nothing is granted through them.
-    if (this.client instanceof Cluster) return this.client.duplicate(undefined, { enableOfflineQueue: true });
+    if (this.client instanceof ioredis().Cluster) return this.client.duplicate(undefined, { enableOfflineQueue: true });
     return this.client.duplicate({ enableOfflineQueue: true });
   }
 

@@ -1,0 +1,322 @@
+// The request path: one acquire() or run() from the caller's arguments to a Lease - place it on
+// a GPU, hand it to the backend once, wrap the grant - and the busy policies that decide what a
+// miss means. Waiters on a multi-GPU host may move to the GPU that frees first (rebalance).
+import type { AcquireRequest, Grant, ResourceView } from '../backends/contract';
+import { waitTimeout } from '../backends/wait-errors';
+import { GpuArbiterError, isGpuArbiterError } from '../errors';
+import { estimateWait } from '../observe/eta';
+import { classifyFailure } from '../policy/outcome';
+import { place, type Placement } from '../policy/placement';
+import type { TaskPolicy } from '../policy/task-policy';
+import { IntrusiveList } from '../util/intrusive-list';
+import { invalid, nonEmptyString } from '../util/validate';
+import type { DeviceBook } from './devices';
+import { Lease, LeaseHolder } from './lease';
+import type { LeaseBook } from './lease-book';
+import { MovingWait } from './moving-wait';
+import { parseAcquireOptions, type AcquireOptions } from './options';
+import type { ArbiterState } from './state';
+import type { ManagedDevice, QueuePosition, RunOptions, RunResult } from './types';
+import { armWatchdog } from './watchdog';
+
+/** Codes on which FALLBACK_CPU runs the caller's fallback instead of failing. */
+const FALLBACK_CODES = new Set([
+  'E_TIMEOUT',
+  'E_QUEUE_FULL',
+  'E_DOES_NOT_FIT',
+  'E_NO_DEVICE',
+  // The ledger (Redis) cannot be reached: no GPU can be had, so the CPU path runs.
+  'E_BACKEND_UNAVAILABLE',
+]);
+
+/** @internal */
+export class Requests {
+  /** Waiters that may move between GPUs (multi-GPU only). */
+  private readonly waiting = new IntrusiveList<MovingWait<ManagedDevice>>();
+  private leaseSeq = 0;
+
+  constructor(
+    private readonly s: ArbiterState,
+    private readonly devices: DeviceBook,
+    private readonly book: LeaseBook,
+  ) {
+    s.rebalance = () => this.rebalance();
+  }
+
+  policy(task: string): TaskPolicy {
+    const p = this.s.config.policies.get(task);
+    if (p !== undefined) return p;
+    nonEmptyString('task', task);
+    throw new GpuArbiterError('E_UNKNOWN_TASK', `Unknown task ${JSON.stringify(task)}; configured: ${[...this.s.config.policies.keys()].join(', ')}`, {
+      task,
+    });
+  }
+
+  acquire(task: string, options: AcquireOptions | undefined): Promise<Lease> {
+    try {
+      // The mapping of errors rides on the same promise step as the grant (one hop, not two).
+      return this.acquireFor(this.policy(task), options, true);
+    } catch (err) {
+      return Promise.reject(this.failed(this.s.config.policies.get(task) ?? null, err));
+    }
+  }
+
+  async run<T, F = T>(task: string, fn: (lease: Lease) => T | Promise<T>, options?: RunOptions<F>): Promise<RunResult<T, F>> {
+    const policy = this.policy(task);
+    if (typeof fn !== 'function') throw invalid('fn', 'a function', fn);
+    const fallback = options?.fallback;
+    if (fallback !== undefined && typeof fallback !== 'function') throw invalid('options.fallback', 'a function', fallback);
+    if (policy.busyPolicy === 'FALLBACK_CPU' && fallback === undefined) {
+      throw invalid(`options.fallback (task ${task} is FALLBACK_CPU)`, 'a function', fallback);
+    }
+    let lease: Lease;
+    try {
+      lease = await this.acquireFor(policy, options, false);
+    } catch (err) {
+      const code = isGpuArbiterError(err) ? err.code : null;
+      if (policy.busyPolicy === 'SKIP' && (code === 'E_TIMEOUT' || code === 'E_QUEUE_FULL')) {
+        this.s.metrics.countOutcome(task, 'skipped');
+        this.s.events.emit('skipped', { task, reason: code });
+        return { status: 'skipped', reason: code };
+      }
+      if (policy.busyPolicy === 'FALLBACK_CPU' && code !== null && FALLBACK_CODES.has(code)) {
+        this.s.metrics.countOutcome(task, 'fell-back');
+        this.s.events.emit('fell-back', { task, reason: code });
+        return { status: 'fell-back', value: await fallback!(), reason: code };
+      }
+      throw this.failed(policy, err);
+    }
+    try {
+      return { status: 'ran', value: await fn(lease) };
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /**
+   * Where a waiting request stands: its place in its GPU's queue and an estimated wait from the
+   * recent hold times of the holders and waiters ahead. Reads one resource's view where the
+   * backend serves it alone (host), so a `waiting` event does not copy the whole ledger.
+   */
+  position(requestId: string, resource?: string): QueuePosition | null {
+    const backend = this.s.backend;
+    const views: Iterable<ResourceView> =
+      resource !== undefined && backend.resourceView !== undefined
+        ? [backend.resourceView(resource)].filter((v): v is ResourceView => v !== null)
+        : backend.inspect().resources;
+    const now = Date.now();
+    for (const r of views) {
+      const me = r.waiters.find((w) => w.holder.leaseId === requestId);
+      if (me === undefined) continue;
+      const ahead = r.waiters.filter((w) => w.position < me.position).sort((a, b) => a.position - b.position);
+      const etaMs = estimateWait(
+        {
+          budget: r.capacity - r.external,
+          holders: r.holders.map((h) => ({ units: h.units, task: h.holder.task, heldMs: now - h.grantedAt })),
+          ahead: ahead.map((w) => ({ units: w.units, task: w.holder.task })),
+          me: { units: me.units },
+        },
+        (task) => this.s.holdHistory.expected(task),
+      );
+      const device = this.devices.byResource(r.resource)?.index ?? null;
+      return { requestId, task: me.holder.task, resource: r.resource, device, position: me.position, etaMs };
+    }
+    return null;
+  }
+
+  /**
+   * Synchronous up to the backend call (no async function: this is the hot path). The returned
+   * lease is already counted as acquired; with `mapErrors` failures are counted and mapped too,
+   * else they come back raw for run() to apply the busy policy.
+   */
+  private acquireFor(policy: TaskPolicy, options: AcquireOptions | undefined, mapErrors: boolean): Promise<Lease> {
+    const s = this.s;
+    if (s.closed) throw new GpuArbiterError('E_CLOSED', 'The arbiter is closed');
+    const opts = parseAcquireOptions(options);
+    const units = policy.autoVram ? s.learner.estimate(policy.task, policy.vramMiB) : policy.vramMiB;
+    const dev = this.placeOrThrow(policy, units);
+    const maxWait = opts.maxWaitMs ?? policy.maxWaitMs;
+    const deadline = policy.busyPolicy === 'REJECT' ? Date.now() : maxWait === null ? undefined : Date.now() + maxWait;
+    const holder = new LeaseHolder(++this.leaseSeq, policy.task, opts.pid);
+    const request: AcquireRequest = {
+      resource: dev.resource,
+      units,
+      priority: policy.priority,
+      deadline,
+      signal: opts.signal,
+      holder,
+      queueGroup: policy.task,
+      queueLimit: policy.queueLimit ?? undefined,
+      onLost: this.book.lost,
+    };
+    const stats = s.metrics.stats(policy.task);
+    const toLease = (grant: Grant, on: ManagedDevice, waitedMs: number): Lease => {
+      const lease = new Lease(holder, policy.task, on.info, on.env, units, opts.pid, grant, waitedMs, policy, stats, this.book.release);
+      s.leases.add(lease);
+      if (policy.holdMaxMs !== null) armWatchdog(lease, policy.holdMaxMs, this.book.watchdog);
+      return this.granted(lease);
+    };
+    const backend = s.backend;
+    const movable = this.devices.list.length > 1;
+    // One trip to the ledger: granted at once (a Grant), or queued by the same call (a promise).
+    let first: Grant | Promise<Grant> | null;
+    if (!movable && backend.acquireOrQueue !== undefined) first = backend.acquireOrQueue(request);
+    else first = backend.tryAcquire?.(request) ?? null;
+    if (first !== null && !isPromise(first)) return Promise.resolve(toLease(first, dev, first.waitedMs));
+    // Waiting: counted for the idle hook until it settles.
+    s.inflight++;
+    s.idle?.update(true);
+    const settled = (): void => {
+      s.inflight--;
+      s.checkIdle();
+    };
+    const grantedAfterWait = (g: Grant, on: ManagedDevice, waitedMs: number): Lease => {
+      const lease = toLease(g, on, waitedMs);
+      settled();
+      return lease;
+    };
+    const failedAfterWait = (err: unknown): never => {
+      settled();
+      throw mapErrors ? this.failed(policy, err) : err;
+    };
+    const waiting = movable
+      ? this.waitMovable(dev, request, opts.signal, grantedAfterWait).then(undefined, failedAfterWait)
+      : (first ?? backend.acquire(request)).then((g) => grantedAfterWait(g, dev, g.waitedMs), failedAfterWait);
+    if (s.events.listenerCount('waiting') > 0) {
+      // The backend has queued it by now (in-process ledgers queue synchronously).
+      const id = holder.leaseId;
+      const pos = this.position(id, dev.resource);
+      s.events.emit('waiting', pos ?? { requestId: id, task: policy.task, resource: dev.resource, device: dev.index, position: null, etaMs: null });
+    }
+    return waiting;
+  }
+
+  /** The GPU a request goes to; throws E_NO_DEVICE / E_DOES_NOT_FIT (and notes the demand). */
+  private placeOrThrow(policy: TaskPolicy, units: number): ManagedDevice {
+    const list = this.devices.list;
+    const only = list.length === 1 ? list[0]! : null;
+    let placed: Placement;
+    // One usable GPU: no figures to compare, so none are read (the ledger checks the fit itself).
+    if (only !== null && only.admission.usable && only.admission.capacityMiB !== null) {
+      const cap = only.admission.capacityMiB;
+      placed = units > cap ? { kind: 'does-not-fit', largestCapacityMiB: cap } : { kind: 'wait', index: only.index };
+    } else {
+      placed = place(units, policy.priority, this.devices.candidates(), this.s.config.placement);
+    }
+    if (placed.kind === 'no-device') {
+      const snap = this.s.monitor.snapshot();
+      const why = snap.available
+        ? 'no usable GPU (lost, unknown memory, or none configured)'
+        : `NVML unavailable (${snap.unavailableReason}); options.declaredDevices admits on declared sizes`;
+      this.s.demand.note(policy.task, units, null, 'no-device');
+      throw new GpuArbiterError('E_NO_DEVICE', `No GPU for ${policy.task}: ${why}`, { task: policy.task });
+    }
+    if (placed.kind === 'does-not-fit') {
+      this.s.demand.note(policy.task, units, placed.largestCapacityMiB, 'too-small');
+      throw new GpuArbiterError(
+        'E_DOES_NOT_FIT',
+        `${policy.task} declares ${units} MiB; the largest GPU budget is ${placed.largestCapacityMiB} MiB (total * maxFraction)`,
+        { task: policy.task, vramMiB: units, largestCapacityMiB: placed.largestCapacityMiB },
+      );
+    }
+    return this.devices.byIndex(placed.index) ?? list[0]!;
+  }
+
+  /**
+   * Waits on `dev` while letting rebalance() move the waiter to a GPU that frees up first, or
+   * away from one that is lost. Multi-GPU only: with one GPU there is nowhere to move to.
+   */
+  private waitMovable(
+    dev: ManagedDevice,
+    request: AcquireRequest,
+    userSignal: AbortSignal | undefined,
+    toLease: (grant: Grant, on: ManagedDevice, waitedMs: number) => Lease,
+  ): Promise<Lease> {
+    const w = new MovingWait(dev, request, Date.now(), userSignal);
+    w.request = { ...request, signal: w.controller.signal };
+    const onUserAbort = (): void => w.controller.abort(userSignal!.reason);
+    userSignal?.addEventListener('abort', onUserAbort, { once: true });
+    this.waiting.add(w);
+    const done = (): void => {
+      this.waiting.remove(w);
+      userSignal?.removeEventListener('abort', onUserAbort);
+    };
+    const attempt = (): Promise<Lease> =>
+      this.s.backend.acquire(w.request).then(
+        (grant) => {
+          done();
+          // A grant can land in the same tick as a move: the grant's resource says where it is.
+          const on = this.devices.byResource(grant.resource) ?? w.device;
+          const lease = toLease(grant, on, Date.now() - w.startedAt);
+          this.rebalance();
+          return lease;
+        },
+        (err: unknown) => {
+          if (!w.moving) {
+            done();
+            // The backend counts from this attempt; the caller waited since the first one.
+            if (isGpuArbiterError(err, 'E_TIMEOUT')) throw waitTimeout(w.request, Date.now() - w.startedAt);
+            throw err;
+          }
+          w.moving = false;
+          if (userSignal?.aborted) {
+            done();
+            throw new GpuArbiterError('E_ABORTED', 'The acquire was aborted', { reason: userSignal.reason }, { cause: userSignal.reason });
+          }
+          return attempt();
+        },
+      );
+    return attempt();
+  }
+
+  /**
+   * Moves waiters between GPUs: every waiter of an unusable GPU to where it could wait instead,
+   * and the highest-priority waiter that another GPU could serve at once to that GPU (one per
+   * call: the figures are stale until it has been granted, which calls this again).
+   */
+  rebalance(): void {
+    if (this.waiting.size === 0) return;
+    const candidates = this.devices.candidates();
+    let best: MovingWait<ManagedDevice> | null = null;
+    let bestTo: ManagedDevice | null = null;
+    for (const w of this.waiting) {
+      if (w.moving) continue;
+      const p = place(w.request.units, w.request.priority, candidates, this.s.config.placement);
+      if (p.kind !== 'now' && p.kind !== 'wait') continue;
+      if (p.index === w.device.index) continue;
+      const to = this.devices.byIndex(p.index)!;
+      // Device entries are rebuilt on every sample: look the waiter's GPU up as it is now.
+      const from = this.devices.byIndex(w.device.index);
+      if (from === undefined || !from.candidate.usable) w.moveTo(to, to.resource);
+      else if (p.kind === 'now' && (best === null || w.request.priority > best.request.priority)) {
+        best = w;
+        bestTo = to;
+      }
+    }
+    if (best !== null && bestTo !== null) best.moveTo(bestTo, bestTo.resource);
+  }
+
+  private granted(lease: Lease): Lease {
+    const stats = lease.stats;
+    stats.outcomes.acquired++;
+    stats.wait.observe(lease.waitedMs / 1000);
+    this.s.idle?.update(true);
+    this.s.events.emit('acquired', lease);
+    return lease;
+  }
+
+  /** Counts a failed request, emits `timeout`, and returns the error for the caller. */
+  private failed(policy: TaskPolicy | null, err: unknown): unknown {
+    if (policy === null) return err; // unknown task: nothing to count it under
+    const { outcome, error } = classifyFailure(policy, err);
+    if (outcome === 'timeout') {
+      this.s.events.emit('timeout', { task: policy.task, waitedMs: (err as GpuArbiterError).details.waitedMs ?? null });
+    }
+    this.s.metrics.countOutcome(policy.task, outcome);
+    return error;
+  }
+}
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown }).then === 'function';
+}
