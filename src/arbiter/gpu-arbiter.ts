@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Mutex } from 'async-mutex';
-import type { ClusterView } from '../backends/redis/cluster-view';
+import type { ClusterView } from '../backends/cluster';
 import { GpuArbiterError } from '../errors';
 import type { GpuSnapshot } from '../gpu/types';
 import type { MetricFamily } from '../metrics/counters';
@@ -28,7 +28,8 @@ import type { Lease } from './lease';
 import { LeaseBook } from './lease-book';
 import { parseConfigure, type AcquireOptions, type GpuArbiterConfigInput, type GpuArbiterOptions } from './options';
 import { Requests } from './requests';
-import { buildSnapshot, gpuFamilies, type ArbiterSnapshot } from './snapshot';
+import { buildSnapshot, type ArbiterSnapshot } from './snapshot';
+import { gpuFamilies } from '../metrics/gpu-families';
 import { ArbiterState } from './state';
 import type { QueuePosition, RunOptions, RunResult } from './types';
 import { clearWatchdog } from './watchdog';

@@ -1,9 +1,8 @@
 // A Lease is what acquire() hands out: where to run, how much VRAM was declared, and how to give
 // it back. It holds no timers or signals of its own; the arbiter's hooks do the bookkeeping.
-import type { Grant } from '../backends/contract';
+import type { Grant, HolderInfo } from '../backends/contract';
 import type { TaskStats } from '../metrics/counters';
 import type { TaskPolicy } from '../policy/task-policy';
-import type { Linked } from '../util/intrusive-list';
 
 /** The GPU a lease is for. */
 export interface LeaseDevice {
@@ -41,7 +40,7 @@ export interface LeaseInfo {
  * (snapshots, lost leases): formatting a fresh number on every acquire measured as a tenth of
  * the uncontended acquire+release.
  */
-export class LeaseHolder {
+export class LeaseHolderInfo implements HolderInfo {
   constructor(
     readonly seq: number,
     readonly task: string,
@@ -61,14 +60,18 @@ export type ReleaseHook = (lease: Lease, oom: boolean) => Promise<void> | undefi
 
 const RESOLVED = Promise.resolve();
 
-/** A granted share of one GPU. Release it (or let `await using` do it) when the GPU work ends. */
-export class Lease implements AsyncDisposable, Disposable, Linked<Lease> {
+/**
+ * A granted share of one GPU. Release it (or let `await using` do it) when the GPU work ends.
+ * (It is a Linked<Lease> of util/intrusive-list.ts structurally; the link members are stripped
+ * from the published types, so no `implements` clause names it.)
+ */
+export class Lease implements AsyncDisposable, Disposable {
   private isReleased = false;
 
   /** @internal */
   constructor(
     /** @internal */
-    readonly holder: LeaseHolder,
+    readonly holder: LeaseHolderInfo,
     readonly task: string,
     readonly device: LeaseDevice,
     readonly env: LeaseEnv,

@@ -11,7 +11,7 @@ import type { TaskPolicy } from '../policy/task-policy';
 import { IntrusiveList } from '../util/intrusive-list';
 import { invalid, nonEmptyString } from '../util/validate';
 import type { DeviceBook } from './devices';
-import { Lease, LeaseHolder } from './lease';
+import { Lease, LeaseHolderInfo } from './lease';
 import type { LeaseBook } from './lease-book';
 import { MovingWait } from './moving-wait';
 import { parseAcquireOptions, type AcquireOptions } from './options';
@@ -137,7 +137,7 @@ export class Requests {
     const dev = this.placeOrThrow(policy, units);
     const maxWait = opts.maxWaitMs ?? policy.maxWaitMs;
     const deadline = policy.busyPolicy === 'REJECT' ? Date.now() : maxWait === null ? undefined : Date.now() + maxWait;
-    const holder = new LeaseHolder(++this.leaseSeq, policy.task, opts.pid);
+    const holder = new LeaseHolderInfo(++this.leaseSeq, policy.task, opts.pid);
     const request: AcquireRequest = {
       resource: dev.resource,
       units,

@@ -4,7 +4,7 @@ import type { ManagedDevice } from './types';
 import type { Lease } from './lease';
 import type { ArbiterConfig } from './options';
 import type { Backend } from '../backends/contract';
-import type { ArbiterMetrics, CounterFamily, TaskCounters } from '../metrics/counters';
+import type { ArbiterMetrics, TaskCounters } from '../metrics/counters';
 import type { GpuSnapshot } from '../gpu/types';
 import type { TaskPolicy } from '../policy/task-policy';
 
@@ -190,32 +190,4 @@ export function buildSnapshot(input: {
       ownershipViolations: inspect.ownershipViolations,
     },
   };
-}
-
-/** gpu_memory_used_bytes, gpu_memory_total_bytes, gpu_utilization_ratio per managed GPU. */
-export function gpuFamilies(s: GpuSnapshot, wanted: readonly number[] | null): CounterFamily[] {
-  const used: CounterFamily = {
-    name: 'gpu_memory_used_bytes',
-    help: 'VRAM in use as NVML reports it',
-    type: 'gauge',
-    samples: [],
-  };
-  const total: CounterFamily = { name: 'gpu_memory_total_bytes', help: 'VRAM of the GPU', type: 'gauge', samples: [] };
-  const util: CounterFamily = {
-    name: 'gpu_utilization_ratio',
-    help: 'Share of time a kernel ran (0-1)',
-    type: 'gauge',
-    samples: [],
-  };
-  for (const d of s.available ? s.devices : []) {
-    if (wanted !== null && !wanted.includes(d.index)) continue;
-    const labels = { gpu: String(d.index) };
-    // Unknown values are left out, never reported as 0 (DESIGN: "report unknown, never 0").
-    if (d.memory !== null) {
-      used.samples.push({ labels, value: d.memory.usedBytes });
-      total.samples.push({ labels, value: d.memory.totalBytes });
-    }
-    if (d.utilization !== null) util.samples.push({ labels, value: d.utilization.gpuPercent / 100 });
-  }
-  return [used, total, util];
 }

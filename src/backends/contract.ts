@@ -2,7 +2,7 @@
 // host, redis). The arbiter decides *where* (placement) and *how much* (units); a backend decides
 // *who is next* and keeps the ledger of holders. Shared tests: test/helpers/backend-contract.ts.
 // docs/design.md ("The backend contract") says what each backend guarantees.
-import type { ClusterView } from './redis/cluster-view';
+import type { ClusterView } from './cluster';
 
 /** Who holds (or waits for) a grant; shown in snapshots and used to attribute NVML usage. */
 export interface HolderInfo {

@@ -24,7 +24,7 @@ import type {
   ResourceView,
   GpuIdentity,
 } from './contract';
-import type { ClusterView } from './redis/cluster-view';
+import type { ClusterView } from './cluster';
 import { ForwardingGrant } from './forwarding-grant';
 
 /** Makes the fallback backend; called once, when the arbiter is created. */

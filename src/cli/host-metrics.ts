@@ -1,6 +1,6 @@
 // The host's view as metric families, for `gpu-arbiter metrics`: NVML's GPU gauges and every host
 // ledger (/dev/shm/gpu-arbiter-*) with its capacity, use, holders and waiters per resource.
-import { gpuFamilies } from '../arbiter/snapshot';
+import { gpuFamilies } from '../metrics/gpu-families';
 import type { HostNamespaceStatus } from '../backends/host/status';
 import type { CounterFamily, MetricFamily } from '../metrics/counters';
 import type { GpuSnapshot } from '../gpu/types';

@@ -65,7 +65,7 @@ export class TaskStats {
   watchdog = 0;
 }
 
-/** The arbiter's own counters (GPU gauges come from the monitor at read time). */
+/** @internal The arbiter's own counters (GPU gauges come from the monitor at read time). */
 export class ArbiterMetrics {
   private readonly byTask = new Map<string, TaskStats>();
   releaseFailures = 0;

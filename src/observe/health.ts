@@ -39,6 +39,7 @@ export interface HealthFacts {
 
 const RANK: Record<HealthStatus, number> = { ok: 0, degraded: 1, down: 2 };
 
+/** @internal The health verdict from the facts the arbiter hands in. */
 export function computeHealth(f: HealthFacts): Health {
   const checks: HealthCheck[] = [];
   checks.push(f.closed ? { name: 'arbiter', status: 'down', detail: 'closed' } : { name: 'arbiter', status: 'ok', detail: 'open' });

@@ -48,7 +48,7 @@ export interface PipelineResult<O = unknown> {
   stages: StageOutcome[];
 }
 
-/** @internal The part of GpuArbiter a pipeline uses. */
+/** The part of GpuArbiter a pipeline uses (any object with these methods can drive one). */
 export interface PipelineHost {
   run<T, F = T>(task: string, fn: (lease: Lease) => T | Promise<T>, options?: RunOptions<F>): Promise<RunResult<T, F>>;
   policies(): ReadonlyMap<string, TaskPolicy>;

@@ -3,37 +3,11 @@
 import { GpuArbiterError } from '../../errors';
 import { RedisConnection, checkTarget, type RedisTarget } from './connection';
 import { namespaceKeys, resourceKeyList, resourceKeys } from './keys';
-import { listNodes, type LiveNode, type NodeGpu } from './node-registry';
+import { listNodes } from './node-registry';
+import type { ClusterGpu, ClusterNodeView, ClusterView, ResourceUse } from '../cluster';
 import { SCRIPTS } from './scripts';
 
-export interface ResourceUse {
-  capacity: number;
-  external: number;
-  declared: number;
-  closed: boolean;
-  holders: number;
-  waiting: number;
-}
-
-export interface ClusterGpu extends NodeGpu {
-  /** null when the resource was never configured in Redis. */
-  use: ResourceUse | null;
-}
-
-export interface ClusterNodeView extends Omit<LiveNode, 'gpus'> {
-  gpus: ClusterGpu[];
-  /** ms until the node disappears unless it heartbeats again. */
-  expiresInMs: number;
-}
-
-export interface ClusterView {
-  namespace: string;
-  /** Redis server clock when the view was read. */
-  now: number;
-  nodes: ClusterNodeView[];
-  /** Resources configured in the namespace that no live node announces (logical resources, stale GPUs). */
-  otherResources: Array<{ resource: string; use: ResourceUse }>;
-}
+export type { ClusterGpu, ClusterNodeView, ClusterView, ResourceUse } from '../cluster';
 
 async function resourceUse(conn: RedisConnection, namespace: string, resource: string): Promise<{ use: ResourceUse | null; now: number }> {
   const reply = (await conn.run(SCRIPTS.inspect, resourceKeyList(resourceKeys(namespace, resource)), [])) as unknown[];

@@ -3,6 +3,7 @@
 // stops (or dies) disappears once its TTL passes: every register and list call prunes.
 import * as os from 'node:os';
 import { GpuArbiterError } from '../../errors';
+import type { LiveNode, NodeGpu, NodeRecord } from '../cluster';
 import type { GpuDevice, GpuSnapshot } from '../../gpu/types';
 import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from '../../util/validate';
 import { RedisConnection, checkTarget, type RedisTarget } from './connection';
@@ -12,37 +13,7 @@ import type { RedisLeases } from './leases';
 
 const MiB = 1024 * 1024;
 
-/** One GPU as a node registers it. */
-export interface NodeGpu {
-  index: number;
-  name: string | null;
-  uuid: string | null;
-  /** Total VRAM in MiB (null where NVML cannot tell). */
-  totalMiB: number | null;
-  /** The lease resource that stands for this GPU. */
-  resource: string;
-  /** NVML return name when the device is in error (lost, reset required). */
-  error: string | null;
-}
-
-/** What a node writes to Redis. */
-export interface NodeRecord {
-  nodeId: string;
-  host: string;
-  pid: number;
-  gpus: NodeGpu[];
-  /** NVML was usable on the node (false: it registered no GPUs, and says why). */
-  nvmlAvailable: boolean;
-  nvmlReason: string | null;
-  /** When the registering process started registering (its own clock, ms since epoch). */
-  startedAt: number;
-}
-
-/** A live node as listed: its record plus its heartbeat state. */
-export interface LiveNode extends NodeRecord {
-  /** Redis server clock (ms since epoch) when its heartbeat expires. */
-  expiresAt: number;
-}
+export type { LiveNode, NodeGpu, NodeRecord } from '../cluster';
 
 /** Anything with a GPU snapshot: a GpuMonitor, or a stub in tests. */
 export interface SnapshotSource {
