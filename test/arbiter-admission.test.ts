@@ -1,6 +1,6 @@
 // Memory-aware admission against a simulated GPU (sizes in MiB). The same scenarios over the mock
 // NVML and the real GpuMonitor belong in an integration suite once the monitor is merged.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import { LocalBackend } from '../src/backends/local/backend';
 import type { GpuArbiterOptions } from '../src/arbiter/options';
@@ -64,16 +64,26 @@ describe('memory-aware admission', () => {
   });
 
   it('an outside process freeing memory lets a waiter in on the next sample, with no call from the user', async () => {
-    const gpu = fakeGpus({ totalMiB: 16 * GiB, processes: [{ pid: OUTSIDER, usedMiB: 10 * GiB }] });
-    const a = await make(gpu);
-    const waiter = a.acquire('BIG');
-    expect(await state(waiter)).toBe('pending');
-    gpu.setDevice(0, { processes: [{ pid: OUTSIDER, usedMiB: 2 * GiB }] });
-    expect(await state(waiter)).toBe('pending'); // not until the monitor samples
-    await sample(gpu);
-    const lease = await waiter;
-    expect(lease.waitedMs).toBeGreaterThanOrEqual(0);
-    await lease.release();
+    vi.useFakeTimers();
+    try {
+      const gpu = fakeGpus({ totalMiB: 16 * GiB, processes: [{ pid: OUTSIDER, usedMiB: 10 * GiB }] });
+      const a = await make(gpu);
+      const waiter = a.acquire('BIG');
+      expect(await state(waiter)).toBe('pending');
+      await vi.advanceTimersByTimeAsync(250);
+      gpu.setDevice(0, { processes: [{ pid: OUTSIDER, usedMiB: 2 * GiB }] });
+      expect(await state(waiter)).toBe('pending'); // not until the monitor samples
+      await sample(gpu);
+      const lease = await waiter;
+      // The lease counts its wait from the request to the sample that let it in (250 ms on the
+      // fake clock). Fails if the wait is lost (0, as for a grant at once), counted from the
+      // sample, or counted in other units - which the old `>= 0` could never catch.
+      expect(lease.waitedMs).toBe(250);
+      expect(lease.vramMiB).toBe(8 * GiB);
+      await lease.release();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('trusts the ledger for its own holders: memory they allocated is not counted twice', async () => {

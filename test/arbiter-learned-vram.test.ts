@@ -5,7 +5,8 @@ import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import { GpuArbiterError } from '../src/errors';
 import { GiB, MiB, defaultDevice } from './helpers/mock-nvml';
 import { useMockMonitor } from './helpers/mock-monitor';
-import { sleep, waitFor } from './helpers/wait';
+import { afterSamples } from './helpers/wait';
+import type { GpuMonitor } from '../src/gpu/monitor';
 import { closeAfterEach } from './helpers/close-after-each';
 
 const mock = useMockMonitor();
@@ -25,18 +26,26 @@ function showUse(mineMiB: number, outsiderMiB = 0): void {
   });
 }
 
+/** The monitor of the current test's arbiter. */
+let monitor: GpuMonitor;
+
 async function arbiterWith(policies: object, extra: object = {}): Promise<GpuArbiter> {
-  const monitor = await mock.open({ devices: [defaultDevice(0, { memoryTotal: 16 * GiB })] });
+  monitor = await mock.open({ devices: [defaultDevice(0, { memoryTotal: 16 * GiB })] });
   const a = await GpuArbiter.create({ monitor, policies: policies as never, ...extra });
   arbiters.push(a);
   return a;
 }
 
-/** Holds one lease while NVML shows this process using `usedMiB`, long enough for samples to see it. */
+/** Waits until the arbiter has applied a sample in which NVML shows `usedMiB` used on GPU 0. */
+function seenUsed(a: GpuArbiter, usedMiB: number): Promise<void> {
+  return afterSamples(monitor, () => a.snapshot().devices[0]?.usedMiB === usedMiB, `a sample showing ${usedMiB} MiB used`);
+}
+
+/** Holds one lease until the arbiter has applied a sample showing this process using `usedMiB`. */
 async function holdUsing(a: GpuArbiter, task: string, usedMiB: number): Promise<number> {
   const lease = await a.acquire(task);
   showUse(usedMiB);
-  await sleep(200); // the monitor samples every 50 ms
+  await seenUsed(a, usedMiB);
   await lease.release();
   showUse(0);
   return lease.vramMiB;
@@ -52,7 +61,7 @@ describe("vramMiB: 'auto'", () => {
 
     // 12000 MiB used outside: the budget (15564 - 12000 = 3564 MiB) fits the learned 2640, not 4000.
     showUse(0, 12000);
-    await sleep(150);
+    await afterSamples(monitor, () => a.snapshot().devices[0]?.unaccountedMiB === 12000, 'a sample showing the outsider');
     const lease = await a.acquire('ASR', { maxWaitMs: 500 });
     expect(lease.vramMiB).toBe(2640);
     await lease.release();
@@ -63,7 +72,7 @@ describe("vramMiB: 'auto'", () => {
     const one = await a.acquire('ASR');
     const two = await a.acquire('ASR');
     showUse(1500);
-    await sleep(200);
+    await seenUsed(a, 1500); // the arbiter did see the memory, and could not attribute it
     await one.release();
     await two.release();
     expect(a.vramEstimates()[0]).toMatchObject({ samples: 0, estimateMiB: 1000 });
@@ -96,9 +105,11 @@ describe('release({ oom: true })', () => {
     // The GPU is free but cooling: a 1 GiB job is not admitted.
     const during = await a.run('NMT', () => 'ran');
     expect(during.status).toBe('skipped');
+    expect(a.snapshot().devices[0]!.usable).toBe(false);
     // After the cool-down it is, with no call beyond the request.
-    await waitFor(() => Date.now() - t0 > 650, 'the cool-down to end');
-    await sleep(100);
+    await afterSamples(monitor, () => a.snapshot().devices[0]?.usable === true, 'the GPU to reopen after the cool-down');
+    expect(Date.now()).toBeGreaterThanOrEqual(cooldowns[0]!.until);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
     const after = await a.run('NMT', () => 'ran');
     expect(after.status).toBe('ran');
     const next = await a.acquire('OCR');

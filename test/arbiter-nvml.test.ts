@@ -5,7 +5,9 @@ import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import { LocalBackend } from '../src/backends/local/backend';
 import { defaultDevice, GiB, MockNvml } from './helpers/mock-nvml';
 import { useMockMonitor } from './helpers/mock-monitor';
-import { waitFor } from './helpers/wait';
+import { samples, waitFor } from './helpers/wait';
+import { state } from './helpers/fake-monitor';
+import type { GpuMonitor } from '../src/gpu/monitor';
 import { closeAfterEach } from './helpers/close-after-each';
 
 const OUTSIDER = 777;
@@ -18,21 +20,21 @@ const policies = {
   FOUR: { priority: 50, vramMiB: 4 * 1024 },
 };
 
+/** The monitor of the current test's arbiter. */
+let monitor: GpuMonitor;
+
 async function arbiterOn(devices: Parameters<typeof defaultDevice>[1][], extra: object = {}): Promise<GpuArbiter> {
-  const monitor = await mock.open({ devices: devices.map((d, i) => defaultDevice(i, d)) });
+  monitor = await mock.open({ devices: devices.map((d, i) => defaultDevice(i, d)) });
   const a = await GpuArbiter.create({ monitor, policies, ...extra });
   arbiters.push(a);
   return a;
 }
 
-const pendingState = async <T>(p: Promise<T>, ms = 150): Promise<string> =>
-  Promise.race([
-    p.then(
-      () => 'resolved',
-      () => 'rejected',
-    ),
-    new Promise<string>((r) => setTimeout(() => r('pending'), ms)),
-  ]);
+/** The state of `p` once the arbiter has applied the monitor's next sample (not after a fixed time). */
+async function stateAfterSample<T>(m: GpuMonitor, p: Promise<T>): Promise<string> {
+  await samples(m, 1);
+  return state(p);
+}
 
 describe('arbiter over the mock NVML', () => {
   it('16 GiB GPU, 10 GiB used by an outside process: 8 GiB is not admitted, 5 GiB is (default maxFraction)', async () => {
@@ -50,7 +52,7 @@ describe('arbiter over the mock NVML', () => {
       { memoryTotal: 16 * GiB, memoryUsed: 10 * GiB, processes: [{ pid: OUTSIDER, usedBytes: 10 * GiB }] },
     ]);
     const waiter = a.acquire('BIG');
-    expect(await pendingState(waiter)).toBe('pending');
+    expect(await stateAfterSample(monitor, waiter)).toBe('pending');
     mock.nvml.update((s) => {
       s.devices[0]!.memoryUsed = 2 * GiB;
       s.devices[0]!.processes = [{ pid: OUTSIDER, usedBytes: 2 * GiB }];
@@ -61,19 +63,21 @@ describe('arbiter over the mock NVML', () => {
   });
 
   it('two arbiters on one ledger, 4 GiB each with 6 GiB free: one is admitted until the other releases', async () => {
-    const monitor = await mock.open({
+    const m = await mock.open({
       devices: [
         defaultDevice(0, { memoryTotal: 16 * GiB, memoryUsed: 10 * GiB, processes: [{ pid: OUTSIDER, usedBytes: 10 * GiB }] }),
       ],
     });
     const ledger = new LocalBackend();
-    const a = await GpuArbiter.create({ monitor, policies, backend: ledger, maxFraction: 1 });
-    const b = await GpuArbiter.create({ monitor, policies, backend: ledger, maxFraction: 1 });
+    const a = await GpuArbiter.create({ monitor: m, policies, backend: ledger, maxFraction: 1 });
+    const b = await GpuArbiter.create({ monitor: m, policies, backend: ledger, maxFraction: 1 });
     arbiters.push(a, b);
     const first = await a.acquire('FOUR', { pid: 5001 });
     const second = b.acquire('FOUR', { pid: 5002 });
-    await monitor.sampleNow(); // NVML still shows neither allocation
-    expect(await pendingState(second)).toBe('pending');
+    const applied = samples(m, 1);
+    await m.sampleNow(); // NVML still shows neither allocation
+    await applied; // ...and both arbiters have applied it
+    expect(await state(second)).toBe('pending');
     await first.release();
     expect((await second).pid).toBe(5002);
     await ledger.close();

@@ -5,6 +5,7 @@ import { fakeGpus, GiB, OUTSIDER, sample, state } from './helpers/fake-monitor';
 import type { SimulatedGpu } from '../src/gpu/simulated';
 import type { Lease } from '../src/arbiter/lease';
 import { closeAfterEach } from './helpers/close-after-each';
+import { LocalBackend } from '../src/backends/local/backend';
 
 const arbiters = closeAfterEach<GpuArbiter>();
 
@@ -173,6 +174,67 @@ describe('moving waiters between GPUs', () => {
       await on0.release();
     } finally {
       vi.useRealTimers();
+    }
+  });
+
+  // The test above checks the wait of a moved waiter that is granted; these two check that the
+  // deadline travels with it: a waiter moved off a lost GPU (so it keeps waiting, now on the
+  // other one) still times out at the deadline of its first request, not maxWaitMs after the move.
+  async function movedOffLostGpu(backend: LocalBackend) {
+    const gpu = fakeGpus({ totalMiB: 8 * GiB }, { totalMiB: 8 * GiB });
+    const a = await make(gpu, { backend, policies: { JOB: { priority: 50, vramMiB: 6 * GiB, maxWaitMs: 1000 } } });
+    const holds = [await a.acquire('JOB'), await a.acquire('JOB')];
+    const t0 = Date.now();
+    const waiter = a.acquire('JOB');
+    const outcome = waiter.then(
+      () => null,
+      (err: unknown) => err,
+    );
+    // Where the backend has the waiter queued, and until when.
+    const waiterViews = () => backend.inspect().resources.flatMap((r) => r.waiters.map((w) => ({ resource: r.resource, deadline: w.deadline })));
+    expect(waiterViews()).toEqual([{ resource: 'gpu:0', deadline: t0 + 1000 }]);
+    await vi.advanceTimersByTimeAsync(600);
+    gpu.setDevice(0, { error: 'NVML_ERROR_GPU_IS_LOST' });
+    await sample(gpu);
+    // Moved to GPU 1's queue with the deadline it had: 400 ms left, not a fresh 1000.
+    expect(waiterViews()).toEqual([{ resource: 'gpu:1', deadline: t0 + 1000 }]);
+    expect(a.snapshot().queues.find((q) => q.device === 1)!.waiters).toMatchObject([{ remainingMs: 400 }]);
+    return { a, t0, waiter, outcome, holds };
+  }
+
+  it('a waiter moved off a lost GPU times out at the deadline of its first request', async () => {
+    vi.useFakeTimers();
+    const backend = new LocalBackend();
+    try {
+      const { a, t0, waiter, outcome, holds } = await movedOffLostGpu(backend);
+      const timeouts: unknown[] = [];
+      a.on('timeout', (e) => timeouts.push(e));
+      await vi.advanceTimersByTimeAsync(399);
+      expect(await state(waiter)).toBe('pending'); // 999 ms after the first request
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await state(waiter)).toBe('rejected');
+      expect(await outcome).toMatchObject({ code: 'E_TIMEOUT' });
+      expect(Date.now() - t0).toBe(1000);
+      expect(timeouts).toEqual([expect.objectContaining({ task: 'JOB' })]);
+      expect(a.snapshot().queues.every((q) => q.waiters.length === 0)).toBe(true);
+      for (const l of holds) await l.release();
+    } finally {
+      vi.useRealTimers();
+      await backend.close();
+    }
+  });
+
+  it("a moved waiter's E_TIMEOUT reports the wait from its first request", async () => {
+    vi.useFakeTimers();
+    const backend = new LocalBackend();
+    try {
+      const { outcome, holds } = await movedOffLostGpu(backend);
+      await vi.advanceTimersByTimeAsync(400);
+      expect(await outcome).toMatchObject({ code: 'E_TIMEOUT', details: { waitedMs: 1000 } });
+      for (const l of holds) await l.release();
+    } finally {
+      vi.useRealTimers();
+      await backend.close();
     }
   });
 

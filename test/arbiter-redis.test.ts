@@ -9,7 +9,7 @@ import type { MetricFamily } from '../src/metrics/counters';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 import { killAll, spawnLeaseClient, type LeaseChild } from './helpers/redis-children';
 import { RedisServer } from './helpers/redis-server';
-import { waitFor } from './helpers/wait';
+import { waitForAsync } from './helpers/wait';
 
 const ARBITER_CLIENT = path.resolve(__dirname, 'fixtures/redis/arbiter-client.cjs');
 
@@ -126,7 +126,11 @@ describe('GpuArbiter on Redis', () => {
     const order: string[] = [];
     const lo = a.acquire('LO').then((l) => (order.push('LO'), l));
     const hi = a.acquire('HI').then((l) => (order.push('HI'), l));
-    await new Promise((r) => setTimeout(r, 50));
+    // Both are queued in Redis before a GPU frees (configure({}) is a sample: it re-reads the ledger).
+    await waitForAsync(async () => {
+      await a.configure({});
+      return a.snapshot().queues.reduce((n, q) => n + q.waiters.length, 0) === 2;
+    }, 'LO and HI to be queued in Redis');
     // GPU 1 frees: the high-priority waiter gets it whichever GPU it queued on.
     await held.find((l) => l.device.index === 1)!.release();
     const hiLease = await hi;

@@ -1,7 +1,9 @@
 // A hung NVML call stalls only the sampler thread: the event loop, timers and reads go on.
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultDevice } from './helpers/mock-nvml';
 import { useMockMonitor } from './helpers/mock-monitor';
+import { waitFor } from './helpers/wait';
 
 const fixture = useMockMonitor();
 
@@ -35,11 +37,14 @@ describe('NVML hangs', () => {
 
   it('stop() while NVML hangs resolves once the call returns, and the process keeps working', async () => {
     const m = await fixture.open({ devices: [defaultDevice(0)] }, 'full', { intervalMs: 60_000 });
+    const callLog = path.join(fixture.nvml.dir, 'calls.log');
     fixture.nvml.update((s) => {
       s.delayMs = { nvmlDeviceGetName: 500 };
+      s.callLog = callLog; // the mock logs each call before it sleeps for its delay
     });
     const pending = m.sampleNow().catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 50));
+    // Until the sampler thread is inside the hung call (not a fixed sleep that hopes it is).
+    await waitFor(() => fixture.nvml.callLogLines().includes('nvmlDeviceGetName'), 'the sampler to enter nvmlDeviceGetName', 5000, 2);
     const t0 = performance.now();
     await m.stop();
     expect(performance.now() - t0).toBeLessThan(3000);

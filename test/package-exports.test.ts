@@ -1,0 +1,116 @@
+// The public surface of the built package (dist/), as a user's process sees it: the runtime names
+// `require('gpu-arbiter')` exports, and what loading it and using a non-Redis backend pulls in.
+// (test/package-entry.test.ts checks that the CommonJS and ES module entry points work at all.)
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(__dirname, '..');
+const dist = path.join(root, 'dist');
+
+/**
+ * The runtime exports of require('gpu-arbiter'), sorted: the public API as of commit c5661d8 (the
+ * same as at 061b51e, before the redesign of issue 12). A name that goes missing breaks users; a
+ * new one is a public API decision: change this list on purpose, in the same commit.
+ */
+const EXPORTED_NAMES = [
+  'AlertKinds',
+  'BusyPolicies',
+  'CriticalLog',
+  'ErrorCodes',
+  'GpuArbiter',
+  'GpuArbiterError',
+  'GpuMonitor',
+  'HostBackend',
+  'HostGrant',
+  'HostLedger',
+  'Lease',
+  'LocalBackend',
+  'MAX_PRIORITY',
+  'NodeRegistry',
+  'Outcomes',
+  'PROM_CONTENT_TYPE',
+  'Pipeline',
+  'RedisBackend',
+  'RedisLeases',
+  'SimulatedGpu',
+  'addonInfo',
+  'collectCluster',
+  'formatCluster',
+  'formatHostLedgers',
+  'formatPrometheus',
+  'hostLedgersToJson',
+  'hostNamespacePath',
+  'inspectHostNamespace',
+  'isGpuArbiterError',
+  'listHostNamespaces',
+  'readHostLedgers',
+  'registerMetrics',
+  'removeHostNamespace',
+];
+
+/** Runs `node <args>` in the repository root; its last stdout line is JSON. */
+function nodeJson(args: string[]): unknown {
+  const res = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 20_000 });
+  expect(res.stderr).toBe('');
+  expect(res.status).toBe(0);
+  const lines = res.stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!);
+}
+
+describe('package exports', () => {
+  it("require('gpu-arbiter') resolves to dist/index.js and exports exactly the listed names", () => {
+    expect([...EXPORTED_NAMES].sort()).toEqual(EXPORTED_NAMES); // the list itself stays sorted
+    const out = nodeJson(['-e', `console.log(JSON.stringify({ file: require.resolve('gpu-arbiter'), names: Object.keys(require('gpu-arbiter')).sort() }));`]);
+    expect(out).toEqual({ file: path.join(dist, 'index.js'), names: EXPORTED_NAMES });
+  });
+
+  it('an ES module import sees the same names as named exports', () => {
+    const out = nodeJson([
+      '--input-type=module',
+      '-e',
+      `import * as m from 'gpu-arbiter';
+       console.log(JSON.stringify(Object.keys(m).filter((k) => k !== 'default' && k !== '__esModule').sort()));`,
+    ]);
+    expect(out).toEqual(EXPORTED_NAMES);
+  });
+});
+
+// Issue 12, rule 5: only backends/redis/** imports ioredis, so a user who never touches Redis
+// does not load it. Each check runs in a fresh process and then reads require.cache: how many
+// files under node_modules/ioredis/ are in it, and which other modules required them (so that a
+// failure names the import to make lazy).
+describe('ioredis is loaded only for Redis', () => {
+  const ioredisLoaded = `(() => {
+    const isIoredis = (f) => f.includes('/node_modules/ioredis/');
+    const files = Object.keys(require.cache).filter(isIoredis);
+    const loadedBy = Object.values(require.cache)
+      .filter((m) => !isIoredis(m.filename) && m.children.some((c) => isIoredis(c.filename)))
+      .map((m) => require('node:path').relative(${JSON.stringify(root)}, m.filename));
+    return { ioredisFiles: files.length, loadedBy };
+  })()`;
+
+  it("require('gpu-arbiter') alone does not load ioredis", () => {
+    const out = nodeJson(['-e', `require(${JSON.stringify(dist)}); console.log(JSON.stringify(${ioredisLoaded}));`]);
+    expect(out).toEqual({ ioredisFiles: 0, loadedBy: [] });
+  });
+
+  it("an arbiter with backend 'local' over a SimulatedGpu, created, used and closed, does not load ioredis", () => {
+    const out = nodeJson([
+      '-e',
+      `const { GpuArbiter, SimulatedGpu } = require(${JSON.stringify(dist)});
+       (async () => {
+         const a = await GpuArbiter.create({
+           backend: 'local',
+           monitor: new SimulatedGpu([{ totalMiB: 16384 }]),
+           policies: { JOB: { priority: 50, vramMiB: 1024 } },
+         });
+         const lease = await a.acquire('JOB');
+         await lease.release();
+         await a.close();
+         console.log(JSON.stringify(${ioredisLoaded}));
+       })().catch((err) => { console.error(err); process.exit(1); });`,
+    ]);
+    expect(out).toEqual({ ioredisFiles: 0, loadedBy: [] });
+  });
+});
