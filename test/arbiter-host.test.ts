@@ -8,6 +8,8 @@ import { inspectHostNamespace, type HostLedgerStatus } from '../src/backends/hos
 import { HostChild } from './helpers/host-child';
 import { removeTestNamespaces, uniqueNamespace, waitUntil } from './helpers/host-ns';
 import { defaultDevice, GiB, MockNvml } from './helpers/mock-nvml';
+import { waitFor, waitForAsync } from './helpers/wait';
+import type { ArbiterSnapshot } from '../src/arbiter/snapshot';
 
 const OUTSIDER = 777;
 const policies = {
@@ -31,6 +33,7 @@ interface Reply {
   reason?: string;
   env?: { CUDA_VISIBLE_DEVICES: string };
   device?: { index: number };
+  snapshot?: ArbiterSnapshot;
 }
 
 let nvml: MockNvml;
@@ -70,6 +73,19 @@ async function child(maxFraction?: number): Promise<HostChild & { cmd(c: Record<
 }
 
 const ledger = (): HostLedgerStatus => inspectHostNamespace(ns);
+
+type Child = Awaited<ReturnType<typeof child>>;
+const snapshotOf = async (c: Child): Promise<ArbiterSnapshot> => (await c.cmd({ cmd: 'snapshot' })).snapshot!;
+
+/**
+ * Resolves once the child's monitor has taken `n` more samples (snapshot().gpu.seq), so its
+ * arbiter has applied at least n - 1 of them: for "samples went by and still ..." checks.
+ */
+async function samplesGoBy(c: Child, n: number): Promise<void> {
+  const from = (await snapshotOf(c)).gpu.seq;
+  await waitForAsync(async () => (await snapshotOf(c)).gpu.seq >= from + n, `${n} samples in child ${c.pid}`);
+}
+
 const resource = `gpu:${UUID}`;
 
 describe("GpuArbiter backend 'host' across processes", () => {
@@ -93,7 +109,7 @@ describe("GpuArbiter backend 'host' across processes", () => {
     const first = ledger().holders[0]!.pid === a.pid ? a : b;
     const second = first === a ? b : a;
     // Several NVML samples go by (50 ms apart) that show neither allocation: still one holder.
-    await new Promise((r) => setTimeout(r, 300));
+    await Promise.all([samplesGoBy(a, 4), samplesGoBy(b, 4)]);
     const st = ledger();
     expect(st.holders.map((h) => h.pid)).toEqual([first.pid]);
     expect(st.waiters.map((w) => [w.pid, w.label])).toEqual([[second.pid, `${second.pid} L1 FOUR`]]);
@@ -123,7 +139,9 @@ describe("GpuArbiter backend 'host' across processes", () => {
     // label: unaccounted stays 10 GiB, so 2 GiB still fit (16 - 10 - 4).
     const me = await GpuArbiter.create({ backend: 'host', namespace: ns, policies, maxFraction: 1, monitorOptions: { intervalMs: 50, libraryPath: nvml.libraryPath } });
     arbiters.push(me);
-    await new Promise((r) => setTimeout(r, 150)); // both monitors have seen the new state
+    // Both monitors have seen the new state, and both arbiters applied it.
+    await waitFor(() => me.snapshot().devices[0]?.usedMiB === 14336, 'this arbiter to apply a sample showing 14 GiB used');
+    await waitForAsync(async () => (await snapshotOf(a)).devices[0]?.usedMiB === 14336, 'the child to apply a sample showing 14 GiB used');
     expect(ledger().resources[0]).toMatchObject({ external: 10240, used: 4096 });
     // This arbiter's own figure from the new sample (not just the last writer's).
     expect(me.snapshot().devices[0]).toMatchObject({ usedMiB: 14336, declaredMiB: 4096, unaccountedMiB: 10240, method: 'processes' });
