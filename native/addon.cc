@@ -1,4 +1,5 @@
-// Module init: exports only. Each area registers its own functions and classes.
+// Module init (JS thread, once per environment): exports only. Each area registers its own
+// functions and classes; native/common/ holds what they share (coded errors, exported codes).
 // Node-API addon instances are per environment (main thread and every worker_thread get their
 // own), so nothing here is a process global.
 #include <napi.h>

@@ -4,7 +4,8 @@
 // processes comes from the shared ledger alone.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
-import { inspectHostNamespace, type HostLedgerStatus } from '../src/backends/host/ledger';
+import { inspectHostNamespace } from '../src/backends/host/namespaces';
+import type { HostLedgerStatus } from '../src/backends/host/view';
 import { HostChild } from './helpers/host-child';
 import { removeTestNamespaces, uniqueNamespace, waitUntil } from './helpers/host-ns';
 import { defaultDevice, GiB, MockNvml } from './helpers/mock-nvml';

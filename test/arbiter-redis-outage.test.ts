@@ -9,7 +9,7 @@ import type { CriticalFailure } from '../src/arbiter/options';
 import { hostLedgerNamespace } from '../src/backends/failover';
 import { HostBackend } from '../src/backends/host/backend';
 import { LocalBackend } from '../src/backends/local/backend';
-import { inspectHostNamespace, removeHostNamespace } from '../src/backends/host/ledger';
+import { inspectHostNamespace, removeHostNamespace } from '../src/backends/host/namespaces';
 import type { MetricFamily } from '../src/metrics/counters';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 import { RedisServer } from './helpers/redis-server';

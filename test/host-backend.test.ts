@@ -1,7 +1,8 @@
-// The host backend (src/backends/host.ts) against the shared backend contract, plus what is
+// The host backend (src/backends/host/backend.ts) against the shared backend contract, plus what is
 // specific to it: holder labels across handles, release-by-token answers, per-process queueLimit.
 import { afterEach, describe, expect, it } from 'vitest';
-import { HostBackend, holderLabel, parseHolderLabel } from '../src/backends/host/backend';
+import { HostBackend } from '../src/backends/host/backend';
+import { holderLabel, parseHolderLabel } from '../src/backends/host/labels';
 import { HostLedger } from '../src/backends/host/ledger';
 import { backendContract } from './helpers/backend-contract';
 import { removeTestNamespaces, uniqueNamespace } from './helpers/host-ns';

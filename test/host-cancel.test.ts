@@ -100,7 +100,7 @@ describe('host ledger timeouts and aborts', () => {
     await ledger.close();
   });
 
-  it('close() rejects waiters with E_CLOSED, aborts held grants\' lost signal, and frees both', async () => {
+  it("close() rejects waiters with E_CLOSED, aborts held grants' lost signal, and frees both", async () => {
     const ns = uniqueNamespace('close');
     const ledger = await HostLedger.open({ namespace: ns, resources: { gpu: 1 } });
     const other = await HostLedger.open({ namespace: ns, resources: { gpu: 1 } });

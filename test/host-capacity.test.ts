@@ -40,9 +40,7 @@ describe('host ledger capacity', () => {
     const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-arbiter-cap-'));
     const durationMs = 3000;
     const startAt = Date.now() + 1500;
-    const kids = [0, 1, 2, 3].map(() =>
-      fork(path.join(FIXTURES, 'hammer.cjs'), [ns, logDir, String(startAt), String(durationMs)], { stdio: 'inherit' }),
-    );
+    const kids = [0, 1, 2, 3].map(() => fork(path.join(FIXTURES, 'hammer.cjs'), [ns, logDir, String(startAt), String(durationMs)], { stdio: 'inherit' }));
     const codes = await Promise.all(kids.map((k) => new Promise<number | null>((r) => k.on('exit', (c) => r(c)))));
     expect(codes).toEqual([0, 0, 0, 0]);
 
@@ -58,8 +56,10 @@ describe('host ledger capacity', () => {
     fs.rmSync(logDir, { recursive: true, force: true });
     const mutex = holds.filter((h) => h.resource === 'mutex');
     const weighted = holds.filter((h) => h.resource === 'weighted');
-    console.log(`capacity hammer: ${mutex.length} mutex holds, ${weighted.length} weighted holds, ` +
-      `${new Set(mutex.map((h) => h.who)).size} mutex holders, max concurrent units ${maxConcurrent(weighted)}/6`);
+    console.log(
+      `capacity hammer: ${mutex.length} mutex holds, ${weighted.length} weighted holds, ` +
+        `${new Set(mutex.map((h) => h.who)).size} mutex holders, max concurrent units ${maxConcurrent(weighted)}/6`,
+    );
     expect(mutex.length).toBeGreaterThan(100);
     expect(weighted.length).toBeGreaterThan(100);
     expect(new Set(mutex.map((h) => h.who)).size).toBe(8);

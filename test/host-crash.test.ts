@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HostLedger } from '../src/backends/host/ledger';
+import { injectHolder } from '../src/backends/host/test-hooks';
 import { addon } from '../src/native/addon';
 import { HostChild } from './helpers/host-child';
 import { removeTestNamespaces, uniqueNamespace, waitUntil } from './helpers/host-ns';
@@ -113,13 +114,13 @@ describe('host ledger crash safety', () => {
     const pid = other.pid as number;
     const realStart = addon().host.processStartTime(pid);
     expect(realStart).toBeGreaterThan(0);
-    expect(ledger._testInjectHolder('gpu', 1, pid, realStart - 1)).toBeGreaterThanOrEqual(0);
+    expect(injectHolder(ledger, 'gpu', 1, pid, realStart - 1)).toBeGreaterThanOrEqual(0);
     const g1 = ledger.tryAcquire('gpu');
     expect(g1).not.toBeNull(); // reclaimed: same pid, different start time = a different process
     g1?.releaseSync();
 
     // Same pid AND start time: that really is the holder, alive: it keeps the hold...
-    ledger._testInjectHolder('gpu', 1, pid, realStart);
+    injectHolder(ledger, 'gpu', 1, pid, realStart);
     expect(ledger.tryAcquire('gpu')).toBeNull();
     expect(ledger.inspect().holders.map((h) => h.pid)).toEqual([pid]);
     // ...until it dies.

@@ -2,7 +2,8 @@
 // waiters, yet fs.promises.readFile (threadpool) and a 10 ms timer (event loop) complete on time.
 import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HostLedger, type HostGrant } from '../src/backends/host/ledger';
+import type { HostGrant } from '../src/backends/host/grant';
+import { HostLedger } from '../src/backends/host/ledger';
 import { removeTestNamespaces, uniqueNamespace } from './helpers/host-ns';
 
 afterAll(removeTestNamespaces);

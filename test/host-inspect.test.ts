@@ -4,7 +4,8 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HostLedger, hostNamespacePath, inspectHostNamespace, listHostNamespaces, removeHostNamespace } from '../src/backends/host/ledger';
+import { HostLedger } from '../src/backends/host/ledger';
+import { hostNamespacePath, inspectHostNamespace, listHostNamespaces, removeHostNamespace } from '../src/backends/host/namespaces';
 import { formatHostLedgers, hostLedgersToJson, readHostLedgers } from '../src/backends/host/status';
 import { FIXTURES, HostChild } from './helpers/host-child';
 import { removeTestNamespaces, uniqueNamespace, waitUntil } from './helpers/host-ns';

@@ -21,7 +21,10 @@ describe('host ledger priority across processes', () => {
     const cGranted = c.send({ cmd: 'acquire', resource: 'gpu', options: { priority: 90 }, releaseAfterMs: 0 });
     await waitUntil(() => a.inspect().waiters.some((w) => w.pid === c.pid), 5000, 'C queued');
     const queue = a.inspect().waiters;
-    expect(queue.map((w) => [w.pid, w.position])).toEqual([[c.pid, 0], [b.pid, 1]]);
+    expect(queue.map((w) => [w.pid, w.position])).toEqual([
+      [c.pid, 0],
+      [b.pid, 1],
+    ]);
 
     await held.release();
     const [rb, rc] = await Promise.all([bGranted, cGranted]);

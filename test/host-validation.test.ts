@@ -3,7 +3,9 @@
 import * as fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isGpuArbiterError } from '../src/errors';
-import { HostLedger, hostNamespacePath, inspectHostNamespace, removeHostNamespace } from '../src/backends/host/ledger';
+import { HostLedger } from '../src/backends/host/ledger';
+import { hostNamespacePath, inspectHostNamespace, removeHostNamespace } from '../src/backends/host/namespaces';
+import { injectHolder, parkInLock } from '../src/backends/host/test-hooks';
 import { addon } from '../src/native/addon';
 import { removeTestNamespaces, uniqueNamespace } from './helpers/host-ns';
 
@@ -71,7 +73,10 @@ describe('host ledger input validation', () => {
       ['gpu', { unit: 1 }, 'options.unit'],
     ];
     for (const [resource, options, field] of badAcquire) {
-      const err = await ledger.acquire(resource as string, options as never).then(() => null, (e) => e);
+      const err = await ledger.acquire(resource as string, options as never).then(
+        () => null,
+        (e) => e,
+      );
       expect(err?.code, `${String(resource)} ${JSON.stringify(options)}`).toBe('E_INVALID_ARGUMENT');
       expect(err?.message).toContain(field);
       if (field !== 'options.signal' && field !== 'options.timeoutMs') {
@@ -104,8 +109,8 @@ describe('host ledger input validation', () => {
     const saved = process.env.GPU_ARBITER_TEST_HOOKS;
     delete process.env.GPU_ARBITER_TEST_HOOKS;
     try {
-      expect(codeAndMessage(() => ledger._testInjectHolder('gpu', 1, 1, 1))[0]).toBe('E_INVALID_ARGUMENT');
-      expect(codeAndMessage(() => ledger._testParkInLock())[0]).toBe('E_INVALID_ARGUMENT');
+      expect(codeAndMessage(() => injectHolder(ledger, 'gpu', 1, 1, 1))[0]).toBe('E_INVALID_ARGUMENT');
+      expect(codeAndMessage(() => parkInLock(ledger))[0]).toBe('E_INVALID_ARGUMENT');
     } finally {
       if (saved !== undefined) process.env.GPU_ARBITER_TEST_HOOKS = saved;
     }

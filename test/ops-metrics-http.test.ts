@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import { runMetricsCommand } from '../src/cli/metrics';
 import { main } from '../src/cli/main';
-import { removeHostNamespace } from '../src/backends/host/ledger';
+import { removeHostNamespace } from '../src/backends/host/namespaces';
 import { formatPrometheus } from '../src/metrics/prom-text';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 import { MockNvml, defaultDevice } from './helpers/mock-nvml';

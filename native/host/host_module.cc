@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "common/coded_error.h"
 #include "host/ledger_layout.h"
 #include "host/ledger_wrap.h"
 #include "host/liveness.h"
@@ -21,22 +22,20 @@ Napi::Value StartTimeOf(const Napi::CallbackInfo& info) {
 // this process in the ledger (for `gpu-arbiter status`).
 Napi::Value InspectNamespace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
-    return ViewToJs(env, ProcessLedger::Peek(info[0].As<Napi::String>().Utf8Value()));
-  } catch (const LedgerError& e) {
-    ThrowCoded(env, e.code, e.message);
-  }
+  std::string ns = info[0].As<Napi::String>().Utf8Value();
+  return common::WithCodedErrors(env, [&] { return ViewToJs(env, ProcessLedger::Peek(ns)); });
 }
 
 }  // namespace
 
 Napi::Object InitModule(Napi::Env env) {
-  // Per environment: each worker_thread gets its own class object; process-wide state lives in
-  // ProcessLedger's guarded registry (see ledger.cc).
+  // JS thread, once per environment: each worker_thread gets its own class object; process-wide
+  // state lives in ProcessLedger's guarded registry (see ledger.cc).
   Napi::Object host = Napi::Object::New(env);
   host.Set("Ledger", LedgerWrap::DefineClass(env));
   host.Set("inspectNamespace", Napi::Function::New(env, InspectNamespace, "inspectNamespace"));
   host.Set("processStartTime", Napi::Function::New(env, StartTimeOf, "processStartTime"));
+  host.Set("codes", StatusCodes(env));
   host.Set("layoutVersion", Napi::Number::New(env, kLayoutVersion));
   host.Set("ledgerBytes", Napi::Number::New(env, static_cast<double>(sizeof(Header))));
   return host;

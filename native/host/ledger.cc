@@ -711,12 +711,12 @@ AcquireResult ProcessLedger::Acquire(uint32_t r, uint64_t units, int32_t priorit
         out.token = hdr_->holders[h].token;
         out.fence = hdr_->holders[h].fence;
       } else {
-        out.status = queue ? AcquireStatus::kQueueFull : AcquireStatus::kBusy;
+        out.status = queue ? AcquireStatus::kTableFull : AcquireStatus::kBusy;
       }
     } else if (queue) {
       uint32_t wi = NewWaiterSlot();
       if (wi == kNone) {
-        out.status = AcquireStatus::kQueueFull;
+        out.status = AcquireStatus::kTableFull;
       } else {
         Waiter& w = hdr_->waiters[wi];
         w.resource = r;
@@ -821,7 +821,7 @@ bool ProcessLedger::Revoke(uint32_t hi, uint64_t token, uint32_t reason) {
     Holder& h = hdr_->holders[hi];
     Resource& res = hdr_->resources[h.resource];
     res.used = res.used >= h.units ? res.used - h.units : 0;
-    h.lost_reason = reason == 0 ? 1 : reason;
+    h.lost_reason = reason == 0 ? kLostRevoked : reason;
     Proc& p = hdr_->procs[h.proc];
     h.next_revoked = p.revoked_head;
     __atomic_store_n(&h.state, kRevoked, __ATOMIC_RELEASE);
@@ -860,37 +860,44 @@ void ProcessLedger::ReleaseOwner(uint32_t owner) {
   WakeAll(wake);
 }
 
-LedgerView ProcessLedger::Inspect() {
+LedgerView ProcessLedger::Inspect(uint32_t only) {
   LedgerView v;
   std::vector<uint32_t> wake;
+  const bool one = only != kNone;
   {
     Locked lock(this);
     Sweep(&wake);  // status should not show dead processes as holders
-    for (uint32_t i = 0; i < kMaxResources; i++) {
-      const Resource& r = hdr_->resources[i];
-      if (r.state == kHeld) {
-        v.resources.push_back({r.name, r.capacity, r.used, r.fence, r.external, r.waiting, r.closed != 0});
+    if (one && (only >= kMaxResources || hdr_->resources[only].state != kHeld)) {
+      // No such resource: an empty view.
+    } else {
+      for (uint32_t i = one ? only : 0; i < (one ? only + 1 : kMaxResources); i++) {
+        const Resource& r = hdr_->resources[i];
+        if (r.state == kHeld) {
+          v.resources.push_back({r.name, r.capacity, r.used, r.fence, r.external, r.waiting, r.closed != 0});
+        }
+      }
+      for (uint32_t i = 0; i < hdr_->holders_hwm; i++) {
+        const Holder& h = hdr_->holders[i];
+        if (h.state != kHeld || (one && h.resource != only)) continue;
+        v.holders.push_back({hdr_->resources[h.resource].name, std::string(h.label, strnlen(h.label, kLabelMax)),
+                             h.pid, h.thread, h.owner, i, h.priority, h.units, h.fence, h.since_ms, h.proc == proc_});
+      }
+      for (uint32_t i = 0; i < hdr_->waiters_hwm; i++) {
+        const Waiter& w = hdr_->waiters[i];
+        if (w.state == kFree || (one && w.resource != only)) continue;
+        v.waiters.push_back({hdr_->resources[w.resource].name, std::string(w.label, strnlen(w.label, kLabelMax)),
+                             w.pid, w.thread, w.owner, w.priority, w.units, w.seq, w.since_ms, w.state == kGranted});
       }
     }
-    for (uint32_t i = 0; i < hdr_->holders_hwm; i++) {
-      const Holder& h = hdr_->holders[i];
-      if (h.state != kHeld) continue;
-      v.holders.push_back({hdr_->resources[h.resource].name, std::string(h.label, strnlen(h.label, kLabelMax)), h.pid,
-                           h.thread, h.owner, i, h.priority, h.units, h.fence, h.since_ms, h.proc == proc_});
+    if (!one) {
+      for (const Proc& p : hdr_->procs) {
+        if (p.state == kHeld) v.procs.emplace_back(p.pid, p.start_time);
+      }
+      v.ownership_violations = hdr_->ownership_violations;
+      v.repairs = hdr_->repairs;
+      v.reclaimed_procs = hdr_->reclaimed_procs;
+      v.grants = hdr_->grants;
     }
-    for (uint32_t i = 0; i < hdr_->waiters_hwm; i++) {
-      const Waiter& w = hdr_->waiters[i];
-      if (w.state == kFree) continue;
-      v.waiters.push_back({hdr_->resources[w.resource].name, std::string(w.label, strnlen(w.label, kLabelMax)), w.pid,
-                           w.thread, w.owner, w.priority, w.units, w.seq, w.since_ms, w.state == kGranted});
-    }
-    for (const Proc& p : hdr_->procs) {
-      if (p.state == kHeld) v.procs.emplace_back(p.pid, p.start_time);
-    }
-    v.ownership_violations = hdr_->ownership_violations;
-    v.repairs = hdr_->repairs;
-    v.reclaimed_procs = hdr_->reclaimed_procs;
-    v.grants = hdr_->grants;
   }
   WakeAll(wake);
   return v;

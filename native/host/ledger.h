@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/coded_error.h"
 #include "host/ledger_layout.h"
 
 namespace gpu_arbiter::host {
@@ -41,13 +42,20 @@ class GrantSink {
   virtual void Deliver(const GrantInfo& grant) = 0;
 };
 
-// Thrown by Open/DefineResource: `code` is a GpuArbiterError code.
-struct LedgerError {
-  std::string code;
-  std::string message;
-};
+// Thrown by Open/DefineResource (any thread): `code` is a GpuArbiterError code. The JS-thread
+// entry points (ledger_wrap.cc, host_module.cc) turn it into a coded JS Error.
+using LedgerError = common::CodedError;
 
-enum class AcquireStatus { kGranted, kQueued, kBusy, kDoesNotFit, kQueueFull, kUnknownResource };
+// The results below are returned to JS as these numbers; the addon exports them by name
+// (host.codes, see StatusCodes() in ledger_wrap.cc), so TypeScript never mirrors them.
+enum class AcquireStatus : int {
+  kGranted = 0,
+  kQueued = 1,
+  kBusy = 2,             // queue=false and it cannot be granted now
+  kDoesNotFit = 3,       // more units than the capacity
+  kTableFull = 4,        // no free holder/waiter slot
+  kUnknownResource = 5,
+};
 
 struct AcquireResult {
   AcquireStatus status;
@@ -57,8 +65,9 @@ struct AcquireResult {
   uint64_t request = 0;  // kQueued
 };
 
-enum class CancelStatus { kRemoved, kReleasedGrant, kNotFound };
-enum class ReleaseStatus { kReleased, kWasRevoked, kNotOwner };
+// kNotFound: the grant is already on its way to the JS thread (it releases it on arrival).
+enum class CancelStatus : int { kRemoved = 0, kReleasedGrant = 1, kNotFound = 2 };
+enum class ReleaseStatus : int { kReleased = 0, kWasRevoked = 1, kNotOwner = 2 };
 
 struct HolderView {
   std::string resource;
@@ -87,7 +96,7 @@ struct ResourceView {
   bool closed;
 };
 
-// What placement reads on every decision (Backend.usage in src/backends/types.ts).
+// What placement reads on every decision (Backend.usage in src/backends/contract.ts).
 struct ResourceUsage {
   uint64_t capacity, external, used;
   bool closed;
@@ -99,8 +108,9 @@ struct LedgerView {
   std::vector<ResourceView> resources;
   std::vector<HolderView> holders;
   std::vector<WaiterView> waiters;
+  // Whole-ledger views only (empty/0 in a view of one resource):
   std::vector<std::pair<int32_t, uint64_t>> procs;  // pid, start time
-  uint64_t ownership_violations, repairs, reclaimed_procs, grants;
+  uint64_t ownership_violations = 0, repairs = 0, reclaimed_procs = 0, grants = 0;
 };
 
 class ProcessLedger {
@@ -131,9 +141,11 @@ class ProcessLedger {
   // Index of a resource another process defined, or kNone.
   uint32_t FindResource(const std::string& name);
 
-  // JS thread. queue=false: grant now or kBusy; queue=true: grant now or enqueue.
+  // JS thread. queue=false: grant now or kBusy; queue=true: grant now or enqueue (one lock
+  // round trip either way: the uncontended request is granted inline).
   AcquireResult Acquire(uint32_t resource, uint64_t units, int32_t priority, uint32_t owner, uint32_t thread,
                         bool queue, const std::string& label);
+  // JS thread (all below, to Inspect).
   CancelStatus Cancel(uint32_t waiter, uint64_t request);
   // kNotOwner: the slot is not held with this token (refused, counted host-wide);
   // kWasRevoked: it was, but the hold had been revoked (nothing to give back, not a violation).
@@ -144,7 +156,10 @@ class ProcessLedger {
   // JS thread, after the revocation notice reached the grant: frees the kRevoked slot. No-op
   // (and not counted) if it is not a revoked hold with this token.
   void Forget(uint32_t holder, uint64_t token);
-  LedgerView Inspect();
+  // Reclaims dead processes, then copies the ledger; with `only` a resource index, copies that
+  // resource and its holders and waiters alone (no processes or counters), or nothing when no
+  // such resource is defined.
+  LedgerView Inspect(uint32_t only = kNone);
 
   // Test hooks (JS thread). ParkInLock never returns: it takes the lock, leaves a torn update
   // behind and sleeps until the process is killed. InjectHolder makes a holder that claims to

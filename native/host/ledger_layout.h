@@ -37,6 +37,15 @@ enum SlotState : uint32_t {
   kRevoked = 4,  // Holder: taken away (units already freed); kept until its process is told.
 };
 
+// Why a hold was revoked (Holder::lost_reason; GrantInfo::lost_reason). Exported to JS by name
+// (host.codes.lostReason); 0 there means "a grant, not a loss".
+enum LostReason : uint32_t {
+  kLostRevoked = 1,
+  kLostExpired = 2,
+  kLostHolderDead = 3,
+  kLostBackendClosed = 4,
+};
+
 struct Resource {
   uint32_t state;    // kFree or kHeld (defined)
   uint32_t waiting;  // number of kWaiting waiters (derived; rebuilt by Repair)
@@ -75,7 +84,7 @@ struct Holder {
   uint32_t thread;  // worker_threads threadId (0 = main thread)
   int32_t priority;
   int32_t pid;
-  uint32_t lost_reason;   // kRevoked: why (1 revoked, 2 expired, 3 holder-dead, 4 closed)
+  uint32_t lost_reason;   // kRevoked: why (a LostReason)
   uint32_t next_revoked;  // kRevoked: next in Proc::revoked_head list
   uint32_t pad;
   uint64_t units;

@@ -9,36 +9,19 @@
 
 namespace gpu_arbiter::host {
 
-void ThrowCoded(Napi::Env env, const std::string& code, const std::string& message) {
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", Napi::String::New(env, code));
-  throw err;
-}
+using common::ThrowCoded;
+using common::WithCodedErrors;
 
 namespace {
 
-// Scratch layout shared with host-ledger.ts (a Float64Array it passes at construction), so the
-// hot path returns one number and allocates no result object.
+// Scratch layout shared with src/backends/host/ledger.ts (a Float64Array it passes at
+// construction), so the hot path returns one number and allocates no result object.
 // usage() reuses it: [capacity, external, used, closed, waiting, headPriority or NaN].
 enum Scratch { kSlot = 0, kTokenHi = 1, kTokenLo = 2, kFence = 3, kRequest = 4, kScratchLen = 6 };
 
-// Codes returned by acquire(); host-ledger.ts mirrors them.
-int StatusCode(AcquireStatus s) {
-  switch (s) {
-    case AcquireStatus::kGranted:
-      return 0;
-    case AcquireStatus::kQueued:
-      return 1;
-    case AcquireStatus::kBusy:
-      return 2;
-    case AcquireStatus::kDoesNotFit:
-      return 3;
-    case AcquireStatus::kQueueFull:
-      return 4;
-    case AcquireStatus::kUnknownResource:
-      return 5;
-  }
-  return 5;
+template <typename Status>
+Napi::Number Code(Napi::Env env, Status s) {
+  return Napi::Number::New(env, static_cast<int>(s));
 }
 
 uint64_t U64(const Napi::Value& v) {
@@ -52,25 +35,59 @@ uint64_t Token(const Napi::Value& hi, const Napi::Value& lo) {
 
 }  // namespace
 
+// JS thread.
+Napi::Object StatusCodes(Napi::Env env) {
+  using common::FrozenCodes;
+  auto n = [](auto s) { return static_cast<int>(s); };
+  Napi::Object codes = Napi::Object::New(env);
+  codes.Set("acquire", FrozenCodes(env, {
+                                            {"GRANTED", n(AcquireStatus::kGranted)},
+                                            {"QUEUED", n(AcquireStatus::kQueued)},
+                                            {"BUSY", n(AcquireStatus::kBusy)},
+                                            {"DOES_NOT_FIT", n(AcquireStatus::kDoesNotFit)},
+                                            {"TABLE_FULL", n(AcquireStatus::kTableFull)},
+                                            {"UNKNOWN_RESOURCE", n(AcquireStatus::kUnknownResource)},
+                                        }));
+  codes.Set("cancel", FrozenCodes(env, {
+                                           {"REMOVED", n(CancelStatus::kRemoved)},
+                                           {"RELEASED_GRANT", n(CancelStatus::kReleasedGrant)},
+                                           {"NOT_FOUND", n(CancelStatus::kNotFound)},
+                                       }));
+  codes.Set("release", FrozenCodes(env, {
+                                            {"RELEASED", n(ReleaseStatus::kReleased)},
+                                            {"WAS_REVOKED", n(ReleaseStatus::kWasRevoked)},
+                                            {"NOT_OWNER", n(ReleaseStatus::kNotOwner)},
+                                        }));
+  codes.Set("lostReason", FrozenCodes(env, {
+                                               {"revoked", n(kLostRevoked)},
+                                               {"expired", n(kLostExpired)},
+                                               {"holder-dead", n(kLostHolderDead)},
+                                               {"backend-closed", n(kLostBackendClosed)},
+                                           }));
+  codes.Freeze();
+  return codes;
+}
+
 Napi::Function LedgerWrap::DefineClass(Napi::Env env) {
   return Napi::ObjectWrap<LedgerWrap>::DefineClass(
       env, "Ledger",
       {
-          InstanceMethod<&LedgerWrap::DefineResource>("defineResource"),
-          InstanceMethod<&LedgerWrap::FindResource>("findResource"),
-          InstanceMethod<&LedgerWrap::SetResourceState>("setResourceState"),
-          InstanceMethod<&LedgerWrap::Usage>("usage"),
-          InstanceMethod<&LedgerWrap::Acquire>("acquire"),
-          InstanceMethod<&LedgerWrap::Cancel>("cancel"),
-          InstanceMethod<&LedgerWrap::Release>("release"),
-          InstanceMethod<&LedgerWrap::Revoke>("revoke"),
-          InstanceMethod<&LedgerWrap::Forget>("forget"),
-          InstanceMethod<&LedgerWrap::Inspect>("inspect"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::DefineResource>>("defineResource"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::FindResource>>("findResource"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::SetResourceState>>("setResourceState"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::Usage>>("usage"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::Acquire>>("acquire"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::Cancel>>("cancel"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::Release>>("release"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::Revoke>>("revoke"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::Forget>>("forget"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::Inspect>>("inspect"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::InspectResource>>("inspectResource"),
           InstanceMethod<&LedgerWrap::Close>("close"),
           InstanceMethod<&LedgerWrap::Ref>("ref"),
           InstanceMethod<&LedgerWrap::Unref>("unref"),
-          InstanceMethod<&LedgerWrap::TestParkInLock>("testParkInLock"),
-          InstanceMethod<&LedgerWrap::TestInjectHolder>("testInjectHolder"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::TestParkInLock>>("testParkInLock"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::TestInjectHolder>>("testInjectHolder"),
       });
 }
 
@@ -85,15 +102,13 @@ LedgerWrap::LedgerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ledger
   if (scratch.ElementLength() < kScratchLen) ThrowCoded(env, "E_INVALID_ARGUMENT", "scratch too small");
   scratch_ref_ = Napi::Persistent(scratch);
   scratch_ = scratch.Data();
-  try {
-    Napi::Value create = opts.Get("create");
+  Napi::Value create = opts.Get("create");
+  WithCodedErrors(env, [&] {
     ledger_ = ProcessLedger::Open(ns, !create.IsBoolean() || create.As<Napi::Boolean>().Value());
-  } catch (const LedgerError& e) {
-    ThrowCoded(env, e.code, e.message);
-  }
+  });
   tsfn_ = GrantFn::New(env, on_grant, "gpu-arbiter:host-grant", 0, 1, this);
   tsfn_live_ = true;
-  tsfn_.Unref(env);  // host-ledger.ts refs it while it has waiters
+  tsfn_.Unref(env);  // src/backends/host/ledger.ts refs it while it has waiters
   owner_ = ledger_->AddSink(this);
   // Registered after the TSFN, so (cleanup hooks run last-in first-out) it runs while the TSFN
   // still exists: a worker_thread that exits holding or waiting gives everything back here.
@@ -108,6 +123,7 @@ LedgerWrap::~LedgerWrap() {
   }
 }
 
+// JS thread, or the env cleanup hook (also on the JS thread, at teardown).
 void LedgerWrap::CloseNative() {
   if (closed_) return;
   closed_ = true;
@@ -116,7 +132,8 @@ void LedgerWrap::CloseNative() {
     try {
       ledger_->ReleaseOwner(owner_);
     } catch (const LedgerError&) {
-      // Unrecoverable ledger: nothing of ours can be freed in it anyway.
+      // Unrecoverable ledger: nothing of ours can be freed in it anyway. (Not a JS call: there
+      // is nobody to report it to.)
     }
     ledger_.reset();  // the last handle in the process stops the waiter thread and unregisters
   }
@@ -126,6 +143,7 @@ void LedgerWrap::CloseNative() {
   }
 }
 
+// JS thread.
 ProcessLedger& LedgerWrap::Ledger(const Napi::Env& env) {
   if (closed_) ThrowCoded(env, "E_CLOSED", "The host ledger is closed");
   return *ledger_;
@@ -138,6 +156,7 @@ void LedgerWrap::Deliver(const GrantInfo& grant) {
   }
 }
 
+// JS thread (the TSFN's call_js).
 void CallGrantJs(Napi::Env env, Napi::Function cb, LedgerWrap* self, GrantInfo* g) {
   std::unique_ptr<GrantInfo> grant(g);
   if (env == nullptr || cb.IsEmpty()) return;
@@ -151,37 +170,30 @@ void CallGrantJs(Napi::Env env, Napi::Function cb, LedgerWrap* self, GrantInfo* 
   }
 }
 
+// The methods below run on the JS thread, registered through Coded<> (see ledger_wrap.h): a
+// LedgerError they throw reaches JS as a coded Error.
+
+// defineResource(name, capacity, update) -> resource index.
 Napi::Value LedgerWrap::DefineResource(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = info[0].As<Napi::String>().Utf8Value();
   uint64_t capacity = U64(info[1]);
   bool update = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
-  try {
-    return Napi::Number::New(env, Ledger(env).DefineResource(name, capacity, update));
-  } catch (const LedgerError& e) {
-    ThrowCoded(env, e.code, e.message);
-  }
+  return Napi::Number::New(env, Ledger(env).DefineResource(name, capacity, update));
 }
 
+// findResource(name) -> resource index, or -1.
 Napi::Value LedgerWrap::FindResource(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
-    uint32_t r = Ledger(env).FindResource(info[0].As<Napi::String>().Utf8Value());
-    return Napi::Number::New(env, r == kNone ? -1.0 : static_cast<double>(r));
-  } catch (const LedgerError& e) {
-    ThrowCoded(env, e.code, e.message);
-  }
+  uint32_t r = Ledger(env).FindResource(info[0].As<Napi::String>().Utf8Value());
+  return Napi::Number::New(env, r == kNone ? -1.0 : static_cast<double>(r));
 }
 
 // setResourceState(resource, external, closed).
 Napi::Value LedgerWrap::SetResourceState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
-    Ledger(env).SetResourceState(info[0].As<Napi::Number>().Uint32Value(), U64(info[1]),
-                                 info[2].As<Napi::Boolean>().Value());
-  } catch (const LedgerError& e) {
-    ThrowCoded(env, e.code, e.message);
-  }
+  Ledger(env).SetResourceState(info[0].As<Napi::Number>().Uint32Value(), U64(info[1]),
+                               info[2].As<Napi::Boolean>().Value());
   return env.Undefined();
 }
 
@@ -189,89 +201,64 @@ Napi::Value LedgerWrap::SetResourceState(const Napi::CallbackInfo& info) {
 // reads this on every decision).
 Napi::Value LedgerWrap::Usage(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
-    ResourceUsage u = Ledger(env).Usage(info[0].As<Napi::Number>().Uint32Value());
-    scratch_[0] = static_cast<double>(u.capacity);
-    scratch_[1] = static_cast<double>(u.external);
-    scratch_[2] = static_cast<double>(u.used);
-    scratch_[3] = u.closed ? 1 : 0;
-    scratch_[4] = u.waiting;
-    scratch_[5] = u.has_head ? u.head_priority : std::numeric_limits<double>::quiet_NaN();
-  } catch (const LedgerError& e) {
-    ThrowCoded(env, e.code, e.message);
-  }
+  ResourceUsage u = Ledger(env).Usage(info[0].As<Napi::Number>().Uint32Value());
+  scratch_[0] = static_cast<double>(u.capacity);
+  scratch_[1] = static_cast<double>(u.external);
+  scratch_[2] = static_cast<double>(u.used);
+  scratch_[3] = u.closed ? 1 : 0;
+  scratch_[4] = u.waiting;
+  scratch_[5] = u.has_head ? u.head_priority : std::numeric_limits<double>::quiet_NaN();
   return env.Undefined();
 }
 
-// acquire(resource, units, priority, queue, label) -> status code; details in the scratch array.
+// acquire(resource, units, priority, queue, label) -> an AcquireStatus code (codes.acquire);
+// details in the scratch array.
 Napi::Value LedgerWrap::Acquire(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
-    AcquireResult r = Ledger(env).Acquire(info[0].As<Napi::Number>().Uint32Value(), U64(info[1]),
-                                          info[2].As<Napi::Number>().Int32Value(), owner_, thread_,
-                                          info[3].As<Napi::Boolean>().Value(),
-                                          info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : std::string());
-    scratch_[kSlot] = r.slot;
-    scratch_[kTokenHi] = static_cast<double>(r.token >> 32);
-    scratch_[kTokenLo] = static_cast<double>(r.token & 0xFFFFFFFFu);
-    scratch_[kFence] = static_cast<double>(r.fence);
-    scratch_[kRequest] = static_cast<double>(r.request);
-    return Napi::Number::New(env, StatusCode(r.status));
-  } catch (const LedgerError& e) {
-    ThrowCoded(env, e.code, e.message);
-  }
+  AcquireResult r = Ledger(env).Acquire(info[0].As<Napi::Number>().Uint32Value(), U64(info[1]),
+                                        info[2].As<Napi::Number>().Int32Value(), owner_, thread_,
+                                        info[3].As<Napi::Boolean>().Value(),
+                                        info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : std::string());
+  scratch_[kSlot] = r.slot;
+  scratch_[kTokenHi] = static_cast<double>(r.token >> 32);
+  scratch_[kTokenLo] = static_cast<double>(r.token & 0xFFFFFFFFu);
+  scratch_[kFence] = static_cast<double>(r.fence);
+  scratch_[kRequest] = static_cast<double>(r.request);
+  return Code(env, r.status);
 }
 
-// cancel(waiterSlot, request) -> 0 removed, 1 was granted (hold given back), 2 not found (the
-// grant is already on its way to the JS thread).
+// cancel(waiterSlot, request) -> a CancelStatus code (codes.cancel).
 Napi::Value LedgerWrap::Cancel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
-    CancelStatus s = Ledger(env).Cancel(info[0].As<Napi::Number>().Uint32Value(), U64(info[1]));
-    return Napi::Number::New(env, s == CancelStatus::kRemoved ? 0 : s == CancelStatus::kReleasedGrant ? 1 : 2);
-  } catch (const LedgerError& e) {
-    ThrowCoded(env, e.code, e.message);
-  }
+  return Code(env, Ledger(env).Cancel(info[0].As<Napi::Number>().Uint32Value(), U64(info[1])));
 }
 
-// release(holderSlot, tokenHi, tokenLo) -> 0 released, 1 it had been revoked (nothing to give
-// back), 2 refused (wrong/stale token; counted).
+// release(holderSlot, tokenHi, tokenLo) -> a ReleaseStatus code (codes.release).
 Napi::Value LedgerWrap::Release(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
-    ReleaseStatus s = Ledger(env).Release(info[0].As<Napi::Number>().Uint32Value(), Token(info[1], info[2]));
-    return Napi::Number::New(env, s == ReleaseStatus::kReleased ? 0 : s == ReleaseStatus::kWasRevoked ? 1 : 2);
-  } catch (const LedgerError& e) {
-    ThrowCoded(env, e.code, e.message);
-  }
+  return Code(env, Ledger(env).Release(info[0].As<Napi::Number>().Uint32Value(), Token(info[1], info[2])));
 }
 
 // forget(holderSlot, tokenHi, tokenLo): the revocation notice reached the grant; free its slot.
 Napi::Value LedgerWrap::Forget(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
-    Ledger(env).Forget(info[0].As<Napi::Number>().Uint32Value(), Token(info[1], info[2]));
-  } catch (const LedgerError& e) {
-    ThrowCoded(env, e.code, e.message);
-  }
+  Ledger(env).Forget(info[0].As<Napi::Number>().Uint32Value(), Token(info[1], info[2]));
   return env.Undefined();
 }
 
-// revoke(holderSlot, tokenHi, tokenLo, reason) -> true when the hold was taken away.
+// revoke(holderSlot, tokenHi, tokenLo, reason: codes.lostReason) -> true when taken away.
 Napi::Value LedgerWrap::Revoke(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
-    bool ok = Ledger(env).Revoke(info[0].As<Napi::Number>().Uint32Value(), Token(info[1], info[2]),
-                                 info[3].As<Napi::Number>().Uint32Value());
-    return Napi::Boolean::New(env, ok);
-  } catch (const LedgerError& e) {
-    ThrowCoded(env, e.code, e.message);
-  }
+  bool ok = Ledger(env).Revoke(info[0].As<Napi::Number>().Uint32Value(), Token(info[1], info[2]),
+                               info[3].As<Napi::Number>().Uint32Value());
+  return Napi::Boolean::New(env, ok);
 }
 
-Napi::Object ViewToJs(Napi::Env env, const LedgerView& v) {
+namespace {
+
+// JS thread: resources, holders and waiters of a view onto `out`.
+void PartsToJs(Napi::Env env, const LedgerView& v, Napi::Object out) {
   auto num = [&env](double d) { return Napi::Number::New(env, d); };
-  Napi::Object out = Napi::Object::New(env);
   Napi::Array resources = Napi::Array::New(env, v.resources.size());
   for (size_t i = 0; i < v.resources.size(); i++) {
     const ResourceView& r = v.resources[i];
@@ -318,6 +305,18 @@ Napi::Object ViewToJs(Napi::Env env, const LedgerView& v) {
     o.Set("granted", Napi::Boolean::New(env, w.granted));
     waiters.Set(i, o);
   }
+  out.Set("resources", resources);
+  out.Set("holders", holders);
+  out.Set("waiters", waiters);
+}
+
+}  // namespace
+
+// JS thread.
+Napi::Object ViewToJs(Napi::Env env, const LedgerView& v) {
+  auto num = [&env](double d) { return Napi::Number::New(env, d); };
+  Napi::Object out = Napi::Object::New(env);
+  PartsToJs(env, v, out);
   Napi::Array procs = Napi::Array::New(env, v.procs.size());
   for (size_t i = 0; i < v.procs.size(); i++) {
     Napi::Object o = Napi::Object::New(env);
@@ -325,9 +324,6 @@ Napi::Object ViewToJs(Napi::Env env, const LedgerView& v) {
     o.Set("startTime", num(static_cast<double>(v.procs[i].second)));
     procs.Set(i, o);
   }
-  out.Set("resources", resources);
-  out.Set("holders", holders);
-  out.Set("waiters", waiters);
   out.Set("processes", procs);
   out.Set("ownershipViolations", num(static_cast<double>(v.ownership_violations)));
   out.Set("repairs", num(static_cast<double>(v.repairs)));
@@ -336,15 +332,22 @@ Napi::Object ViewToJs(Napi::Env env, const LedgerView& v) {
   return out;
 }
 
+// inspect() -> the whole ledger (RawHostView).
 Napi::Value LedgerWrap::Inspect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
-    return ViewToJs(env, Ledger(env).Inspect());
-  } catch (const LedgerError& e) {
-    ThrowCoded(env, e.code, e.message);
-  }
+  return ViewToJs(env, Ledger(env).Inspect());
 }
 
+// inspectResource(resource) -> { resources, holders, waiters } of that resource alone (no
+// resource and no entries when it is not defined): copies only what one queue position needs.
+Napi::Value LedgerWrap::InspectResource(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  PartsToJs(env, Ledger(env).Inspect(info[0].As<Napi::Number>().Uint32Value()), out);
+  return out;
+}
+
+// close(): frees this handle's holds and waiters; idempotent.
 Napi::Value LedgerWrap::Close(const Napi::CallbackInfo& info) {
   if (!closed_) {
     cleanup_.Remove(info.Env());
@@ -353,7 +356,8 @@ Napi::Value LedgerWrap::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The TSFN keeps the event loop alive only while this handle has waiters (host-ledger.ts).
+// The TSFN keeps the event loop alive only while this handle has waiters
+// (src/backends/host/ledger.ts).
 Napi::Value LedgerWrap::Ref(const Napi::CallbackInfo& info) {
   if (tsfn_live_) tsfn_.Ref(info.Env());
   return info.Env().Undefined();
@@ -364,8 +368,8 @@ Napi::Value LedgerWrap::Unref(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Test hooks can wedge or corrupt a shared ledger on purpose: refused unless the process runs
-// with GPU_ARBITER_TEST_HOOKS=1 (the test suites set it).
+// Test hooks (src/backends/host/test-hooks.ts) can wedge or corrupt a shared ledger on purpose:
+// refused unless the process runs with GPU_ARBITER_TEST_HOOKS=1 (the test suites set it).
 static void RequireTestHooks(Napi::Env env) {
   const char* v = getenv("GPU_ARBITER_TEST_HOOKS");
   if (v == nullptr || strcmp(v, "1") != 0) {
@@ -373,21 +377,19 @@ static void RequireTestHooks(Napi::Env env) {
   }
 }
 
+// testParkInLock(): never returns (see ProcessLedger::TestParkInLock).
 Napi::Value LedgerWrap::TestParkInLock(const Napi::CallbackInfo& info) {
   RequireTestHooks(info.Env());
   Ledger(info.Env()).TestParkInLock();
 }
 
+// testInjectHolder(resource, units, pid, startTime) -> holder slot, or -1.
 Napi::Value LedgerWrap::TestInjectHolder(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireTestHooks(env);
-  try {
-    uint32_t h = Ledger(env).TestInjectHolder(info[0].As<Napi::Number>().Uint32Value(), U64(info[1]),
-                                              info[2].As<Napi::Number>().Int32Value(), U64(info[3]));
-    return Napi::Number::New(env, h == kNone ? -1.0 : static_cast<double>(h));
-  } catch (const LedgerError& e) {
-    ThrowCoded(env, e.code, e.message);
-  }
+  uint32_t h = Ledger(env).TestInjectHolder(info[0].As<Napi::Number>().Uint32Value(), U64(info[1]),
+                                            info[2].As<Napi::Number>().Int32Value(), U64(info[3]));
+  return Napi::Number::New(env, h == kNone ? -1.0 : static_cast<double>(h));
 }
 
 }  // namespace gpu_arbiter::host

@@ -2,23 +2,30 @@
 // LedgerWrap: the JS handle of one HostLedger (one per HostLedger.open(), per environment). It
 // owns an `owner` id in the process's ProcessLedger and a ThreadSafeFunction through which the
 // waiter thread hands grants to this environment's event loop.
+//
+// Threads: every method below runs on the JS thread of the environment that made the handle,
+// except Deliver() (the waiter thread, see waiter_thread.cc). ProcessLedger failures
+// (LedgerError) leave every method as coded JS Errors through common::WithCodedErrors.
 #include <napi.h>
 
 #include <memory>
 
+#include "common/coded_error.h"
 #include "host/ledger.h"
 
 namespace gpu_arbiter::host {
 
 class LedgerWrap;
-// JS thread (the TSFN's call_js): hands one grant to host-ledger.ts's onGrant callback. env is
-// null while the environment is being torn down.
+// JS thread (the TSFN's call_js): hands one grant to src/backends/host/ledger.ts's onGrant
+// callback. env is null while the environment is being torn down.
 void CallGrantJs(Napi::Env env, Napi::Function cb, LedgerWrap* self, GrantInfo* grant);
 
 class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
  public:
   static Napi::Function DefineClass(Napi::Env env);
+  // JS thread.
   explicit LedgerWrap(const Napi::CallbackInfo& info);
+  // JS thread (GC finalizer) or env teardown.
   ~LedgerWrap() override;
 
   // Waiter thread (sink table lock held): queues the grant for the JS thread.
@@ -26,6 +33,14 @@ class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
 
  private:
   using GrantFn = Napi::TypedThreadSafeFunction<LedgerWrap, GrantInfo, CallGrantJs>;
+  using Method = Napi::Value (LedgerWrap::*)(const Napi::CallbackInfo&);
+
+  // JS thread: what DefineClass registers in place of each method M, so no method needs its own
+  // try/catch: M runs through common::WithCodedErrors.
+  template <Method M>
+  Napi::Value Coded(const Napi::CallbackInfo& info) {
+    return common::WithCodedErrors(info.Env(), [&] { return (this->*M)(info); });
+  }
 
   // All JS-thread methods.
   Napi::Value DefineResource(const Napi::CallbackInfo& info);
@@ -38,6 +53,7 @@ class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
   Napi::Value Revoke(const Napi::CallbackInfo& info);
   Napi::Value Forget(const Napi::CallbackInfo& info);
   Napi::Value Inspect(const Napi::CallbackInfo& info);
+  Napi::Value InspectResource(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
@@ -47,6 +63,7 @@ class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
   // JS thread (or the env cleanup hook): stops deliveries, frees this handle's holds and
   // waiters, drops the process ledger reference. Idempotent.
   void CloseNative();
+  // JS thread: the process ledger, or a coded E_CLOSED error after close().
   ProcessLedger& Ledger(const Napi::Env& env);
 
   std::shared_ptr<ProcessLedger> ledger_;
@@ -60,10 +77,11 @@ class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
   Napi::Env::CleanupHook<std::function<void()>> cleanup_;
 };
 
-// JS thread: the plain-object form of a ledger view (RawHostView in src/native.ts).
+// JS thread: the plain-object form of a ledger view (RawHostView in src/native/addon.ts).
 Napi::Object ViewToJs(Napi::Env env, const LedgerView& view);
 
-// Throws a JS Error whose `code` is a GpuArbiterError code (host-ledger.ts wraps it).
-[[noreturn]] void ThrowCoded(Napi::Env env, const std::string& code, const std::string& message);
+// JS thread: the status codes the ledger's methods return, by name (host.codes; RawHostCodes in
+// src/native/addon.ts). Frozen.
+Napi::Object StatusCodes(Napi::Env env);
 
 }  // namespace gpu_arbiter::host

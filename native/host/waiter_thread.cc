@@ -16,7 +16,7 @@
 namespace gpu_arbiter::host {
 
 namespace {
-constexpr int kPollMs = 10;  // DESIGN: a SIGKILLed holder reclaimed within ~10 ms
+constexpr int kPollMs = 10;  // a SIGKILLed holder is reclaimed within ~10 ms (docs/host-ledger.md)
 // After the last waiter left, keep the poll cadence this long before sleeping without a timeout:
 // a process that queues often (a busy lock) then never has to kick its own thread awake.
 constexpr auto kLinger = std::chrono::seconds(1);

@@ -4,7 +4,7 @@
 #include "nvml/sample.h"
 
 namespace gpu_arbiter::nvml {
-// Converts a published snapshot to the raw JS shape declared in src/native.ts (RawSnapshot).
+// Converts a published snapshot to the raw JS shape declared in src/native/addon.ts (RawSnapshot).
 // JS thread only.
 Napi::Object SnapshotToJs(Napi::Env env, const Snapshot& snap);
 }  // namespace gpu_arbiter::nvml

@@ -1,5 +1,6 @@
 #include "nvml/sampler_wrap.h"
 
+#include "common/coded_error.h"
 #include "nvml/sample_js.h"
 
 namespace gpu_arbiter::nvml {
@@ -7,11 +8,7 @@ namespace {
 // How long env teardown waits for the sampler thread before leaving it to finish alone.
 constexpr unsigned kTeardownWaitMs = 250;
 
-Napi::Error CodedError(Napi::Env env, const char* code, const std::string& message) {
-  auto err = Napi::Error::New(env, message);
-  err.Set("code", code);
-  return err;
-}
+using common::CodedJsError;
 }  // namespace
 
 Napi::Function SamplerWrap::Define(Napi::Env env) {
@@ -31,7 +28,7 @@ Napi::Function SamplerWrap::Define(Napi::Env env) {
 SamplerWrap::SamplerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SamplerWrap>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
-    throw CodedError(env, "E_INVALID_ARGUMENT", "Sampler expects an options object");
+    throw CodedJsError(env, "E_INVALID_ARGUMENT", "Sampler expects an options object");
   }
   auto opts = info[0].As<Napi::Object>();
   std::string path = "libnvidia-ml.so.1";
@@ -41,7 +38,7 @@ SamplerWrap::SamplerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Samp
   auto interval = opts.Get("intervalMs");
   auto onSample = opts.Get("onSample");
   if (!interval.IsNumber() || !onSample.IsFunction()) {
-    throw CodedError(env, "E_INVALID_ARGUMENT", "Sampler expects intervalMs (number) and onSample (function)");
+    throw CodedJsError(env, "E_INVALID_ARGUMENT", "Sampler expects intervalMs (number) and onSample (function)");
   }
   int64_t ms = interval.As<Napi::Number>().Int64Value();
   if (ms < 1) ms = 1;
@@ -61,7 +58,7 @@ SamplerWrap::~SamplerWrap() {
 Napi::Value SamplerWrap::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (running_) return env.Undefined();
-  if (stopping_) throw CodedError(env, "E_CLOSED", "the sampler is stopping");
+  if (stopping_) throw CodedJsError(env, "E_CLOSED", "the sampler is stopping");
   tsfn_ = Tsfn::New(env, onSample_.Value(), "gpu-arbiter:nvml-sampler", 0, 1, this);
   tsfn_.Unref(env);  // periodic sampling alone must not keep the process alive
   // Registered after the TSFN's own hook, so it runs before it (hooks run in reverse): the
@@ -93,7 +90,7 @@ Napi::Value SamplerWrap::SampleNow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto deferred = Napi::Promise::Deferred::New(env);
   if (!running_ || stopping_) {
-    deferred.Reject(CodedError(env, "E_CLOSED", "the sampler is not running").Value());
+    deferred.Reject(CodedJsError(env, "E_CLOSED", "the sampler is not running").Value());
     return deferred.Promise();
   }
   uint64_t ticket = core_->RequestSample();
@@ -134,7 +131,7 @@ void SamplerWrap::OnNotice(Napi::Env env, const Notice& n, Napi::Function onSamp
   if (n.stopped) {
     core_->JoinOrDetach(kTeardownWaitMs);  // the thread has finished its loop: joins at once
     Finish();
-    for (auto& d : pendingSamples_) d.second.Reject(CodedError(env, "E_CLOSED", "the sampler stopped").Value());
+    for (auto& d : pendingSamples_) d.second.Reject(CodedJsError(env, "E_CLOSED", "the sampler stopped").Value());
     pendingSamples_.clear();
     auto stops = std::move(pendingStops_);
     pendingStops_.clear();

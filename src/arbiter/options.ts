@@ -9,7 +9,7 @@ import { parsePolicies, type TaskPolicy, type TaskPolicyInput } from '../policy/
 import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from '../util/validate';
 import { GpuArbiterError } from '../errors';
 import type { DeclaredDevice } from '../policy/admission';
-import { validateNamespace } from '../backends/host/ledger';
+import { validateNamespace } from '../backends/host/namespaces';
 import type { Alert } from '../observe/alerts';
 
 /** Options of {@link GpuArbiter.create}. */

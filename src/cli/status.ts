@@ -1,7 +1,7 @@
 import { GpuMonitor } from '../gpu/monitor';
 import type { GpuDevice, GpuSnapshot } from '../gpu/types';
 import { addonInfo } from '../native/addon';
-import { hostNamespacePath } from '../backends/host/ledger';
+import { hostNamespacePath } from '../backends/host/namespaces';
 import { formatHostLedgers, hostLedgersToJson, readHostLedgers, type HostNamespaceStatus } from '../backends/host/status';
 import { bar, bytes, cudaVersion, orUnknown } from './format';
 import { commandFlags, defaultIo, type CliIo } from './args';

@@ -102,23 +102,45 @@ export interface RawHostWaiter {
   granted: boolean;
 }
 
-export interface RawHostView {
-  resources: Array<{
-    name: string;
-    capacity: number;
-    used: number;
-    fence: number;
-    waiting: number;
-    external: number;
-    closed: boolean;
-  }>;
+export interface RawHostResource {
+  name: string;
+  capacity: number;
+  used: number;
+  fence: number;
+  waiting: number;
+  external: number;
+  closed: boolean;
+}
+
+/** One resource's part of a view (RawHostLedger.inspectResource): no processes, no counters. */
+export interface RawHostResourceView {
+  /** The resource (one entry), or none when it is not defined. */
+  resources: RawHostResource[];
   holders: RawHostHolder[];
   waiters: RawHostWaiter[];
+}
+
+export interface RawHostView extends RawHostResourceView {
   processes: Array<{ pid: number; startTime: number }>;
   ownershipViolations: number;
   repairs: number;
   reclaimedProcesses: number;
   grants: number;
+}
+
+/**
+ * The numbers the host ledger's calls return, by name: exported (frozen) by the addon from the
+ * native enums (native/host/ledger.h, ledger_layout.h), so no TypeScript file mirrors them.
+ */
+export interface RawHostCodes {
+  /** RawHostLedger.acquire(). */
+  readonly acquire: Readonly<{ GRANTED: number; QUEUED: number; BUSY: number; DOES_NOT_FIT: number; TABLE_FULL: number; UNKNOWN_RESOURCE: number }>;
+  /** RawHostLedger.cancel(); NOT_FOUND: the grant is already on its way to onGrant. */
+  readonly cancel: Readonly<{ REMOVED: number; RELEASED_GRANT: number; NOT_FOUND: number }>;
+  /** RawHostLedger.release(); WAS_REVOKED: nothing to give back; NOT_OWNER: refused and counted host-wide. */
+  readonly release: Readonly<{ RELEASED: number; WAS_REVOKED: number; NOT_OWNER: number }>;
+  /** Why a hold was revoked: RawHostLedger.revoke()'s reason and onGrant's lostReason (never 0). */
+  readonly lostReason: Readonly<{ revoked: number; expired: number; 'holder-dead': number; 'backend-closed': number }>;
 }
 
 export interface RawHostLedgerOptions {
@@ -128,8 +150,7 @@ export interface RawHostLedgerOptions {
   /**
    * Called on the JS thread (through a ThreadSafeFunction) for each grant the waiter thread
    * picked up for one of this handle's queued requests (lostReason 0), and for each hold of
-   * this handle that was revoked (request 0, lostReason 1 revoked, 2 expired, 3 holder-dead,
-   * 4 backend-closed).
+   * this handle that was revoked (request 0, lostReason one of RawHostCodes.lostReason).
    */
   onGrant: (request: number, slot: number, tokenHi: number, tokenLo: number, fence: number, lostReason: number) => void;
   /**
@@ -141,7 +162,11 @@ export interface RawHostLedgerOptions {
   create?: boolean;
 }
 
-/** One open handle on a host ledger (native/host/ledger_wrap.cc). Throws Errors with a `code`. */
+/**
+ * One open handle on a host ledger (native/host/ledger_wrap.cc). Every method runs natively on
+ * the calling JS thread (a few microseconds under the ledger's lock; waiting happens on the
+ * process's waiter thread, never here). Throws Errors with a `code` (see fromNative).
+ */
 export interface RawHostLedger {
   /**
    * Defines a resource, or checks its capacity (update=false: a mismatch throws) or replaces it
@@ -155,19 +180,21 @@ export interface RawHostLedger {
   /** Index of a resource defined by any process, or -1. */
   findResource(name: string): number;
   /**
-   * 0 granted, 1 queued, 2 busy (queue=false), 3 does not fit, 4 table full, 5 unknown
-   * resource. Details in the scratch array.
+   * One of RawHostCodes.acquire. queue=true grants inline when it can (one call for an
+   * uncontended request), else queues. Details in the scratch array.
    */
   acquire(resource: number, units: number, priority: number, queue: boolean, label?: string): number;
-  /** 0 removed, 1 removed and its fresh grant given back, 2 not found (grant already in flight). */
+  /** One of RawHostCodes.cancel. */
   cancel(waiterSlot: number, request: number): number;
-  /** 0 released, 1 it had been revoked (nothing to give back), 2 refused (counted host-wide). */
+  /** One of RawHostCodes.release. */
   release(slot: number, tokenHi: number, tokenLo: number): number;
   /** Takes the hold away from whichever process has it; false when it is not held. */
   revoke(slot: number, tokenHi: number, tokenLo: number, reason: number): boolean;
   /** After a revocation notice: frees the revoked hold's slot (no-op if it is not one). */
   forget(slot: number, tokenHi: number, tokenLo: number): void;
   inspect(): RawHostView;
+  /** The resource at `resource` with its holders and waiters only (empty when not defined). */
+  inspectResource(resource: number): RawHostResourceView;
   /** Releases this handle's holds and waiters; idempotent. */
   close(): void;
   ref(): void;
@@ -184,6 +211,7 @@ export interface RawHostModule {
   inspectNamespace(namespace: string): RawHostView;
   /** /proc/<pid>/stat field 22 (clock ticks since boot), 0 when there is no such process. */
   processStartTime(pid: number): number;
+  codes: RawHostCodes;
   layoutVersion: number;
   ledgerBytes: number;
 }
@@ -193,6 +221,18 @@ export interface AddonInfo {
   file: string;
   /** 'prebuild' (shipped in prebuilds/), 'local-build' (build/Release) or 'override' (GPU_ARBITER_ADDON). */
   origin: 'prebuild' | 'local-build' | 'override';
+}
+
+/**
+ * Turns an Error with a GpuArbiterError `code`, thrown by the addon (native/common/coded_error.h),
+ * into a GpuArbiterError; anything else is returned as it is.
+ */
+export function fromNative(err: unknown): unknown {
+  const code = (err as { code?: unknown })?.code;
+  if (err instanceof Error && typeof code === 'string' && code.startsWith('E_')) {
+    return new GpuArbiterError(code as GpuArbiterError['code'], err.message, {}, { cause: err });
+  }
+  return err;
 }
 
 let loaded: { addon: RawAddon; info: AddonInfo } | undefined;
@@ -240,10 +280,7 @@ export function addonInfo(): AddonInfo {
 function load(): { addon: RawAddon; info: AddonInfo } {
   if (loaded) return loaded;
   if (process.platform !== 'linux') {
-    throw new GpuArbiterError(
-      'E_UNSUPPORTED_PLATFORM',
-      `gpu-arbiter's native addon supports Linux only; this is ${process.platform}-${process.arch}`,
-    );
+    throw new GpuArbiterError('E_UNSUPPORTED_PLATFORM', `gpu-arbiter's native addon supports Linux only; this is ${process.platform}-${process.arch}`);
   }
   const file = resolveAddonFile();
   try {
@@ -254,8 +291,7 @@ function load(): { addon: RawAddon; info: AddonInfo } {
   } catch (err) {
     throw new GpuArbiterError(
       'E_NATIVE_LOAD',
-      `Failed to load the native addon ${file}: ${(err as Error).message}. ` +
-        `Fix: npm rebuild gpu-arbiter (builds it from source with cmake-js).`,
+      `Failed to load the native addon ${file}: ${(err as Error).message}. Fix: npm rebuild gpu-arbiter (builds it from source with cmake-js).`,
       { file },
       { cause: err },
     );

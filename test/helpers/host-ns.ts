@@ -1,6 +1,6 @@
 // Unique namespaces per test, removed afterwards (tests never share a ledger).
 import { randomBytes } from 'node:crypto';
-import { removeHostNamespace } from '../../src/backends/host/ledger';
+import { removeHostNamespace } from '../../src/backends/host/namespaces';
 
 const made: string[] = [];
 

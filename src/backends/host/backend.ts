@@ -1,15 +1,15 @@
-// The host backend: the backend contract (./types.ts) over the host-wide ledger (../host-ledger.ts),
+// The host backend: the backend contract (../contract.ts) over the host-wide ledger (./ledger.ts),
 // so every process and worker_thread of the host that opens the same namespace shares one wait
 // queue and one count of granted units per resource.
 //
 // What the ledger gives directly: capacity/external/closed (setResource), host-wide priority
 // order with FIFO within a priority, deadlines and abort that leave no waiter behind, revoke by
-// token from any process, crash reclaim of dead holders, fencing tokens, a synchronous try.
+// token from any process, crash reclaim of dead holders, fencing tokens, a synchronous try, and
+// an acquire that grants inline or queues in one call.
 // What this adapter adds:
-// - HolderInfo travels in the ledger's per-holder label ("<pid> <leaseId> <task>", at most 47
-//   printable ASCII characters), so inspect() in any process shows who holds what, and the
-//   arbiter can match NVML per-process use against holders of other processes (overuse, and the
-//   `unaccounted` figure every process must compute alike).
+// - HolderInfo travels in the ledger's per-holder label (./labels.ts), so inspect() in any
+//   process shows who holds what, and the arbiter can match NVML per-process use against holders
+//   of other processes (overuse, and the `unaccounted` figure every process must compute alike).
 // - Release by token answers 'released' | 'already-released' | 'not-owner' instead of throwing
 //   E_NOT_OWNER; refusals are counted per backend (inspect().ownershipViolations), and the ledger
 //   counts them host-wide as well (`gpu-arbiter status`).
@@ -18,16 +18,20 @@
 // - onLost and a synchronous `lost` on revoke: a hold revoked through this backend aborts its
 //   `lost` at once; one revoked from another process aborts when this process's waiter thread
 //   hears of it (microseconds later).
+//
+// The request path: acquireOrQueue() (acquire() is its promise) validates the request once, here,
+// and reaches the ledger once through its trusted path (acquireTrusted in ./ledger.ts), which
+// skips HostLedger's public checks: granted inline, or queued.
 import { GpuArbiterError, isGpuArbiterError } from '../../errors';
-import { HostLedger, type HostGrant, type HostLostReason } from './ledger';
-import { integerInRange, invalid, knownKeys, optionsObject, nonNegativeNumber } from '../../util/validate';
+import { integerInRange, knownKeys, optionsObject, nonNegativeNumber } from '../../util/validate';
+import { sharedGpuResource } from '../resource-names';
 import { waitAborted, waitTimeout } from '../wait-errors';
 import type {
   AcquireRequest,
   Backend,
   BackendSnapshot,
+  GpuIdentity,
   Grant,
-  HolderInfo,
   HolderView,
   LostReason,
   ReleaseResult,
@@ -36,14 +40,13 @@ import type {
   ResourceView,
   WaiterView,
 } from '../contract';
+import { HostBackendGrant } from './backend-grant';
+import { HOST_LOST_REASONS, type HostGrant, type HostLostReason } from './grant';
+import { holderLabel, parseHolderLabel } from './labels';
+import { HostLedger, acquireTrusted, inspectResource } from './ledger';
+import { MAX_PRIORITY, MAX_UNITS, isTokenShaped } from './options';
+import type { HostResourcesStatus } from './view';
 
-const MAX_LABEL = 47;
-const PRINTABLE = /^[\x20-\x7e]*$/;
-const LEASE_ID = /^[\x21-\x7e]*$/;
-const LABEL_PARSE = /^(\d{1,10}) (\S+) ([\s\S]*)$/;
-const TOKEN_RE = /^h\d{1,5}\.[0-9a-f]{16}$/;
-const MAX_PRIORITY = 1_000_000; // the ledger's range
-const HOST_REASONS: readonly HostLostReason[] = ['revoked', 'expired', 'holder-dead', 'backend-closed'];
 /** Released grants remembered so a second release by token says 'already-released'. */
 const RECENT = 1024;
 
@@ -57,79 +60,6 @@ export interface HostBackendOptions {
   namespace?: string;
 }
 
-/** The ledger label of a holder or waiter: "<pid> <leaseId> <task>", cut to what the ledger keeps. */
-export function holderLabel(h: HolderInfo): string {
-  const label = `${h.pid} ${h.leaseId} ${h.task}`;
-  if (label.length <= MAX_LABEL && LEASE_ID.test(h.leaseId) && PRINTABLE.test(h.task)) return label;
-  const clean = (s: string) => s.replace(/[^\x20-\x7e]/g, '?');
-  return `${h.pid} ${clean(String(h.leaseId)).replace(/ /g, '_')} ${clean(String(h.task))}`.slice(0, MAX_LABEL);
-}
-
-/** The HolderInfo a label carries; a label not written by this backend gives { task: label, pid }. */
-export function parseHolderLabel(label: string, pid: number): HolderInfo {
-  const m = LABEL_PARSE.exec(label);
-  if (m === null) return { leaseId: '', task: label, pid };
-  return { pid: Number(m[1]), leaseId: m[2]!, task: m[3]! };
-}
-
-class HostBackendGrant implements Grant {
-  /** Released or lost: release() does nothing more. */
-  done = false;
-  /** Lost (revoked, closed) rather than released. */
-  wasLost = false;
-  readonly resource: string;
-  readonly units: number;
-  readonly fencingToken: number;
-  private cachedToken: string | null = null;
-
-  constructor(
-    private readonly backend: HostBackend,
-    readonly hostGrant: HostGrant,
-    readonly holder: HolderInfo,
-    readonly grantedAt: number,
-    readonly waitedMs: number,
-    private readonly onLost: AcquireRequest['onLost'],
-  ) {
-    this.resource = hostGrant.resource;
-    this.units = hostGrant.units;
-    this.fencingToken = hostGrant.fencingToken;
-    hostGrant._onLost = this.lostHook;
-  }
-
-  get token(): string {
-    return (this.cachedToken ??= this.hostGrant.token);
-  }
-
-  get lost(): AbortSignal {
-    return this.hostGrant.lost;
-  }
-
-  release(): boolean {
-    if (this.done) return false;
-    this.done = true;
-    this.backend._forget(this);
-    try {
-      this.hostGrant.releaseSync();
-    } catch (err) {
-      // E_NOT_OWNER: the hold was already gone (released by its token elsewhere); its `lost`
-      // has aborted. Nothing was given back by this call.
-      if (isGpuArbiterError(err) && err.code === 'E_NOT_OWNER') return false;
-      throw err;
-    }
-    return !this.wasLost;
-  }
-
-  // Called by the ledger (through HostGrant._onLost) once, before `lost` aborts.
-  private readonly lostHook = (reason: HostLostReason): void => {
-    this.wasLost = true;
-    if (!this.done) {
-      this.done = true;
-      this.backend._forget(this);
-    }
-    this.onLost?.(reason, this.holder);
-  };
-}
-
 interface PendingView {
   resource: string;
   label: string;
@@ -137,7 +67,7 @@ interface PendingView {
 }
 
 /**
- * Backend for every process of the host (DESIGN.md "Host backend invariants"): a HostLedger in
+ * Backend for every process of the host (docs/host-ledger.md): a HostLedger in
  * `/dev/shm/gpu-arbiter-<namespace>` keeps holders and the priority queue in shared memory. The
  * backend owns its ledger handle and closes it in close(). Synchronous wherever the ledger is.
  *
@@ -146,6 +76,8 @@ interface PendingView {
  */
 export class HostBackend implements Backend {
   readonly kind = 'host';
+  /** Every process of the host that opens the namespace shares the ledger. */
+  readonly shared = true;
   readonly namespace: string;
   private readonly ledger: HostLedger;
   private readonly live = new Set<HostBackendGrant>();
@@ -162,6 +94,11 @@ export class HostBackend implements Backend {
     knownKeys('options', o, ['namespace']);
     this.namespace = o.namespace ?? 'default';
     this.ledger = HostLedger.openSync({ namespace: this.namespace });
+  }
+
+  /** By UUID where known: processes that number the host's GPUs differently agree on the name. */
+  gpuResource(gpu: GpuIdentity): string {
+    return sharedGpuResource(gpu);
   }
 
   /**
@@ -196,72 +133,56 @@ export class HostBackend implements Backend {
   tryAcquire(request: AcquireRequest): Grant | null {
     this.check(request);
     const now = Date.now();
-    const hg = this.ledger.tryAcquire(request.resource, {
+    const hg = acquireTrusted(this.ledger, request.resource, {
       units: request.units,
       priority: request.priority,
       label: holderLabel(request.holder),
-    });
+      queue: false,
+      timeoutMs: undefined,
+      signal: undefined,
+    }) as HostGrant | null; // queue false: never a promise
     return hg === null ? null : this.wrap(hg, request, now, 0);
   }
 
   acquire(request: AcquireRequest): Promise<Grant> {
-    let label: string;
-    const start = Date.now();
     try {
-      this.check(request);
-      label = holderLabel(request.holder);
-      const tryOnce = request.deadline !== undefined && request.deadline <= start;
-      const group = request.queueGroup;
-      const full =
-        group !== undefined && request.queueLimit !== undefined && this.groupCount(request.resource, group) >= request.queueLimit;
-      if (tryOnce || full) {
-        const hg = this.ledger.tryAcquire(request.resource, { units: request.units, priority: request.priority, label });
-        if (hg !== null) return Promise.resolve(this.wrap(hg, request, start, 0));
-        if (tryOnce) return Promise.reject(waitTimeout(request, 0));
-        return Promise.reject(
-          new GpuArbiterError('E_QUEUE_FULL', `Queue of ${group} is full in this process (queueLimit ${request.queueLimit})`, {
-            task: group,
-            queueLimit: request.queueLimit,
-          }),
-        );
-      }
+      return Promise.resolve(this.acquireOrQueue(request));
     } catch (err) {
       return Promise.reject(err);
     }
-    const key = request.queueGroup === undefined ? null : groupKey(request.resource, request.queueGroup);
-    if (key !== null) this.groups.set(key, (this.groups.get(key) ?? 0) + 1);
-    const view: PendingView = { resource: request.resource, label, deadline: request.deadline ?? null };
-    this.pending.add(view);
-    const settle = (): void => {
-      this.pending.delete(view);
-      if (key === null) return;
-      const n = (this.groups.get(key) ?? 1) - 1;
-      if (n <= 0) this.groups.delete(key);
-      else this.groups.set(key, n);
-    };
-    return this.ledger
-      .acquire(request.resource, {
-        units: request.units,
-        priority: request.priority,
-        label,
-        ...(request.deadline === undefined ? {} : { timeoutMs: Math.max(1, Math.ceil(request.deadline - start)) }),
-        ...(request.signal === undefined ? {} : { signal: request.signal }),
-      })
-      .then(
-        (hg) => {
-          settle();
-          const now = Date.now();
-          return this.wrap(hg, request, now, now - start);
-        },
-        (err: unknown) => {
-          settle();
-          if (isGpuArbiterError(err)) {
-            if (err.code === 'E_TIMEOUT') throw waitTimeout(request, Date.now() - start);
-            if (err.code === 'E_ABORTED' && request.signal !== undefined) throw waitAborted(request.signal);
-          }
-          throw err;
-        },
-      );
+  }
+
+  /**
+   * One call down to the ledger: the grant when it is granted at once, else the promise of one
+   * (queued). Throws what acquire() rejects with before waiting: E_DOES_NOT_FIT, E_ABORTED,
+   * E_QUEUE_FULL (queueLimit, or the ledger's tables), E_TIMEOUT (a deadline already passed and
+   * it is busy), E_CLOSED, E_INVALID_ARGUMENT.
+   */
+  acquireOrQueue(request: AcquireRequest): Grant | Promise<Grant> {
+    this.check(request);
+    const start = Date.now();
+    const { resource, deadline, queueGroup: group, queueLimit } = request;
+    const label = holderLabel(request.holder);
+    const tryOnce = deadline !== undefined && deadline <= start;
+    const full = group !== undefined && queueLimit !== undefined && this.groupCount(resource, group) >= queueLimit;
+    const got = acquireTrusted(this.ledger, resource, {
+      units: request.units,
+      priority: request.priority,
+      label,
+      queue: !tryOnce && !full,
+      timeoutMs: deadline === undefined ? undefined : Math.max(1, Math.ceil(deadline - start)),
+      signal: request.signal,
+    });
+    if (got === null) {
+      // Busy, and it may not queue.
+      if (tryOnce) throw waitTimeout(request, 0);
+      throw new GpuArbiterError('E_QUEUE_FULL', `Queue of ${group} is full in this process (queueLimit ${queueLimit})`, {
+        task: group,
+        queueLimit,
+      });
+    }
+    if (!(got instanceof Promise)) return this.wrap(got, request, start, 0);
+    return this.waitFor(got, request, label, start);
   }
 
   release(resource: string, token: string): ReleaseResult {
@@ -275,7 +196,7 @@ export class HostBackend implements Backend {
         return g.release() ? 'released' : 'already-released';
       }
       for (const g of this.recent) if (g !== undefined && g.resource === resource && g.token === token) return 'already-released';
-      if (TOKEN_RE.test(token) && !this.closed) {
+      if (isTokenShaped(token) && !this.closed) {
         // Another process's hold (tokens are capabilities): the ledger decides.
         try {
           this.ledger.release(token);
@@ -290,7 +211,7 @@ export class HostBackend implements Backend {
   }
 
   revoke(resource: string, token: string, reason: LostReason = 'revoked'): boolean {
-    if (typeof token !== 'string' || !TOKEN_RE.test(token) || this.closed) return false;
+    if (typeof token !== 'string' || !isTokenShaped(token) || this.closed) return false;
     let own: HostBackendGrant | undefined;
     for (const g of this.live) {
       if (g.token === token) {
@@ -300,7 +221,7 @@ export class HostBackend implements Backend {
     }
     if (own !== undefined && own.resource !== resource) return false;
     // The ledger knows the in-host reasons; anything else (a remote-only reason) is a revoke.
-    const why: HostLostReason = HOST_REASONS.includes(reason as HostLostReason) ? (reason as HostLostReason) : 'revoked';
+    const why: HostLostReason = HOST_LOST_REASONS.includes(reason as HostLostReason) ? (reason as HostLostReason) : 'revoked';
     if (!this.ledger.revoke(token, why)) return false;
     // Ours: abort `lost` now rather than when the waiter thread relays the ledger's notice.
     own?.hostGrant._markLost(`The hold on ${resource} was taken away (${why})`, why);
@@ -309,7 +230,60 @@ export class HostBackend implements Backend {
 
   inspect(): BackendSnapshot {
     if (this.closed) return { kind: this.kind, resources: [], ownershipViolations: this.violations };
-    const st = this.ledger.inspect();
+    return { kind: this.kind, resources: this.views(this.ledger.inspect()), ownershipViolations: this.violations };
+  }
+
+  /**
+   * What inspect() has for `resource`, copied from the ledger for that resource alone (one queue
+   * position does not copy every holder and waiter of the host); null when it is not defined or
+   * the backend is closed.
+   */
+  resourceView(resource: string): ResourceView | null {
+    if (this.closed) return null;
+    const st = inspectResource(this.ledger, resource);
+    return st === null ? null : (this.views(st)[0] ?? null);
+  }
+
+  /** Releases this backend's holds (their `lost` aborts) and rejects its waiters with E_CLOSED. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.ledger.closeSync();
+  }
+
+  // A queued request: counted in its group and shown with its deadline until it settles.
+  private waitFor(queued: Promise<HostGrant>, request: AcquireRequest, label: string, start: number): Promise<Grant> {
+    const key = request.queueGroup === undefined ? null : groupKey(request.resource, request.queueGroup);
+    if (key !== null) this.groups.set(key, (this.groups.get(key) ?? 0) + 1);
+    const view: PendingView = { resource: request.resource, label, deadline: request.deadline ?? null };
+    this.pending.add(view);
+    const settle = (): void => {
+      this.pending.delete(view);
+      if (key === null) return;
+      const n = (this.groups.get(key) ?? 1) - 1;
+      if (n <= 0) this.groups.delete(key);
+      else this.groups.set(key, n);
+    };
+    return queued.then(
+      (hg) => {
+        settle();
+        const now = Date.now();
+        return this.wrap(hg, request, now, now - start);
+      },
+      (err: unknown) => {
+        settle();
+        if (isGpuArbiterError(err)) {
+          if (err.code === 'E_TIMEOUT') throw waitTimeout(request, Date.now() - start);
+          if (err.code === 'E_ABORTED' && request.signal !== undefined) throw waitAborted(request.signal);
+        }
+        throw err;
+      },
+    );
+  }
+
+  // The contract's views of ledger resources: this backend's holders with their tokens and
+  // HolderInfo, other holders and every waiter from their labels, its own waiters' deadlines.
+  private views(st: HostResourcesStatus): ResourceView[] {
     const own = new Map<string, HostBackendGrant>();
     for (const g of this.live) own.set(`${g.resource}\n${g.fencingToken}`, g);
     const byName = new Map<string, ResourceView>();
@@ -360,25 +334,18 @@ export class HostBackend implements Backend {
       };
       byName.get(w.resource)?.waiters.push(view);
     }
-    return { kind: this.kind, resources, ownershipViolations: this.violations };
+    return resources;
   }
 
-  /** Releases this backend's holds (their `lost` aborts) and rejects its waiters with E_CLOSED. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.ledger.closeSync();
-  }
-
-  /** @internal A grant was released or lost. */
-  _forget(g: HostBackendGrant): void {
+  // A grant was released or lost.
+  private readonly forget = (g: HostBackendGrant): void => {
     if (!this.live.delete(g)) return;
     this.recent[this.recentAt] = g;
     this.recentAt = (this.recentAt + 1) % RECENT;
-  }
+  };
 
   private wrap(hg: HostGrant, request: AcquireRequest, grantedAt: number, waitedMs: number): HostBackendGrant {
-    const g = new HostBackendGrant(this, hg, request.holder, grantedAt, waitedMs, request.onLost);
+    const g = new HostBackendGrant(this.forget, hg, request.holder, grantedAt, waitedMs, request.onLost);
     this.live.add(g);
     return g;
   }
@@ -390,7 +357,7 @@ export class HostBackend implements Backend {
   private check(request: AcquireRequest): void {
     this.ensureOpen();
     integerInRange('request.priority', request.priority, -MAX_PRIORITY, MAX_PRIORITY);
-    integerInRange('request.units', request.units, 1, Number.MAX_SAFE_INTEGER);
+    integerInRange('request.units', request.units, 1, MAX_UNITS);
     if (request.signal?.aborted) throw waitAborted(request.signal);
   }
 
@@ -402,6 +369,3 @@ export class HostBackend implements Backend {
 function groupKey(resource: string, group: string): string {
   return `${resource}\n${group}`;
 }
-
-
-

@@ -1,18 +1,18 @@
 // Host ledger status for `gpu-arbiter status`: every namespace on this host, read without
 // creating anything, and a plain-text rendering.
 import { GpuArbiterError } from '../../errors';
-import { inspectHostNamespace, listHostNamespaces, type HostLedgerStatus } from './ledger';
+import { parseHolderLabel } from './labels';
+import { inspectHostNamespace, listHostNamespaces } from './namespaces';
+import type { HostLedgerStatus } from './view';
 
 // A GpuArbiter with backend 'host' labels its holders and waiters "<pid> <leaseId> <task>"
-// (src/backends/host.ts); shown as "task ASR, lease L7" (plus the pid that will use the VRAM
-// when it is not the holding process). Any other label is shown as it is.
-const ARBITER_LABEL = /^(\d{1,10}) (\S+) ([\s\S]*)$/;
-
+// (./labels.ts); shown as "task ASR, lease L7" (plus the pid that will use the VRAM when it is
+// not the holding process). Any other label is shown as it is.
 function describeLabel(label: string, pid: number): string {
   if (!label) return '';
-  const m = ARBITER_LABEL.exec(label);
-  if (m === null) return `, ${label}`;
-  return `, task ${m[3]}, lease ${m[2]}${Number(m[1]) === pid ? '' : `, VRAM used by pid ${m[1]}`}`;
+  const h = parseHolderLabel(label, pid);
+  if (h.leaseId === '') return `, ${label}`;
+  return `, task ${h.task}, lease ${h.leaseId}${h.pid === pid ? '' : `, VRAM used by pid ${h.pid}`}`;
 }
 
 /** One namespace's status, or why it could not be read (e.g. an incompatible layout). */
@@ -50,20 +50,26 @@ export function formatHostLedgers(list: HostNamespaceStatus[], now = Date.now())
       continue;
     }
     const s = entry.status;
-    lines.push(`host ledger ${s.namespace}: ${s.processes.length} process(es), ${s.grants} grants, ` +
-      `${s.ownershipViolations} ownership violations, ${s.reclaimedProcesses} reclaimed, ${s.repairs} repairs`);
+    lines.push(
+      `host ledger ${s.namespace}: ${s.processes.length} process(es), ${s.grants} grants, ` +
+        `${s.ownershipViolations} ownership violations, ${s.reclaimedProcesses} reclaimed, ${s.repairs} repairs`,
+    );
     for (const r of s.resources) {
       const ext = r.external > 0 ? ` (+${r.external} external)` : '';
       lines.push(`  ${r.name}: ${r.used}/${r.capacity} used${ext}, ${r.waiting} waiting, fencing token ${r.lastFencingToken}${r.closed ? ', CLOSED' : ''}`);
       for (const h of s.holders.filter((x) => x.resource === r.name)) {
-        lines.push(`    holder pid ${h.pid} thread ${h.thread}: ${h.units} unit(s), priority ${h.priority}, for ${age(h.since, now)}, fence ${h.fencingToken}${describeLabel(h.label, h.pid)}`);
+        lines.push(
+          `    holder pid ${h.pid} thread ${h.thread}: ${h.units} unit(s), priority ${h.priority}, for ${age(h.since, now)}, fence ${h.fencingToken}${describeLabel(h.label, h.pid)}`,
+        );
       }
       for (const w of s.waiters.filter((x) => x.resource === r.name)) {
-        lines.push(`    waiter #${w.position} pid ${w.pid} thread ${w.thread}: ${w.units} unit(s), priority ${w.priority}, waiting ${age(w.since, now)}${describeLabel(w.label, w.pid)}`);
+        lines.push(
+          `    waiter #${w.position} pid ${w.pid} thread ${w.thread}: ${w.units} unit(s), priority ${w.priority}, waiting ${age(w.since, now)}${describeLabel(w.label, w.pid)}`,
+        );
       }
     }
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** A JSON-safe copy (dates as ISO strings, errors as { code, message }) for `status --json`. */

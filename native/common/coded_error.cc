@@ -1,0 +1,25 @@
+#include "common/coded_error.h"
+
+namespace gpu_arbiter::common {
+
+// JS thread.
+Napi::Error CodedJsError(Napi::Env env, const std::string& code, const std::string& message) {
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, code));
+  return err;
+}
+
+// JS thread.
+void ThrowCoded(Napi::Env env, const std::string& code, const std::string& message) {
+  throw CodedJsError(env, code, message);
+}
+
+// JS thread.
+Napi::Object FrozenCodes(Napi::Env env, std::initializer_list<std::pair<const char*, int>> codes) {
+  Napi::Object out = Napi::Object::New(env);
+  for (const auto& [name, value] : codes) out.Set(name, Napi::Number::New(env, value));
+  out.Freeze();
+  return out;
+}
+
+}  // namespace gpu_arbiter::common
