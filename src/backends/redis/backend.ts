@@ -1,8 +1,8 @@
-// The Redis backend: the backend contract over RedisLeases (src/redis/leases.ts), so that one
-// GpuArbiter API admits across every process on every host that shares one Redis.
+// The Redis backend: the backend contract over RedisLeases (src/backends/redis/leases.ts), so
+// that one GpuArbiter API admits across every process on every host that shares one Redis.
 //
 // Where the network forces a difference from the in-process contract, it is the contract's
-// documented remote form (src/backends/types.ts):
+// documented remote form (src/backends/contract.ts; docs/design.md, "The backend contract"):
 // - release() of a grant and release()/revoke() by token return promises (one round trip);
 // - inspect() is served from a cache that refresh() re-reads (the arbiter refreshes on every
 //   sample); usage() is RedisLeases' cache, updated by every script reply this process gets;
@@ -16,7 +16,7 @@ import { GpuArbiterError, isGpuArbiterError } from '../../errors';
 import { collectCluster, type ClusterView } from './cluster-view';
 import type { RedisTarget } from './connection';
 import { RedisLeases } from './leases';
-import type { LeaseLostEvent, RedisGrant, RedisLeasesOptions, ResourceSettings } from './types';
+import type { LeaseLostEvent, RedisGrant, RedisHolderInfo, RedisLeasesOptions, ResourceSettings } from './types';
 import type {
   AcquireRequest,
   Backend,
@@ -49,6 +49,11 @@ class RedisBackendGrant extends ForwardingGrant<RedisGrant> {
       return outcome === 'released';
     });
   }
+}
+
+/** The contract's HolderInfo of a record read back from Redis (its other fields dropped); '?' when there is none. */
+function holderInfo(h: RedisHolderInfo | null): HolderInfo {
+  return h ? { leaseId: String(h.leaseId), task: String(h.task), pid: Number(h.pid) } : { leaseId: '?', task: '?', pid: 0 };
 }
 
 const LOST_REASONS: Record<LeaseLostEvent['reason'], LostReason> = {
@@ -86,9 +91,7 @@ export class RedisBackend implements Backend {
       void this.rewrite();
     });
     leases.on('renewal-failing', (e) => this.observer?.renewalFailing({ resource: e.resource, error: e.error, remainingMs: e.remainingMs }));
-    leases.on('critical-failure', (e) =>
-      this.observer?.criticalFailure({ kind: e.kind, resource: e.resource, fencingToken: e.fencingToken, error: e.error }),
-    );
+    leases.on('critical-failure', (e) => this.observer?.criticalFailure({ kind: e.kind, resource: e.resource, fencingToken: e.fencingToken, error: e.error }));
     // Errors inside RedisLeases' timers are reported as events, never thrown; with no listener
     // an EventEmitter 'error' would throw, 'backend-error' does not. Nothing to do with them here.
     leases.on('backend-error', () => undefined);
@@ -166,9 +169,7 @@ export class RedisBackend implements Backend {
         queueGroup: request.queueGroup,
         queueLimit: request.queueLimit,
         onLost:
-          onLost === undefined
-            ? undefined
-            : (err) => onLost(LOST_REASONS[(err.details.reason as LeaseLostEvent['reason']) ?? 'expired'] ?? 'expired', holder),
+          onLost === undefined ? undefined : (err) => onLost(LOST_REASONS[(err.details.reason as LeaseLostEvent['reason']) ?? 'expired'] ?? 'expired', holder),
       })
       .then((g) => new RedisBackendGrant(g, Date.now()));
   }
@@ -188,35 +189,36 @@ export class RedisBackend implements Backend {
 
   async refresh(): Promise<void> {
     const v = await this.leases.inspect({ resources: [...this.specs.keys()] });
-    const unknown = (h: HolderInfo | null): HolderInfo => h ?? { leaseId: '?', task: '?', pid: 0 };
     this.view = {
       kind: 'redis',
       asOf: Date.now(),
       ownershipViolations: v.ownershipViolations,
       // This arbiter's resources only (the namespace also holds other nodes' GPUs); one Redis
       // lost with its data has none until they are written again.
-      resources: v.resources.filter((r) => r.capacity >= 0).map((r) => ({
-        resource: r.resource,
-        capacity: r.capacity,
-        external: r.external,
-        closed: r.closed,
-        declared: r.declared,
-        holders: r.holders.map((h) => ({
-          token: h.token,
-          fencingToken: h.fencingToken,
-          units: h.units,
-          grantedAt: h.grantedAt,
-          holder: unknown(h.holder && { leaseId: String(h.holder.leaseId), task: String(h.holder.task), pid: Number(h.holder.pid) }),
+      resources: v.resources
+        .filter((r) => r.capacity >= 0)
+        .map((r) => ({
+          resource: r.resource,
+          capacity: r.capacity,
+          external: r.external,
+          closed: r.closed,
+          declared: r.declared,
+          holders: r.holders.map((h) => ({
+            token: h.token,
+            fencingToken: h.fencingToken,
+            units: h.units,
+            grantedAt: h.grantedAt,
+            holder: holderInfo(h.holder),
+          })),
+          waiters: r.waiters.map((w) => ({
+            position: w.position,
+            units: w.units,
+            priority: w.priority,
+            enqueuedAt: w.enqueuedAt,
+            deadline: w.deadline,
+            holder: holderInfo(w.holder),
+          })),
         })),
-        waiters: r.waiters.map((w) => ({
-          position: w.position,
-          units: w.units,
-          priority: w.priority,
-          enqueuedAt: w.enqueuedAt,
-          deadline: w.deadline,
-          holder: unknown(w.holder && { leaseId: String(w.holder.leaseId), task: String(w.holder.task), pid: Number(w.holder.pid) }),
-        })),
-      })),
     };
   }
 

@@ -2,27 +2,29 @@
 // GPU's lease use (capacity, declared by holders, waiting), read from Redis.
 import { GpuArbiterError } from '../../errors';
 import { RedisConnection, checkTarget, type RedisTarget } from './connection';
-import { namespaceKeys, resourceKeyList, resourceKeys } from './keys';
+import { resourceKeyList, resourceKeys } from './keys';
 import { listNodes } from './node-registry';
 import type { ClusterGpu, ClusterNodeView, ClusterView, ResourceUse } from '../cluster';
+import { type UsageTuple, usageOf } from './replies';
+import { namespaceResources } from './resources';
 import { SCRIPTS } from './scripts';
 
 export type { ClusterGpu, ClusterNodeView, ClusterView, ResourceUse } from '../cluster';
 
 async function resourceUse(conn: RedisConnection, namespace: string, resource: string): Promise<{ use: ResourceUse | null; now: number }> {
   const reply = (await conn.run(SCRIPTS.inspect, resourceKeyList(resourceKeys(namespace, resource)), [])) as unknown[];
-  const u = reply[0] as number[];
+  const u = usageOf(reply[0] as UsageTuple);
   const now = Number(reply[4]);
-  if (Number(u[0]) < 0) return { use: null, now };
+  if (u.capacity < 0) return { use: null, now };
   return {
     now,
     use: {
-      capacity: Number(u[0]),
-      external: Number(u[1]),
-      declared: Number(u[2]),
-      closed: Number(u[3]) === 1,
+      capacity: u.capacity,
+      external: u.external,
+      declared: u.declared,
+      closed: u.closed,
       holders: (reply[1] as unknown[]).length,
-      waiting: Number(u[4]),
+      waiting: u.waiting,
     },
   };
 }
@@ -49,8 +51,7 @@ export async function collectCluster(redis: string | RedisTarget, options: { nam
       views.push({ ...n, gpus, expiresInMs: 0 });
     }
     for (const v of views) v.expiresInMs = Math.max(0, v.expiresAt - now);
-    const nsKey = namespaceKeys(namespace).resources;
-    const names = await conn.command('SMEMBERS', (c) => c.smembers(nsKey));
+    const names = await namespaceResources(conn, namespace);
     const otherResources: ClusterView['otherResources'] = [];
     for (const resource of names.sort()) {
       if (seen.has(resource)) continue;

@@ -3,11 +3,12 @@
 // stops (or dies) disappears once its TTL passes: every register and list call prunes.
 import * as os from 'node:os';
 import { GpuArbiterError } from '../../errors';
-import type { LiveNode, NodeGpu, NodeRecord } from '../cluster';
+import type { LiveNode, NodeRecord } from '../cluster';
 import type { GpuDevice, GpuSnapshot } from '../../gpu/types';
 import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from '../../util/validate';
 import { RedisConnection, checkTarget, type RedisTarget } from './connection';
 import { namespaceKeys } from './keys';
+import { parseJson } from './replies';
 import { SCRIPTS } from './scripts';
 import type { RedisLeases } from './leases';
 
@@ -100,9 +101,7 @@ export class NodeRegistry {
     this.monitor = opts.monitor;
     this.ttlMs = opts.ttlMs === undefined ? 15_000 : integerInRange('options.ttlMs', opts.ttlMs, 100, 86_400_000);
     this.heartbeatMs =
-      opts.heartbeatMs === undefined
-        ? Math.max(10, Math.floor(this.ttlMs / 3))
-        : integerInRange('options.heartbeatMs', opts.heartbeatMs, 10, this.ttlMs);
+      opts.heartbeatMs === undefined ? Math.max(10, Math.floor(this.ttlMs / 3)) : integerInRange('options.heartbeatMs', opts.heartbeatMs, 10, this.ttlMs);
     if (opts.resourceName !== undefined && typeof opts.resourceName !== 'function') {
       throw invalid('options.resourceName', 'a function', opts.resourceName);
     }
@@ -164,12 +163,8 @@ export async function listNodes(conn: RedisConnection, namespace: string): Promi
   const reply = (await conn.run(SCRIPTS.nodeList, [k.nodes, k.nodeInfo], [])) as [number, Array<[string, string, number]>];
   const nodes: LiveNode[] = [];
   for (const [nodeId, raw, expiresAt] of reply[1]) {
-    let rec: Partial<NodeRecord> = {};
-    try {
-      rec = JSON.parse(raw) as NodeRecord;
-    } catch {
-      // a malformed record still shows as a node with no GPUs
-    }
+    // A malformed record still shows as a node with no GPUs.
+    const rec = parseJson(raw) as Partial<NodeRecord>;
     nodes.push({
       nodeId,
       host: rec.host ?? 'unknown',

@@ -1,7 +1,24 @@
 // The errors RedisLeases ends a request with, and the parsing of script replies.
 import { GpuArbiterError } from '../../errors';
 import { settleWithin, unavailable } from './connection';
-import type { LeaseHolder, RedisAcquireRequest } from './types';
+import type { RedisAcquireRequest, RedisHolderInfo, ResourceUsage } from './types';
+
+/** The usage tuple every per-resource script reply ends with (see src/backends/redis/lua/prelude.ts). */
+export type UsageTuple = [number, number, number, number, number, number];
+
+/** A usage tuple as ResourceUsage; capacity -1 when the resource is unknown to Redis (or no tuple came). */
+export function usageOf(t: UsageTuple | undefined): ResourceUsage {
+  return t
+    ? {
+        capacity: Number(t[0]),
+        external: Number(t[1]),
+        declared: Number(t[2]),
+        closed: Number(t[3]) === 1,
+        waiting: Number(t[4]),
+        headPriority: Number(t[5]) >= 0 ? Number(t[5]) : null,
+      }
+    : { capacity: -1, external: 0, declared: 0, closed: false, waiting: 0, headPriority: null };
+}
 
 /** An acquire script's refusal status as a typed error. */
 export function refusal(status: string, req: RedisAcquireRequest): GpuArbiterError {
@@ -50,10 +67,10 @@ export function parseJson(raw: string): Record<string, unknown> {
 }
 
 /** A holder record from a script reply (JSON), or null. */
-export function parseHolder(raw: unknown): LeaseHolder | null {
+export function parseHolder(raw: unknown): RedisHolderInfo | null {
   if (typeof raw !== 'string') return null;
   const h = parseJson(raw);
-  return Object.keys(h).length ? (h as LeaseHolder) : null;
+  return Object.keys(h).length ? (h as RedisHolderInfo) : null;
 }
 
 /** Rejects with E_BACKEND_UNAVAILABLE when `p` takes longer than `ms`. */

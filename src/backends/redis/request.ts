@@ -1,19 +1,9 @@
 // Validation of a RedisLeases acquire request, at the boundary (field-naming messages).
 import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from '../../util/validate';
-import { PRIORITY_MAX } from './scripts';
-import type { LeaseHolder, RedisAcquireRequest } from './types';
+import { PRIORITY_MAX } from './lua/prelude';
+import type { RedisAcquireRequest, RedisHolderInfo } from './types';
 
-const REQUEST_KEYS = [
-  'resource',
-  'units',
-  'priority',
-  'deadline',
-  'signal',
-  'holder',
-  'queueGroup',
-  'queueLimit',
-  'onLost',
-] as const;
+const REQUEST_KEYS = ['resource', 'units', 'priority', 'deadline', 'signal', 'holder', 'queueGroup', 'queueLimit', 'onLost'] as const;
 
 /** The largest unit count a request may ask for (the scripts keep it in a Lua integer). */
 export const MAX_UNITS = 2 ** 31 - 1;
@@ -29,7 +19,7 @@ export function checkRequest(request: RedisAcquireRequest): RedisAcquireRequest 
     throw invalid('request.deadline', 'a time in ms since epoch', r.deadline);
   }
   if (r.signal !== undefined && !(r.signal instanceof AbortSignal)) throw invalid('request.signal', 'an AbortSignal', r.signal);
-  const holder = optionsObject<LeaseHolder>('request.holder', r.holder);
+  const holder = optionsObject<RedisHolderInfo>('request.holder', r.holder);
   if (r.holder === undefined) throw invalid('request.holder', 'an object { leaseId, task, pid }', r.holder);
   nonEmptyString('request.holder.leaseId', holder.leaseId);
   nonEmptyString('request.holder.task', holder.task);

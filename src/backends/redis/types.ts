@@ -1,18 +1,25 @@
-// Public shapes of the Redis backend (RedisLeases). They follow the backend contract of
-// DESIGN.md; where the network forces a difference (release and inspect are async) it is said.
-import type { ResourceUsage } from '../contract';
+// Public shapes of the Redis backend (RedisLeases). They follow the backend contract
+// (src/backends/contract.ts; docs/design.md, "The backend contract"); where the network forces a
+// difference (release and inspect are async) it is said.
+import type { HolderInfo, ResourceUsage } from '../contract';
 import type { GpuArbiterError } from '../../errors';
 import type { RedisTarget } from './connection';
 
-/** Who holds or waits: shown by inspect() and the cluster view. */
-export interface LeaseHolder {
-  leaseId: string;
-  task: string;
-  pid: number;
+/**
+ * Who holds or waits, as Redis keeps it (shown by inspect()): the contract's HolderInfo
+ * ({ leaseId, task, pid }), the host, and any further JSON fields the caller adds.
+ */
+export interface RedisHolderInfo extends HolderInfo {
   /** Defaults to os.hostname(). */
   host?: string;
   [key: string]: unknown;
 }
+
+/**
+ * @deprecated use RedisHolderInfo (the contract's HolderInfo plus `host`): the old name clashed
+ * with the arbiter's own LeaseHolder. Kept for compatibility.
+ */
+export type LeaseHolder = RedisHolderInfo;
 
 export interface RedisAcquireRequest {
   resource: string;
@@ -24,7 +31,7 @@ export interface RedisAcquireRequest {
   deadline?: number;
   /** Abort the wait (E_ABORTED); the waiter leaves the queue at once. */
   signal?: AbortSignal;
-  holder: LeaseHolder;
+  holder: RedisHolderInfo;
   /** Count queueLimit over the waiters of this group (e.g. one task type) instead of the whole queue. */
   queueGroup?: string;
   /** Refuse with E_QUEUE_FULL when this many already wait (0 or unset: no limit). */
@@ -73,7 +80,7 @@ export interface InspectHolder {
   grantedAt: number;
   /** Lease expiry, Redis server clock (ms since epoch). */
   expiresAt: number;
-  holder: LeaseHolder | null;
+  holder: RedisHolderInfo | null;
 }
 
 export interface InspectWaiter {
@@ -84,7 +91,7 @@ export interface InspectWaiter {
   enqueuedAt: number;
   /** Redis server clock; null when the waiter has no deadline. */
   deadline: number | null;
-  holder: LeaseHolder | null;
+  holder: RedisHolderInfo | null;
 }
 
 export interface InspectResource extends ResourceUsage {

@@ -1,0 +1,155 @@
+// The leases this process holds: the grant objects handed to callers, the local expiry each is
+// surely still ours until (a lost timer fires at it), and loss: forget, count, abort the grant's
+// `lost` signal, call onLost, emit 'lease-lost'. Renewal (./renewal.ts) moves the local expiry
+// on; release (./release.ts) ends a lease; both reach leases only through this registry.
+import { performance } from 'node:perf_hooks';
+import { GpuArbiterError } from '../../errors';
+import type { LeasesCore } from './core';
+import type { LeaseLostEvent, RedisGrant, ReleaseOutcome } from './types';
+
+export interface Held {
+  resource: string;
+  units: number;
+  token: string;
+  fencingToken: number;
+  ac: AbortController;
+  /** performance.now() before which the lease is surely still ours on the server. */
+  localExpiry: number;
+  lostTimer: NodeJS.Timeout | undefined;
+  ended: boolean;
+  releasing: Promise<ReleaseOutcome> | undefined;
+  onLost: ((e: GpuArbiterError) => void) | undefined;
+}
+
+/** What the registry needs from the parts above it (given as functions: no import circle). */
+export interface HeldHooks {
+  /** Ends a lease on the server (grant.release() and its async dispose). */
+  release(h: Held): Promise<ReleaseOutcome>;
+  /** The last lease of `resource` ended here. */
+  resourceEmpty(resource: string): void;
+}
+
+/** A grant being made: the waiter it was made to. */
+export interface NewGrant {
+  resource: string;
+  units: number;
+  /** The waiter's id, which is the lease token. */
+  token: string;
+  onLost: ((e: GpuArbiterError) => void) | undefined;
+}
+
+export class HeldLeases {
+  private readonly held = new Map<string, Held>();
+  private readonly byResource = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly core: LeasesCore,
+    private readonly hooks: HeldHooks,
+  ) {}
+
+  get(token: string): Held | undefined {
+    return this.held.get(token);
+  }
+
+  all(): Held[] {
+    return [...this.held.values()];
+  }
+
+  /** Resources where this process holds something. */
+  resources(): IterableIterator<string> {
+    return this.byResource.keys();
+  }
+
+  /** Tokens held on `resource` (a copy). */
+  tokensOf(resource: string): string[] {
+    return [...(this.byResource.get(resource) ?? [])];
+  }
+
+  /** Records a grant and returns the caller's RedisGrant; the lease is ours until `localExpiry` unless renewed. */
+  add(g: NewGrant, fencingToken: number, grantedAt: number, waitedMs: number, localExpiry: number): RedisGrant {
+    const h: Held = {
+      resource: g.resource,
+      units: g.units,
+      token: g.token,
+      fencingToken,
+      ac: new AbortController(),
+      localExpiry,
+      lostTimer: undefined,
+      ended: false,
+      releasing: undefined,
+      onLost: g.onLost,
+    };
+    this.held.set(h.token, h);
+    let set = this.byResource.get(h.resource);
+    if (!set) {
+      set = new Set();
+      this.byResource.set(h.resource, set);
+    }
+    set.add(h.token);
+    this.armLostTimer(h);
+    const grant: RedisGrant = {
+      resource: h.resource,
+      units: h.units,
+      token: h.token,
+      fencingToken,
+      grantedAt,
+      waitedMs,
+      lost: h.ac.signal,
+      release: () => this.hooks.release(h),
+      [Symbol.asyncDispose]: async () => {
+        await this.hooks.release(h);
+      },
+    };
+    return grant;
+  }
+
+  /** (Re)arms the timer that gives the lease up as lost at its local expiry. */
+  armLostTimer(h: Held): void {
+    if (h.lostTimer) clearTimeout(h.lostTimer);
+    const ms = Math.max(0, h.localExpiry - performance.now());
+    h.lostTimer = setTimeout(() => {
+      h.lostTimer = undefined;
+      this.lose(h, 'renewal-failed', `the lease could not be renewed before its TTL (${this.core.config.leaseTtlMs} ms) ran out`);
+    }, ms);
+    h.lostTimer.unref();
+  }
+
+  /** Drops a lease from the registry (no event): it is being released, or lost. */
+  forget(h: Held): void {
+    h.ended = true;
+    this.held.delete(h.token);
+    const set = this.byResource.get(h.resource);
+    set?.delete(h.token);
+    if (set && set.size === 0) {
+      this.byResource.delete(h.resource);
+      this.hooks.resourceEmpty(h.resource);
+    }
+    if (h.lostTimer) clearTimeout(h.lostTimer);
+    h.lostTimer = undefined;
+  }
+
+  /** The lease is gone: its lost signal aborts, onLost runs, 'lease-lost' is emitted (once). */
+  lose(h: Held, reason: LeaseLostEvent['reason'], detail: string): void {
+    if (h.ended) return;
+    this.forget(h);
+    this.core.counts.leasesLost++;
+    const err = new GpuArbiterError('E_LEASE_LOST', `Lease on ${h.resource} lost (${reason}): ${detail}`, {
+      resource: h.resource,
+      fencingToken: h.fencingToken,
+      reason,
+    });
+    try {
+      h.ac.abort(err);
+    } catch (e) {
+      this.core.backendError(e);
+    }
+    if (h.onLost) {
+      try {
+        h.onLost(err);
+      } catch (e) {
+        this.core.backendError(e);
+      }
+    }
+    this.core.emit('lease-lost', { resource: h.resource, token: h.token, fencingToken: h.fencingToken, reason, detail });
+  }
+}
