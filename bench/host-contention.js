@@ -89,7 +89,7 @@ async function uncontended() {
     }
     suite.on('cycle', (e) => {
       const b = e.target;
-      bench[b.name] = { us: (1e6 / b.hz), rme: b.stats.rme, samples: b.stats.sample.length };
+      bench[b.name] = { us: 1e6 / b.hz, rme: b.stats.rme, samples: b.stats.sample.length };
       console.log(String(b));
     });
     suite.on('complete', resolve);
@@ -121,10 +121,14 @@ async function contended(kind, { threads = false } = {}) {
     const out = path.join(tmp, `${kind}-${i}.log`);
     if (threads) {
       const w = new Worker(path.join(__dirname, 'lib', 'host-contention-worker.js'), { argv: [kind, target, String(startAt), String(SECONDS * 1000), out] });
-      kids.push(new Promise((resolve, reject) => w.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${kind} worker thread exited ${code}`))))));
+      kids.push(
+        new Promise((resolve, reject) => w.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${kind} worker thread exited ${code}`))))),
+      );
       continue;
     }
-    const child = fork(path.join(__dirname, 'lib', 'host-contention-worker.js'), [kind, target, String(startAt), String(SECONDS * 1000), out], { stdio: 'inherit' });
+    const child = fork(path.join(__dirname, 'lib', 'host-contention-worker.js'), [kind, target, String(startAt), String(SECONDS * 1000), out], {
+      stdio: 'inherit',
+    });
     kids.push(new Promise((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${kind} worker exited ${code}`))))));
   }
   const files = await Promise.all(kids);
@@ -285,7 +289,10 @@ function emitRows(u, c, t, reclaimMs) {
     for (const metric of ['p50', 'owner changes/s']) {
       rowsOut.add({
         scope: 'cross-thread',
-        case: metric === 'owner changes/s' ? `owner changes/s, ${PROCS} worker_threads on one lock` : `handoff (release -> next holder), ${PROCS} worker_threads on one lock`,
+        case:
+          metric === 'owner changes/s'
+            ? `owner changes/s, ${PROCS} worker_threads on one lock`
+            : `handoff (release -> next holder), ${PROCS} worker_threads on one lock`,
         library: lib,
         metric,
         unit: metric === 'p50' ? 'us' : '/s',
@@ -320,13 +327,17 @@ function emitRows(u, c, t, reclaimMs) {
   const c = [];
   for (const kind of ['host', 'flock', 'proper-lockfile']) {
     const r = await contended(kind);
-    console.log(`${kind}: handoff p50 ${r.p50.toFixed(1)} us, p99 ${r.p99.toFixed(1)} us, ${r.ownerChangesPerSec.toFixed(0)} owner changes/s, ${r.acquisitionsPerSec.toFixed(0)} acquisitions/s, overlaps ${r.overlaps}`);
+    console.log(
+      `${kind}: handoff p50 ${r.p50.toFixed(1)} us, p99 ${r.p99.toFixed(1)} us, ${r.ownerChangesPerSec.toFixed(0)} owner changes/s, ${r.acquisitionsPerSec.toFixed(0)} acquisitions/s, overlaps ${r.overlaps}`,
+    );
     c.push(r);
   }
   const t = [];
   for (const kind of ['host', 'flock', 'proper-lockfile']) {
     const r = await contended(kind, { threads: true });
-    console.log(`${kind} (worker_threads): handoff p50 ${r.p50.toFixed(1)} us, p99 ${r.p99.toFixed(1)} us, ${r.ownerChangesPerSec.toFixed(0)} owner changes/s, overlaps ${r.overlaps}`);
+    console.log(
+      `${kind} (worker_threads): handoff p50 ${r.p50.toFixed(1)} us, p99 ${r.p99.toFixed(1)} us, ${r.ownerChangesPerSec.toFixed(0)} owner changes/s, overlaps ${r.overlaps}`,
+    );
     t.push(r);
   }
   const reclaimMs = {};
@@ -352,7 +363,9 @@ function emitRows(u, c, t, reclaimMs) {
   lines.push(`- Node ${process.version}; run ${started.toISOString()}; \`node bench/host-contention.js ${QUICK ? '--quick' : `--seconds ${SECONDS}`}\``);
   lines.push(machineHeader());
   lines.push(`- load average (1 min) at start ${loadBefore.toFixed(2)}, at end ${os.loadavg()[0].toFixed(2)}: other work shares these 2 vCPUs`);
-  lines.push(`- Peers: proper-lockfile ${require('proper-lockfile/package.json').version} (retry every 1 ms, stale 2000 ms: its tightest), flock(2) baseline (LOCK_EX on the libuv threadpool via a bench-only N-API addon, bench/native-flock/)`);
+  lines.push(
+    `- Peers: proper-lockfile ${require('proper-lockfile/package.json').version} (retry every 1 ms, stale 2000 ms: its tightest), flock(2) baseline (LOCK_EX on the libuv threadpool via a bench-only N-API addon, bench/native-flock/)`,
+  );
   lines.push('');
   lines.push('## Uncontended acquire+release, one process, async (lower is better)');
   lines.push('');
@@ -366,22 +379,30 @@ function emitRows(u, c, t, reclaimMs) {
   lines.push('');
   lines.push(`## Cross-process handoff, ${PROCS} processes on one lock, ${SECONDS} s each`);
   lines.push('');
-  lines.push('Handoff = from the holder stamping its release to the next holder (another process) stamping its grant, CLOCK_MONOTONIC across processes. Rates and latencies count only the window in which all 4 processes were running (column "window"); overlapping holds are counted over the whole run (must be 0).');
+  lines.push(
+    'Handoff = from the holder stamping its release to the next holder (another process) stamping its grant, CLOCK_MONOTONIC across processes. Rates and latencies count only the window in which all 4 processes were running (column "window"); overlapping holds are counted over the whole run (must be 0).',
+  );
   lines.push('');
   lines.push('| lock | handoff p50 (us) | handoff p99 (us) | owner changes/s | acquisitions/s | window (s) | overlapping holds |');
   lines.push('|---|---|---|---|---|---|---|');
   for (const r of c) {
-    lines.push(`| ${r.kind === 'host' ? 'gpu-arbiter host' : r.kind} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.ownerChangesPerSec, 0)} | ${f(r.acquisitionsPerSec, 0)} | ${f(r.seconds, 2)} | ${r.overlaps} |`);
+    lines.push(
+      `| ${r.kind === 'host' ? 'gpu-arbiter host' : r.kind} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.ownerChangesPerSec, 0)} | ${f(r.acquisitionsPerSec, 0)} | ${f(r.seconds, 2)} | ${r.overlaps} |`,
+    );
   }
   lines.push('');
   lines.push(`## Cross-thread handoff, ${PROCS} worker_threads of one process on one lock, ${SECONDS} s each`);
   lines.push('');
-  lines.push('The same worker script and measurement as above, run as worker_threads (each opens its own ledger handle / file descriptor). In-process locks (async-mutex, async-lock, p-queue) live in one isolate and cannot be shared by worker_threads at all.');
+  lines.push(
+    'The same worker script and measurement as above, run as worker_threads (each opens its own ledger handle / file descriptor). In-process locks (async-mutex, async-lock, p-queue) live in one isolate and cannot be shared by worker_threads at all.',
+  );
   lines.push('');
   lines.push('| lock | handoff p50 (us) | handoff p99 (us) | owner changes/s | acquisitions/s | window (s) | overlapping holds |');
   lines.push('|---|---|---|---|---|---|---|');
   for (const r of t) {
-    lines.push(`| ${r.kind === 'host' ? 'gpu-arbiter host' : r.kind} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.ownerChangesPerSec, 0)} | ${f(r.acquisitionsPerSec, 0)} | ${f(r.seconds, 2)} | ${r.overlaps} |`);
+    lines.push(
+      `| ${r.kind === 'host' ? 'gpu-arbiter host' : r.kind} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.ownerChangesPerSec, 0)} | ${f(r.acquisitionsPerSec, 0)} | ${f(r.seconds, 2)} | ${r.overlaps} |`,
+    );
   }
   lines.push('');
   lines.push('## SIGKILLed holder: kill -> a waiter in another process holds the lock');
@@ -397,19 +418,31 @@ function emitRows(u, c, t, reclaimMs) {
   const hostUs = u.loop['gpu-arbiter host (acquire+release, async)'];
   lines.push('## Against the targets');
   lines.push('');
-  lines.push(`- Issue 5: cross-process handoff p50 <= 50 us: **${f(host.p50)} us** (${host.p50 <= 50 ? 'met' : 'NOT met'}); uncontended acquire+release <= 5 us: **${f(hostUs, 2)} us** (${hostUs <= 5 ? 'met' : 'NOT met'}).`);
-  lines.push(`- DESIGN.md: uncontended <= 3 us (${hostUs <= 3 ? 'met' : 'not met'}); owner changes/s >= 2x flock: ${f(host.ownerChangesPerSec / flockRun.ownerChangesPerSec, 2)}x (${host.ownerChangesPerSec >= 2 * flockRun.ownerChangesPerSec ? 'met' : 'not met'}); SIGKILLed holder reclaimed <= 10 ms: median ${f(pct(reclaimMs.host, 50), 2)} ms, worst ${f(reclaimMs.host[reclaimMs.host.length - 1], 2)} ms.`);
+  lines.push(
+    `- Issue 5: cross-process handoff p50 <= 50 us: **${f(host.p50)} us** (${host.p50 <= 50 ? 'met' : 'NOT met'}); uncontended acquire+release <= 5 us: **${f(hostUs, 2)} us** (${hostUs <= 5 ? 'met' : 'NOT met'}).`,
+  );
+  lines.push(
+    `- docs/design.md: uncontended <= 3 us (${hostUs <= 3 ? 'met' : 'not met'}); owner changes/s >= 2x flock: ${f(host.ownerChangesPerSec / flockRun.ownerChangesPerSec, 2)}x (${host.ownerChangesPerSec >= 2 * flockRun.ownerChangesPerSec ? 'met' : 'not met'}); SIGKILLed holder reclaimed <= 10 ms: median ${f(pct(reclaimMs.host, 50), 2)} ms, worst ${f(reclaimMs.host[reclaimMs.host.length - 1], 2)} ms.`,
+  );
   lines.push('');
   lines.push('## Notes');
   lines.push('');
   lines.push('- On a 2-vCPU VM one run can swing by 2x with what else the vCPUs are doing: compare within a run, not across files.');
-  lines.push('- Host "acquisitions/s" is far above "owner changes/s" because a process that releases with nobody queued re-acquires at the uncontended cost (~1 us); on 2 cores the other processes are often descheduled right after their own release. While any waiter is queued the ledger is strict priority + FIFO, so that never jumps a queued waiter. "owner changes/s" is the contention figure.');
-  lines.push('- Each host handoff costs two thread wake-ups (the waiter process\'s native waiter thread, then its event loop through a ThreadSafeFunction), the same as flock on the threadpool, plus the ledger work (priority scan, fencing, liveness): owner changes/s stays near flock\'s.');
-  lines.push('- "GpuArbiter host backend" is the public path over the same ledger: task policy, placement over the GPU view (one simulated 16 GiB GPU, the task takes all of it), a usage() read of the ledger for placement, the ledger grant with a holder label ("<pid> <leaseId> <task>"), the Lease and its metrics, then release.');
-  lines.push('- Reclaim: the host ledger\'s waiter thread checks liveness every 10 ms while its process has waiters (one trylock per registered process), so 1-10 ms; flock is released by the kernel at exit; proper-lockfile waits for its 2 s stale minimum plus mtime granularity.');
+  lines.push(
+    '- Host "acquisitions/s" is far above "owner changes/s" because a process that releases with nobody queued re-acquires at the uncontended cost (~1 us); on 2 cores the other processes are often descheduled right after their own release. While any waiter is queued the ledger is strict priority + FIFO, so that never jumps a queued waiter. "owner changes/s" is the contention figure.',
+  );
+  lines.push(
+    "- Each host handoff costs two thread wake-ups (the waiter process's native waiter thread, then its event loop through a ThreadSafeFunction), the same as flock on the threadpool, plus the ledger work (priority scan, fencing, liveness): owner changes/s stays near flock's.",
+  );
+  lines.push(
+    '- "GpuArbiter host backend" is the public path over the same ledger: task policy, placement over the GPU view (one simulated 16 GiB GPU, the task takes all of it), a usage() read of the ledger for placement, the ledger grant with a holder label ("<pid> <leaseId> <task>"), the Lease and its metrics, then release.',
+  );
+  lines.push(
+    "- Reclaim: the host ledger's waiter thread checks liveness every 10 ms while its process has waiters (one trylock per registered process), so 1-10 ms; flock is released by the kernel at exit; proper-lockfile waits for its 2 s stale minimum plus mtime granularity.",
+  );
   lines.push('');
-  const text = lines.join('\n') + '\n';
-  console.log('\n' + text);
+  const text = `${lines.join('\n')}\n`;
+  console.log(`\n${text}`);
   emitRows(u, c, t, reclaimMs);
   if (!rowsOut.file || args.includes('--out')) {
     fs.mkdirSync(path.dirname(OUT), { recursive: true });

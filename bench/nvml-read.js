@@ -85,7 +85,11 @@ main()
   .then((rows) => {
     const { text, date } = report(rows);
     const out = new Rows();
-    const libs = ['gpu-arbiter monitor.snapshot() (cached)', 'gpu-arbiter monitor.sampleNow() (fresh sample, mock NVML, 2 GPUs)', "spawn a child process, execFile('true') (floor of nvidia-smi)"];
+    const libs = [
+      'gpu-arbiter monitor.snapshot() (cached)',
+      'gpu-arbiter monitor.sampleNow() (fresh sample, mock NVML, 2 GPUs)',
+      "spawn a child process, execFile('true') (floor of nvidia-smi)",
+    ];
     rows.forEach((r, i) => {
       const common = { scope: 'nvml-read', case: 'read GPU state', library: libs[i], reps: r.samples };
       out.add({ ...common, metric: 'mean', unit: 'us', better: 'lower', value: r.meanUs, spread: { rme: r.rme }, baseline: i === 0 || undefined });

@@ -50,13 +50,10 @@ const STAGES = [
   { name: 'postprocess', gpu: false },
 ];
 
-
 // videos[w][v] = the 6 stage times (ms) of video v of workflow w.
 function inputs(workflows) {
   const r = mulberry32(SEED + workflows);
-  return Array.from({ length: workflows }, () =>
-    Array.from({ length: VIDEOS }, () => STAGES.map((s) => Math.round(s.gpu ? 30 + 50 * r() : 10 + 30 * r()))),
-  );
+  return Array.from({ length: workflows }, () => Array.from({ length: VIDEOS }, () => STAGES.map((s) => Math.round(s.gpu ? 30 + 50 * r() : 10 + 30 * r()))));
 }
 
 const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
@@ -144,7 +141,14 @@ async function main() {
   for (const r of results) {
     const common = { scope: 'ocr-pipeline', case: `${r.workflows} workflows x ${VIDEOS} videos`, library: r.library, baseline: r.baseline || undefined };
     const gpuMax = Math.max(...r.runs.map((x) => x.gpuMax));
-    rows.add({ ...common, metric: 'throughput', unit: 'videos/s', better: 'higher', ...summary(r.runs.map((x) => x.throughput)), note: `at most ${gpuMax} GPU job(s) at once` });
+    rows.add({
+      ...common,
+      metric: 'throughput',
+      unit: 'videos/s',
+      better: 'higher',
+      ...summary(r.runs.map((x) => x.throughput)),
+      note: `at most ${gpuMax} GPU job(s) at once`,
+    });
     rows.add({ ...common, metric: 'p95 per-video latency', unit: 'ms', better: 'lower', ...summary(r.runs.map((x) => x.p95)) });
   }
   rows.write();

@@ -142,7 +142,9 @@ async function contended(lib, clients, seconds) {
   for (const c of cs) await c.close();
   // Fairness: the share of all grants taken by the busiest client (1/8 = 12.5% is perfectly fair).
   // The spread: acquisitions/s in 3 consecutive thirds of the run.
-  const thirds = [0, 1, 2].map((k) => grantAt.filter((t) => t >= start + (k * seconds * 1000) / 3 && t < start + ((k + 1) * seconds * 1000) / 3).length / (seconds / 3));
+  const thirds = [0, 1, 2].map(
+    (k) => grantAt.filter((t) => t >= start + (k * seconds * 1000) / 3 && t < start + ((k + 1) * seconds * 1000) / 3).length / (seconds / 3),
+  );
   return { perSec: grants / elapsed, busiestShare: Math.max(...perClient) / Math.max(1, grants), thirds };
 }
 
@@ -280,7 +282,7 @@ function report({ un, rows, redisVersion, floor, load }) {
     '',
     '## Contended, handoff, and commands per handoff',
     '',
-    '| library | 8 clients: acquisitions/s | busiest client\'s share | handoff p50 | p90 | p99 | max | commands/handoff, 1 waiter | 8 waiters | (run inside scripts, 8 waiters) |',
+    "| library | 8 clients: acquisitions/s | busiest client's share | handoff p50 | p90 | p99 | max | commands/handoff, 1 waiter | 8 waiters | (run inside scripts, 8 waiters) |",
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map(
       (r) =>
@@ -293,18 +295,18 @@ function report({ un, rows, redisVersion, floor, load }) {
     '- 8 clients: each loops acquire -> yield -> release on one lock. gpu-arbiter hands the lock over in FIFO order to',
     '  the next waiting client, so every grant crosses to another connection (release script -> PUBLISH -> next',
     '  client) and the releasing client queues behind the others; a poller can take the lock straight back after',
-    '  releasing it, before the others\' next poll, which raises the count but not the fairness (busiest client\'s',
-    '  share of all grants; 12.5% is perfectly fair). gpu-arbiter\'s scripts also do more per call (priority',
+    "  releasing it, before the others' next poll, which raises the count but not the fairness (busiest client's",
+    "  share of all grants; 12.5% is perfectly fair). gpu-arbiter's scripts also do more per call (priority",
     '  queue, fencing counter, TTLs, usage view: see the in-script column), all on the same 2 cores.',
-    '- handoff: A releases while B already waits; time from the start of A\'s release() to B\'s acquire() resolving.',
-    '  gpu-arbiter\'s release script grants the head waiter and PUBLISHes the grant to its process: B needs no',
+    "- handoff: A releases while B already waits; time from the start of A's release() to B's acquire() resolving.",
+    "  gpu-arbiter's release script grants the head waiter and PUBLISHes the grant to its process: B needs no",
     '  round trip of its own. Pollers find the lock free on their next poll; at a 1 ms interval they never let',
     '  Redis or Node go idle, so they sit under the idle one-round-trip floor above, at the price of the',
     '  commands/handoff columns (every waiter polls every millisecond).',
     '- commands/handoff: commands the clients sent (MONITOR lines not run from Lua) divided by grants, while 1 or 8',
     '  other clients wait and each holder keeps the lock 5 ms. It includes the acquire and the release of each',
     '  cycle (2 for a non-polling lock); a poller adds one command per waiter per retry interval.',
-    `- target (issue 7): handoff p50 <= 2 ms; DESIGN aims <= 0.5 ms and <= 4 commands per handoff flat in waiters.`,
+    `- target (issue 7): handoff p50 <= 2 ms; docs/design.md aims <= 0.5 ms and <= 4 commands per handoff flat in waiters.`,
     `  Measured: p50 ${fmtMs(ours.hand.p50)}; ${ours.c1.perHandoff.toFixed(2)} commands per acquire+release cycle with 1 waiter, ${ours.c8.perHandoff.toFixed(
       2,
     )} with 8,`,

@@ -111,14 +111,15 @@ const WHY_NOT = {
     "snapshot() asks the addon for the sample's sequence number and converts a new sample once; a miss means a conversion on the read path or a starved machine. Would meet it: converting on the sampler's completion instead of on read.",
 };
 
-// DESIGN.md "Figures we aim for", checked against this run's rows.
+// docs/design.md "Figures we aim for", checked against this run's rows.
 function targets(rows) {
   const find = (scope, casePrefix, library, metric) =>
     rows.find((r) => r.scope === scope && r.case.startsWith(casePrefix) && r.library.startsWith(library) && r.metric === metric);
   const out = [];
   const add = (what, target, measured, met) => out.push({ what, target, measured, met, ifNot: met ? null : WHY_NOT[what] || null });
   const mutex = find('in-process', 'acquire+release, uncontended', 'async-mutex Mutex', 'ops/s');
-  if (mutex && mutex.ratio) add('in-process acquire+release, uncontended', '>= 0.8x async-mutex Mutex', `${(1 / mutex.ratio).toFixed(2)}x async-mutex Mutex`, 1 / mutex.ratio >= 0.8);
+  if (mutex && mutex.ratio)
+    add('in-process acquire+release, uncontended', '>= 0.8x async-mutex Mutex', `${(1 / mutex.ratio).toFixed(2)}x async-mutex Mutex`, 1 / mutex.ratio >= 0.8);
   const hostU = find('cross-process', 'acquire+release, uncontended', 'gpu-arbiter', 'mean');
   if (hostU && hostU.value !== null) add('host acquire+release, uncontended (async)', '<= 3 us', `${hostU.value.toFixed(2)} us`, hostU.value <= 3);
   const hp50 = find('cross-process', 'handoff', 'gpu-arbiter', 'p50');
@@ -138,7 +139,12 @@ function targets(rows) {
   const c1 = find('cross-host', 'Redis commands sent per acquire+release cycle, 1 ', 'gpu-arbiter', 'commands');
   const c8 = find('cross-host', 'Redis commands sent per acquire+release cycle, 8 ', 'gpu-arbiter', 'commands');
   if (c1 && c8)
-    add('Redis commands per handoff, 8 waiters', '<= 4, flat in waiters', `${c8.value.toFixed(2)} with 8 waiters, ${c1.value.toFixed(2)} with 1`, c8.value <= 4 && c8.value <= c1.value * 1.25 + 0.25);
+    add(
+      'Redis commands per handoff, 8 waiters',
+      '<= 4, flat in waiters',
+      `${c8.value.toFixed(2)} with 8 waiters, ${c1.value.toFixed(2)} with 1`,
+      c8.value <= 4 && c8.value <= c1.value * 1.25 + 0.25,
+    );
   const nv = find('nvml-read', 'read GPU state', 'gpu-arbiter monitor.snapshot', 'mean');
   if (nv && nv.value !== null) add('NVML read (cached)', '<= 5 us', `${nv.value.toFixed(2)} us`, nv.value <= 5);
   return out;
@@ -150,10 +156,16 @@ function markdown(report) {
   L.push(`# gpu-arbiter benchmarks - ${m.date}, ${report.slug}`);
   L.push('');
   L.push(machineHeader(m));
-  L.push(`- command: \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.js), ${report.startedAt} to ${report.endedAt} (${report.seconds.toFixed(0)} s), every bench in this one sitting`);
-  L.push(`- load average (1/5/15 min) at start ${report.load.start.map((x) => x.toFixed(2)).join(' / ')}, at end ${report.load.end.map((x) => x.toFixed(2)).join(' / ')}: this 2-vCPU VM is shared with other work, so absolute figures move between runs; the ratios within one run are what this file is for`);
+  L.push(
+    `- command: \`npm run bench${quick ? ' -- --quick' : ''}\` (bench/run.js), ${report.startedAt} to ${report.endedAt} (${report.seconds.toFixed(0)} s), every bench in this one sitting`,
+  );
+  L.push(
+    `- load average (1/5/15 min) at start ${report.load.start.map((x) => x.toFixed(2)).join(' / ')}, at end ${report.load.end.map((x) => x.toFixed(2)).join(' / ')}: this 2-vCPU VM is shared with other work, so absolute figures move between runs; the ratios within one run are what this file is for`,
+  );
   L.push(`- libraries: ${report.versions}`);
-  L.push(`- benches: ${report.benches.map((b) => `${b.file} ${b.status}${b.seconds ? ` (${b.seconds.toFixed(0)} s)` : ''}${b.reason ? `: ${b.reason}` : ''}`).join('; ')}`);
+  L.push(
+    `- benches: ${report.benches.map((b) => `${b.file} ${b.status}${b.seconds ? ` (${b.seconds.toFixed(0)} s)` : ''}${b.reason ? `: ${b.reason}` : ''}`).join('; ')}`,
+  );
   L.push('');
   L.push('Each row: the value (median over its repetitions unless the metric says otherwise), the spread over the');
   L.push('repetitions (min - max, or +/- relative margin of error for benchmark.js rows), the repetitions, the ratio');
@@ -185,7 +197,7 @@ function markdown(report) {
     }
   }
   L.push('');
-  L.push('## DESIGN.md targets in this run');
+  L.push('## docs/design.md targets in this run');
   L.push('');
   L.push('| what | target | measured | |');
   L.push('|---|---|---|---|');
@@ -194,7 +206,7 @@ function markdown(report) {
   const missed = report.targets.filter((t) => !t.met);
   L.push('## Closing note: targets not met in this run');
   L.push('');
-  if (missed.length === 0) L.push('None: every DESIGN.md target checked above was met in this run.');
+  if (missed.length === 0) L.push('None: every docs/design.md target checked above was met in this run.');
   for (const t of missed) L.push(`- **${t.what}** (target ${t.target}; measured ${t.measured}). Why: ${t.ifNot || 'not analysed'}`);
   const unchecked = Object.keys(WHY_NOT).filter((w) => !report.targets.some((t) => t.what === w));
   if (unchecked.length) L.push(`- Not checked in this run (its bench was skipped or failed): ${unchecked.join('; ')}.`);

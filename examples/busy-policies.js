@@ -9,10 +9,10 @@ async function main() {
     monitor: gpu,
     maxFraction: 1,
     policies: {
-      TRAIN:   { priority: 50, vramMiB: 8192 },                                         // WAIT
-      ASR:     { priority: 90, vramMiB: 10240, busyPolicy: 'WAIT', maxWaitMs: 200 },
-      REPAIR:  { priority: 20, vramMiB: 10240, busyPolicy: 'SKIP', maxWaitMs: 100 },
-      OCR:     { priority: 40, vramMiB: 10240, busyPolicy: 'FALLBACK_CPU', maxWaitMs: 100 },
+      TRAIN: { priority: 50, vramMiB: 8192 }, // WAIT
+      ASR: { priority: 90, vramMiB: 10240, busyPolicy: 'WAIT', maxWaitMs: 200 },
+      REPAIR: { priority: 20, vramMiB: 10240, busyPolicy: 'SKIP', maxWaitMs: 100 },
+      OCR: { priority: 40, vramMiB: 10240, busyPolicy: 'FALLBACK_CPU', maxWaitMs: 100 },
       PREVIEW: { priority: 30, vramMiB: 10240, busyPolicy: 'REJECT' },
     },
   });

@@ -9,8 +9,7 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 const truthy = (v) => v !== undefined && v !== '' && v !== '0' && v !== 'false';
-const fromSource =
-  truthy(process.env.npm_config_build_from_source) || truthy(process.env.GPU_ARBITER_BUILD_FROM_SOURCE);
+const fromSource = truthy(process.env.npm_config_build_from_source) || truthy(process.env.GPU_ARBITER_BUILD_FROM_SOURCE);
 
 if (!fromSource) {
   try {

@@ -49,6 +49,7 @@ export type {
   InspectHolder,
   InspectWaiter,
   LeaseHolder,
+  RedisHolderInfo,
   RenewalFailingEvent,
   LeaseLostEvent,
   CriticalFailureEvent,

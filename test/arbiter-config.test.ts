@@ -26,18 +26,9 @@ function rejectsWith(options: unknown, message: string | RegExp) {
 describe('GpuArbiter.create validation names the field and the value', () => {
   const monitor = fakeGpus({ totalMiB: 16 * GiB });
   it.each([
-    [
-      { ASR: { priority: 'high', vramMiB: 10 } },
-      'Expected an integer from 0 to 1000 for options.policies.ASR.priority but received "high"',
-    ],
-    [
-      { ASR: { priority: 1, vramMiB: -5 } },
-      'Expected an integer from 1 to 2147483647 for options.policies.ASR.vramMiB but received -5',
-    ],
-    [
-      { ASR: { priority: 1, vramMiB: 5, busyPolicy: 'WAIT_FOREVER' } },
-      'for options.policies.ASR.busyPolicy but received "WAIT_FOREVER"',
-    ],
+    [{ ASR: { priority: 'high', vramMiB: 10 } }, 'Expected an integer from 0 to 1000 for options.policies.ASR.priority but received "high"'],
+    [{ ASR: { priority: 1, vramMiB: -5 } }, 'Expected an integer from 1 to 2147483647 for options.policies.ASR.vramMiB but received -5'],
+    [{ ASR: { priority: 1, vramMiB: 5, busyPolicy: 'WAIT_FOREVER' } }, 'for options.policies.ASR.busyPolicy but received "WAIT_FOREVER"'],
     [{ ASR: { priority: 1, vramMiB: 5, maxWaitMs: 1.5 } }, 'for options.policies.ASR.maxWaitMs but received 1.5'],
     [{ ASR: { priority: 1, vramMiB: 5, queueLimit: -1 } }, 'for options.policies.ASR.queueLimit but received -1'],
     [{ ASR: { priority: 1, vramMiB: 5, revokeOnHoldMax: true } }, 'for options.policies.ASR.holdMaxMs'],

@@ -138,7 +138,13 @@ describe("GpuArbiter backend 'host' across processes", () => {
     });
     // This process (another arbiter on the same ledger) learns the holder's pid from the ledger
     // label: unaccounted stays 10 GiB, so 2 GiB still fit (16 - 10 - 4).
-    const me = await GpuArbiter.create({ backend: 'host', namespace: ns, policies, maxFraction: 1, monitorOptions: { intervalMs: 50, libraryPath: nvml.libraryPath } });
+    const me = await GpuArbiter.create({
+      backend: 'host',
+      namespace: ns,
+      policies,
+      maxFraction: 1,
+      monitorOptions: { intervalMs: 50, libraryPath: nvml.libraryPath },
+    });
     arbiters.push(me);
     // Both monitors have seen the new state, and both arbiters applied it.
     await waitFor(() => me.snapshot().devices[0]?.usedMiB === 14336, 'this arbiter to apply a sample showing 14 GiB used');
@@ -191,7 +197,7 @@ describe("GpuArbiter backend 'host' across processes", () => {
 });
 
 describe("GpuArbiter backend 'host': arbiters sharing a namespace", () => {
-  it("one arbiter taking a GPU out of its devices does not close it for the others", async () => {
+  it('one arbiter taking a GPU out of its devices does not close it for the others', async () => {
     const { fakeGpus } = await import('./helpers/fake-monitor');
     const two = [{ totalMiB: 16384 }, { totalMiB: 16384 }];
     const mk = (devices?: number[]) =>

@@ -147,8 +147,16 @@ describe('validation', () => {
   }
   it("refuses 'auto' without a default, a default without 'auto', and a bad cool-down", async () => {
     await refused({ A: { priority: 1, vramMiB: 'auto' } }, {}, /policies\.A\.vramDefaultMiB but received undefined/);
-    await refused({ A: { priority: 1, vramMiB: 100, vramDefaultMiB: 50 } }, {}, /Expected nothing unless vramMiB is 'auto' for options\.policies\.A\.vramDefaultMiB/);
-    await refused({ A: { priority: 1, vramMiB: 'lots' } }, {}, /Expected an integer from 1 to 2147483647 or 'auto' for options\.policies\.A\.vramMiB but received "lots"/);
+    await refused(
+      { A: { priority: 1, vramMiB: 100, vramDefaultMiB: 50 } },
+      {},
+      /Expected nothing unless vramMiB is 'auto' for options\.policies\.A\.vramDefaultMiB/,
+    );
+    await refused(
+      { A: { priority: 1, vramMiB: 'lots' } },
+      {},
+      /Expected an integer from 1 to 2147483647 or 'auto' for options\.policies\.A\.vramMiB but received "lots"/,
+    );
     await refused({ A: { priority: 1, vramMiB: 100 } }, { oomCooldownMs: -1 }, /for options\.oomCooldownMs but received -1/);
   });
 });

@@ -36,7 +36,7 @@ const NAMES = [
 ];
 
 describe('metrics', () => {
-  it('uses the names DESIGN.md fixes and counts outcomes per task', async () => {
+  it('uses the names docs/design.md fixes and counts outcomes per task', async () => {
     const a = await make();
     const lease = await a.acquire('ASR');
     expect(await a.run('REPAIR', () => 1)).toMatchObject({ status: 'skipped' });
@@ -70,9 +70,7 @@ describe('metrics', () => {
       budgetMiB: 6 * GiB,
     });
     expect(snap.holders).toEqual([expect.objectContaining({ task: 'ASR', vramMiB: 8 * GiB, own: true, device: 0 })]);
-    expect(snap.queues[0]!.waiters).toEqual([
-      expect.objectContaining({ task: 'ASR', position: 0, priority: 90, vramMiB: 8 * GiB }),
-    ]);
+    expect(snap.queues[0]!.waiters).toEqual([expect.objectContaining({ task: 'ASR', position: 0, priority: 90, vramMiB: 8 * GiB })]);
     expect(snap.counters.tasks.ASR).toMatchObject({ acquired: 1 });
     await lease.release();
     await (await waiter).release();

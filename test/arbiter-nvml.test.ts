@@ -38,9 +38,7 @@ async function stateAfterSample<T>(m: GpuMonitor, p: Promise<T>): Promise<string
 
 describe('arbiter over the mock NVML', () => {
   it('16 GiB GPU, 10 GiB used by an outside process: 8 GiB is not admitted, 5 GiB is (default maxFraction)', async () => {
-    const a = await arbiterOn([
-      { memoryTotal: 16 * GiB, memoryUsed: 10 * GiB, processes: [{ pid: OUTSIDER, usedBytes: 10 * GiB }] },
-    ]);
+    const a = await arbiterOn([{ memoryTotal: 16 * GiB, memoryUsed: 10 * GiB, processes: [{ pid: OUTSIDER, usedBytes: 10 * GiB }] }]);
     await expect(a.acquire('BIG', { maxWaitMs: 0 })).rejects.toMatchObject({ code: 'E_TIMEOUT' });
     const lease = await a.acquire('MID', { maxWaitMs: 0 });
     expect(lease.env.CUDA_VISIBLE_DEVICES).toMatch(/^GPU-/);
@@ -48,9 +46,7 @@ describe('arbiter over the mock NVML', () => {
   });
 
   it('an outside process freeing memory (state file change) lets a waiter in on the next sample', async () => {
-    const a = await arbiterOn([
-      { memoryTotal: 16 * GiB, memoryUsed: 10 * GiB, processes: [{ pid: OUTSIDER, usedBytes: 10 * GiB }] },
-    ]);
+    const a = await arbiterOn([{ memoryTotal: 16 * GiB, memoryUsed: 10 * GiB, processes: [{ pid: OUTSIDER, usedBytes: 10 * GiB }] }]);
     const waiter = a.acquire('BIG');
     expect(await stateAfterSample(monitor, waiter)).toBe('pending');
     mock.nvml.update((s) => {
@@ -64,9 +60,7 @@ describe('arbiter over the mock NVML', () => {
 
   it('two arbiters on one ledger, 4 GiB each with 6 GiB free: one is admitted until the other releases', async () => {
     const m = await mock.open({
-      devices: [
-        defaultDevice(0, { memoryTotal: 16 * GiB, memoryUsed: 10 * GiB, processes: [{ pid: OUTSIDER, usedBytes: 10 * GiB }] }),
-      ],
+      devices: [defaultDevice(0, { memoryTotal: 16 * GiB, memoryUsed: 10 * GiB, processes: [{ pid: OUTSIDER, usedBytes: 10 * GiB }] })],
     });
     const ledger = new LocalBackend();
     const a = await GpuArbiter.create({ monitor: m, policies, backend: ledger, maxFraction: 1 });
@@ -98,10 +92,7 @@ describe('arbiter over the mock NVML', () => {
   });
 
   it('a GPU that becomes lost (NVML_ERROR_GPU_IS_LOST) takes no new grants; the other one does', async () => {
-    const a = await arbiterOn([
-      { memoryTotal: 16 * GiB },
-      { memoryTotal: 16 * GiB, memoryUsed: 4 * GiB, processes: [{ pid: OUTSIDER, usedBytes: 4 * GiB }] },
-    ]);
+    const a = await arbiterOn([{ memoryTotal: 16 * GiB }, { memoryTotal: 16 * GiB, memoryUsed: 4 * GiB, processes: [{ pid: OUTSIDER, usedBytes: 4 * GiB }] }]);
     mock.nvml.update((s) => {
       s.fail = { 'nvmlDeviceGetMemoryInfo_v2.1': 15, 'nvmlDeviceGetMemoryInfo.1': 15 };
     });

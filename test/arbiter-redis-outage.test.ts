@@ -121,36 +121,39 @@ describe('GpuArbiter on Redis: outages', () => {
   it.each([
     ['a LocalBackend', () => new LocalBackend()],
     ['the HostBackend', () => new HostBackend({ namespace: `test-fallback-${process.pid}-${randomBytes(4).toString('hex')}` })],
-  ] as const)("onBackendError 'host' (%s): while Redis is down acquires go to the fallback; after it is back they go to Redis; fallback leases are released to the fallback", async (_name, makeFallback) => {
-    const local = makeFallback();
-    const a = await make({ onBackendError: 'host', fallback: () => local });
-    if (local instanceof HostBackend) onTestFinished(() => void removeHostNamespace(local.namespace));
-    const resource = 'node-a/gpu0';
+  ] as const)(
+    "onBackendError 'host' (%s): while Redis is down acquires go to the fallback; after it is back they go to Redis; fallback leases are released to the fallback",
+    async (_name, makeFallback) => {
+      const local = makeFallback();
+      const a = await make({ onBackendError: 'host', fallback: () => local });
+      if (local instanceof HostBackend) onTestFinished(() => void removeHostNamespace(local.namespace));
+      const resource = 'node-a/gpu0';
 
-    const first = await a.acquire('JOB');
-    expect(local.usage(resource)?.declared).toBe(0); // granted by Redis
+      const first = await a.acquire('JOB');
+      expect(local.usage(resource)?.declared).toBe(0); // granted by Redis
 
-    await server.kill();
-    await waitFor(() => metric(a, 'gpu_arbiter_backend_available') === 0, 'backend down');
-    const during = await a.acquire('JOB');
-    expect(local.usage(resource)?.declared).toBe(4 * GiB); // granted by the fallback
-    expect(during.fencingToken).toBeGreaterThan(0);
+      await server.kill();
+      await waitFor(() => metric(a, 'gpu_arbiter_backend_available') === 0, 'backend down');
+      const during = await a.acquire('JOB');
+      expect(local.usage(resource)?.declared).toBe(4 * GiB); // granted by the fallback
+      expect(during.fencingToken).toBeGreaterThan(0);
 
-    await server.restart();
-    await waitFor(() => metric(a, 'gpu_arbiter_backend_available') === 1, 'backend up', 5000);
-    await waitFor(() => a.snapshot().devices[0]?.usable === true, 'GPU usable');
-    const after = await a.acquire('JOB');
-    expect(local.usage(resource)?.declared).toBe(4 * GiB); // Redis again, not the fallback
-    // Nothing was granted by Redis on a guess: after the restart it holds only `after`.
-    const view = await a.cluster();
-    expect(view.otherResources.find((r) => r.resource === resource)?.use.holders).toBe(1);
+      await server.restart();
+      await waitFor(() => metric(a, 'gpu_arbiter_backend_available') === 1, 'backend up', 5000);
+      await waitFor(() => a.snapshot().devices[0]?.usable === true, 'GPU usable');
+      const after = await a.acquire('JOB');
+      expect(local.usage(resource)?.declared).toBe(4 * GiB); // Redis again, not the fallback
+      // Nothing was granted by Redis on a guess: after the restart it holds only `after`.
+      const view = await a.cluster();
+      expect(view.otherResources.find((r) => r.resource === resource)?.use.holders).toBe(1);
 
-    await during.release();
-    expect(local.usage(resource)?.declared).toBe(0); // released to the fallback
-    await after.release();
-    await first.release(); // held before the outage; Redis lost it with its data
-    expect(a.snapshot().counters.tasks.JOB!.acquired).toBe(3);
-  });
+      await during.release();
+      expect(local.usage(resource)?.declared).toBe(0); // released to the fallback
+      await after.release();
+      await first.release(); // held before the outage; Redis lost it with its data
+      expect(a.snapshot().counters.tasks.JOB!.acquired).toBe(3);
+    },
+  );
 
   it("onBackendError 'host' without a fallback factory falls back on the host backend (the namespace's host ledger)", async () => {
     const namespace = `o${randomBytes(4).toString('hex')}`;
@@ -176,4 +179,3 @@ describe('GpuArbiter on Redis: outages', () => {
     expect(hostLedgerNamespace('_x')).toBe('r_x');
   });
 });
-

@@ -66,7 +66,7 @@ describe("GpuArbiter.create({ backend: 'redis' }) validation", () => {
     [{ backend: 'redis', redis: 'redis://x', registerNode: { every: 1 } }, 'options.registerNode'],
     [{ backend: 'redis', redis: 'redis://x', nodeId: 'a', registerNode: { nodeId: 'b' } }, 'for options.registerNode.nodeId but received "b"'],
     [{ backend: 'redis', redis: 'redis://x', onBackendError: 'retry' }, `Expected 'fail' or 'host' for options.onBackendError but received "retry"`],
-    [{ backend: 'redis', redis: 'redis://x', fallback: () => null }, "options.fallback"],
+    [{ backend: 'redis', redis: 'redis://x', fallback: () => null }, 'options.fallback'],
     [{ backend: 'redis', redis: 'redis://x', onBackendError: 'host', fallback: 'local' }, 'for options.fallback but received "local"'],
     [{ backend: 'redis', redis: 'redis://x', onCriticalFailure: 1 }, 'Expected a function for options.onCriticalFailure but received 1'],
     [{ backend: 'redis', redis: 'redis://x', redisOptions: { commandTimeoutMs: 0 } }, 'options.redisOptions.commandTimeoutMs'],
@@ -81,9 +81,9 @@ describe("GpuArbiter.create({ backend: 'redis' }) validation", () => {
   });
 
   it('fails with E_BACKEND_UNAVAILABLE when Redis cannot be reached at create()', async () => {
-    await expect(
-      GpuArbiter.create({ ...base, backend: 'redis', redis: 'redis://127.0.0.1:1', redisOptions: { connectTimeoutMs: 300 } }),
-    ).rejects.toMatchObject({ code: 'E_BACKEND_UNAVAILABLE' });
+    await expect(GpuArbiter.create({ ...base, backend: 'redis', redis: 'redis://127.0.0.1:1', redisOptions: { connectTimeoutMs: 300 } })).rejects.toMatchObject(
+      { code: 'E_BACKEND_UNAVAILABLE' },
+    );
   });
 
   it('redis options cannot change at run time', async () => {
@@ -124,8 +124,14 @@ describe('GpuArbiter on Redis', () => {
     expect(held.map((l) => l.device.index).sort()).toEqual([0, 0, 1]);
     expect(await a.run('SKIPPY', () => 'ran')).toEqual({ status: 'skipped', reason: 'E_TIMEOUT' });
     const order: string[] = [];
-    const lo = a.acquire('LO').then((l) => (order.push('LO'), l));
-    const hi = a.acquire('HI').then((l) => (order.push('HI'), l));
+    const lo = a.acquire('LO').then((l) => {
+      order.push('LO');
+      return l;
+    });
+    const hi = a.acquire('HI').then((l) => {
+      order.push('HI');
+      return l;
+    });
     // Both are queued in Redis before a GPU frees (configure({}) is a sample: it re-reads the ledger).
     await waitForAsync(async () => {
       await a.configure({});
@@ -146,13 +152,24 @@ describe('GpuArbiter on Redis', () => {
   it('cluster() lists live nodes with capacity and use; a closed arbiter leaves the list', async () => {
     const namespace = ns();
     const a = await make({ namespace });
-    const b = await make({ namespace, nodeId: undefined, registerNode: { nodeId: 'node-b', ttlMs: 5000 }, monitor: fakeGpus({ totalMiB: 24 * GiB, uuid: 'GPU-b0' }) });
+    const b = await make({
+      namespace,
+      nodeId: undefined,
+      registerNode: { nodeId: 'node-b', ttlMs: 5000 },
+      monitor: fakeGpus({ totalMiB: 24 * GiB, uuid: 'GPU-b0' }),
+    });
     const lease = await b.acquire('ASR');
     const view = await a.cluster();
     expect(view.nodes.map((n) => n.nodeId)).toEqual(['node-a', 'node-b']);
     const nodeB = view.nodes[1]!;
     expect(nodeB.gpus).toEqual([
-      expect.objectContaining({ index: 0, uuid: 'GPU-b0', totalMiB: 24 * GiB, resource: 'node-b/gpu0', use: expect.objectContaining({ capacity: Math.floor(24 * GiB * 0.95), declared: 4 * GiB, holders: 1 }) }),
+      expect.objectContaining({
+        index: 0,
+        uuid: 'GPU-b0',
+        totalMiB: 24 * GiB,
+        resource: 'node-b/gpu0',
+        use: expect.objectContaining({ capacity: Math.floor(24 * GiB * 0.95), declared: 4 * GiB, holders: 1 }),
+      }),
     ]);
     expect(view.nodes[0]!.gpus.map((g) => g.resource)).toEqual(['node-a/gpu0', 'node-a/gpu1']);
     await lease.release();

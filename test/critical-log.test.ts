@@ -12,7 +12,11 @@ describe('CriticalLog', () => {
     const log = new CriticalLog(file);
     for (let i = 0; i < 50; i++) log.append({ kind: 'lease-lost', seq: i });
     await log.flush();
-    const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i));
     expect(lines[0]).toMatchObject({ kind: 'lease-lost', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
     expect(log.getStats()).toEqual({ written: 50, dropped: 0, lastError: null });

@@ -1,4 +1,4 @@
-// Resource state shared host-wide, for memory-aware admission (DESIGN "Memory-aware
+// Resource state shared host-wide, for memory-aware admission (docs/design.md "Memory-aware
 // admission"): units used outside the ledger (`external`), a closed flag (GPU lost), capacity
 // changes, usage() figures, and labels shown with holders and waiters.
 import { afterAll, describe, expect, it } from 'vitest';

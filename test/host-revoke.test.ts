@@ -1,4 +1,4 @@
-// Revocation (DESIGN "The backend contract": `lost` fires if the backend revokes the hold): any
+// Revocation (docs/design.md "The backend contract": `lost` fires if the backend revokes the hold): any
 // process can take a hold away by its token; the units are free at once and the holder's
 // process learns it through its waiter thread, which aborts the grant's `lost` signal.
 import { afterAll, describe, expect, it } from 'vitest';

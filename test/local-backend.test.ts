@@ -8,12 +8,10 @@ describe('LocalBackend specifics', () => {
   it('refuses an undeclared resource and bad units with E_INVALID_ARGUMENT naming the field', async () => {
     const b = new LocalBackend();
     b.setResource('r', { capacity: 2 });
-    await expect(
-      b.acquire({ resource: 'nope', units: 1, priority: 0, holder: { leaseId: 'x', task: 'T', pid: 1 } }),
-    ).rejects.toThrow(/request\.resource/);
-    await expect(
-      b.acquire({ resource: 'r', units: 0, priority: 0, holder: { leaseId: 'x', task: 'T', pid: 1 } }),
-    ).rejects.toThrow('Expected an integer from 1 to 9007199254740991 for request.units but received 0');
+    await expect(b.acquire({ resource: 'nope', units: 1, priority: 0, holder: { leaseId: 'x', task: 'T', pid: 1 } })).rejects.toThrow(/request\.resource/);
+    await expect(b.acquire({ resource: 'r', units: 0, priority: 0, holder: { leaseId: 'x', task: 'T', pid: 1 } })).rejects.toThrow(
+      'Expected an integer from 1 to 9007199254740991 for request.units but received 0',
+    );
     expect(() => b.setResource('r', { capacity: -1 })).toThrow(/spec\.capacity/);
   });
 
@@ -40,7 +38,10 @@ describe('LocalBackend aging', () => {
       b.setResource('r', { capacity: 1 });
       let held = await b.acquire({ resource: 'r', units: 1, priority: 0, holder: holder('h') });
       let lowGot = false;
-      const low = b.acquire({ resource: 'r', units: 1, priority: 10, holder: holder('low') }).then((g) => ((lowGot = true), g));
+      const low = b.acquire({ resource: 'r', units: 1, priority: 10, holder: holder('low') }).then((g) => {
+        lowGot = true;
+        return g;
+      });
       for (let i = 0; i < 5; i++) {
         await vi.advanceTimersByTimeAsync(1000);
         const next = b.acquire({ resource: 'r', units: 1, priority: 50, holder: holder(`high${i}`) });
@@ -80,8 +81,6 @@ describe('LocalBackend aging', () => {
   });
 
   it('refuses a bad agingMs naming the field', () => {
-    expect(() => new LocalBackend({ agingMs: 0 })).toThrow(
-      'Expected an integer from 1 to 2147483647 for options.agingMs but received 0',
-    );
+    expect(() => new LocalBackend({ agingMs: 0 })).toThrow('Expected an integer from 1 to 2147483647 for options.agingMs but received 0');
   });
 });

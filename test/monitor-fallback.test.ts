@@ -61,9 +61,7 @@ describe('NVML fallback chains', () => {
     await m.sampleNow();
     const calls = fs.readFileSync(log, 'utf8').trim().split('\n');
     const v3 = calls.filter((c) => c === 'nvmlDeviceGetComputeRunningProcesses_v3').length;
-    expect(calls.indexOf('nvmlDeviceGetComputeRunningProcesses_v3')).toBeLessThan(
-      calls.indexOf('nvmlDeviceGetComputeRunningProcesses_v2'),
-    );
+    expect(calls.indexOf('nvmlDeviceGetComputeRunningProcesses_v3')).toBeLessThan(calls.indexOf('nvmlDeviceGetComputeRunningProcesses_v2'));
     // _v3 was tried in the first pass only (sizing call + reading call), never again.
     expect(v3).toBe(2);
     fs.rmSync(path.dirname(log), { recursive: true, force: true });

@@ -54,7 +54,11 @@ describe('alerts', () => {
     expect(hooked[0]).toMatchObject({ task: 'T', device: lease.device.index, details: { pid: 777, usedMiB: 3 * GiB } });
     expect(hooked[2]).toMatchObject({ leaseId: lease.id, details: { reason: 'revoked' } });
     expect(hooked[3]).toMatchObject({ device: 1, message: expect.stringContaining('GPU 1') });
-    const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.kind)).toEqual(kinds);
     expect(lines[0].time).toMatch(/^\d{4}-/);
   });

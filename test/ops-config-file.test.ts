@@ -92,7 +92,9 @@ describe('GpuArbiter.fromFile', () => {
       expect(a.snapshot().holders.map((h) => h.leaseId)).toEqual([lease.id]);
       const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
       // The figure the closing note reports: write -> applied, debounce (20 ms) included.
-      console.log(`config reload: write->applied median ${median(times).toFixed(1)} ms (max ${Math.max(...times).toFixed(1)}), parse+apply median ${median(applyTimes).toFixed(2)} ms`);
+      console.log(
+        `config reload: write->applied median ${median(times).toFixed(1)} ms (max ${Math.max(...times).toFixed(1)}), parse+apply median ${median(applyTimes).toFixed(2)} ms`,
+      );
       expect(median(times)).toBeLessThan(1000);
 
       // A bad file: the old config stays, a config-invalid alert names the field.

@@ -7,7 +7,6 @@ import { renderSnapshot } from '../src/cli/render';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 import { mulberry32 } from '../src/util/rng';
 
-
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -38,10 +37,7 @@ describe('position() and the waiting event', () => {
     await vi.advanceTimersByTimeAsync(50);
     const w1 = a.acquire('T');
     const w2 = a.acquire('T');
-    expect(waits).toEqual([
-      expect.objectContaining({ position: 0, etaMs: 150, task: 'T', device: 0 }),
-      expect.objectContaining({ position: 1, etaMs: 350 }),
-    ]);
+    expect(waits).toEqual([expect.objectContaining({ position: 0, etaMs: 150, task: 'T', device: 0 }), expect.objectContaining({ position: 1, etaMs: 350 })]);
     expect(a.position(waits[1]!.requestId)).toMatchObject({ position: 1, etaMs: 350 });
     expect(renderSnapshot(a.snapshot())).toMatch(/#1 eta ~0\.1s[\s\S]*#2 eta ~0\.3s/);
     await holder.release();

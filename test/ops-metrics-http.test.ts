@@ -53,7 +53,22 @@ describe('formatPrometheus', () => {
   it('escapes label values and help, renders histograms with le buckets, +Inf, _sum and _count', () => {
     const text = formatPrometheus([
       { name: 'a_total', help: 'with \\ and\nnewline', type: 'counter', samples: [{ labels: { task: 'x"y\\z\n' }, value: 3 }] },
-      { name: 'h_seconds', help: 'h', type: 'histogram', samples: [{ labels: { task: 'T' }, buckets: [[0.1, 1], [1, 2]], sum: 0.7, count: 3 }] },
+      {
+        name: 'h_seconds',
+        help: 'h',
+        type: 'histogram',
+        samples: [
+          {
+            labels: { task: 'T' },
+            buckets: [
+              [0.1, 1],
+              [1, 2],
+            ],
+            sum: 0.7,
+            count: 3,
+          },
+        ],
+      },
     ]);
     expect(text).toBe(
       [
@@ -103,7 +118,12 @@ describe('gpu-arbiter metrics', () => {
     nvml = MockNvml.create({ devices: [defaultDevice(0)] });
     restore = nvml.apply();
     const ns = `metrics-test-${process.pid}`;
-    const arbiter = await GpuArbiter.create({ backend: 'host', namespace: ns, monitor: fakeGpus({ totalMiB: 16 * GiB }), policies: { T: { priority: 50, vramMiB: 1024 } } });
+    const arbiter = await GpuArbiter.create({
+      backend: 'host',
+      namespace: ns,
+      monitor: fakeGpus({ totalMiB: 16 * GiB }),
+      policies: { T: { priority: 50, vramMiB: 1024 } },
+    });
     const lease = await arbiter.acquire('T');
     let out = '';
     try {
@@ -126,7 +146,11 @@ describe('gpu-arbiter metrics', () => {
     restore = nvml.apply();
     const stop = new AbortController();
     let port = -1;
-    const done = runMetricsCommand(['--port', '0', '--bind', '127.0.0.1', '--host-namespace', 'none-such'], { out: { write: () => true }, err: { write: () => true }, signal: stop.signal }, (p) => (port = p));
+    const done = runMetricsCommand(
+      ['--port', '0', '--bind', '127.0.0.1', '--host-namespace', 'none-such'],
+      { out: { write: () => true }, err: { write: () => true }, signal: stop.signal },
+      (p) => (port = p),
+    );
     while (port < 0) await new Promise((r) => setTimeout(r, 5));
     const res = await get(port, '/metrics');
     expect(res.status).toBe(200);
@@ -138,7 +162,10 @@ describe('gpu-arbiter metrics', () => {
     expect(await done).toBe(0);
     const errs: string[] = [];
     const write = process.stderr.write;
-    process.stderr.write = ((s: string) => (errs.push(s), true)) as never;
+    process.stderr.write = ((s: string) => {
+      errs.push(s);
+      return true;
+    }) as never;
     try {
       expect(await main(['metrics', '--port', '70000'])).toBe(2);
     } finally {

@@ -84,10 +84,13 @@ describe('pipeline', () => {
     const p = arbiter.pipeline<number, number>([
       { name: 'double', task: 'ASR', run: (x: number) => x * 2 },
       { name: 'opt', task: 'OPT', run: (x: number) => x + 1000 },
-      { name: 'check', run: (x: number) => {
+      {
+        name: 'check',
+        run: (x: number) => {
           if (x === 4) throw new Error('bad item');
           return x;
-        } },
+        },
+      },
     ]);
     const hog = await arbiter.acquire('ASR'); // OPT needs all 16 GiB: it times out (SKIP)
     const got: Array<PipelineResult<number>> = [];
@@ -115,7 +118,12 @@ describe('pipeline', () => {
     expect(() => arbiter.pipeline([])).toThrow(/stages/);
     expect(() => arbiter.pipeline([{ name: 'a', run: 1 as never }])).toThrow(/stages\[0\]\.run/);
     expect(() => arbiter.pipeline([{ name: 'a', task: 'NOPE', run: () => 1 }])).toThrow(/stages\[0\]\.task/);
-    expect(() => arbiter.pipeline([{ name: 'a', run: () => 1 }, { name: 'a', run: () => 1 }])).toThrow(/stages\[1\]\.name/);
+    expect(() =>
+      arbiter.pipeline([
+        { name: 'a', run: () => 1 },
+        { name: 'a', run: () => 1 },
+      ]),
+    ).toThrow(/stages\[1\]\.name/);
     expect(() => arbiter.pipeline([{ name: 'a', run: () => 1, extra: 1 } as never])).toThrow(/extra/);
     const p = arbiter.pipeline([{ name: 'a', run: () => 1 }]);
     expect(() => p.submit('', 1)).toThrow(/session/);

@@ -40,9 +40,7 @@ describe('RedisLeases through Sentinel', () => {
 
 describe('RedisLeases options', () => {
   it('refuses bad options at the boundary, naming the field', async () => {
-    await expect(RedisLeases.open({ redis: 'http://x' })).rejects.toThrow(
-      'Expected a redis:// or rediss:// URL for options.redis but received "http://x"',
-    );
+    await expect(RedisLeases.open({ redis: 'http://x' })).rejects.toThrow('Expected a redis:// or rediss:// URL for options.redis but received "http://x"');
     await expect(RedisLeases.open({ redis: server.url, namespace: 'a{b}' })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
     await expect(RedisLeases.open({ redis: server.url, leaseTtlMs: 5 })).rejects.toThrow(
       'Expected an integer from 100 to 86400000 for options.leaseTtlMs but received 5',

@@ -51,7 +51,7 @@ async function makeLock() {
     await lock.release(h);
     lines.push(`${enter} ${exit}`);
   }
-  fs.writeFileSync(out, lines.join('\n') + '\n');
+  fs.writeFileSync(out, `${lines.join('\n')}\n`);
   await lock.close();
   process.exit(0);
 })().catch((e) => {

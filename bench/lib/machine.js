@@ -14,11 +14,7 @@ function machine() {
 }
 
 function machineHeader(m = machine()) {
-  return [
-    `- date: ${m.date}`,
-    `- machine: ${m.cpu}, ${m.memory} RAM, ${m.os}`,
-    `- node: ${m.node}`,
-  ].join('\n');
+  return [`- date: ${m.date}`, `- machine: ${m.cpu}, ${m.memory} RAM, ${m.os}`, `- node: ${m.node}`].join('\n');
 }
 
 module.exports = { machine, machineHeader };

@@ -116,12 +116,7 @@ export class DeviceBook {
    * arbiters (host, redis), a GPU this arbiter merely stopped managing is not closed for them:
    * only this arbiter stops placing there.
    */
-  private async keepVanished(
-    seen: Set<number>,
-    wanted: readonly number[] | null,
-    holders: Map<string, HolderView[]>,
-    next: ManagedDevice[],
-  ): Promise<void> {
+  private async keepVanished(seen: Set<number>, wanted: readonly number[] | null, holders: Map<string, HolderView[]>, next: ManagedDevice[]): Promise<void> {
     const backend = this.s.backend;
     const shared = backend.shared === true;
     for (const d of this.list) {

@@ -105,7 +105,6 @@ async function makeRedisBackend(o: Partial<GpuArbiterOptions>): Promise<MadeBack
     throw err;
   }
   const ttlMs = o.registerNode === false ? null : (reg.ttlMs ?? 15_000);
-  const startRegistry =
-    ttlMs === null ? null : (monitor: GpuView) => NodeRegistry.start({ redis: o.redis!, namespace, nodeId, monitor, ttlMs });
+  const startRegistry = ttlMs === null ? null : (monitor: GpuView) => NodeRegistry.start({ redis: o.redis!, namespace, nodeId, monitor, ttlMs });
   return { backend, owns: true, startRegistry };
 }

@@ -155,9 +155,7 @@ export class GpuArbiter extends EventEmitter {
   reloadConfig(): Promise<boolean> {
     const source = this.#configSource;
     if (source === null) {
-      return Promise.reject(
-        new GpuArbiterError('E_INVALID_ARGUMENT', 'reloadConfig() needs an arbiter made by GpuArbiter.fromFile()', { field: 'this' }),
-      );
+      return Promise.reject(new GpuArbiterError('E_INVALID_ARGUMENT', 'reloadConfig() needs an arbiter made by GpuArbiter.fromFile()', { field: 'this' }));
     }
     const s = this.#s;
     return source.reload({

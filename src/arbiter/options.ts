@@ -192,7 +192,8 @@ function parseRedisOptions(o: Partial<GpuArbiterOptions>): void {
     if (o.onBackendError !== undefined) throw invalid('options.onBackendError', "nothing unless options.backend is 'redis'", o.onBackendError);
     if (o.fallback !== undefined) throw invalid('options.fallback', "nothing unless options.backend is 'redis'", o.fallback);
   } else {
-    if (o.redis === undefined) throw invalid('options.redis', "a redis:// URL, an ioredis instance, { sentinels, name } or { cluster } (backend 'redis')", o.redis);
+    if (o.redis === undefined)
+      throw invalid('options.redis', "a redis:// URL, an ioredis instance, { sentinels, name } or { cluster } (backend 'redis')", o.redis);
     checkTarget('options.redis', o.redis);
     if (o.agingMs !== undefined) throw invalid('options.agingMs', "nothing with backend 'redis' (aging is local-only)", o.agingMs);
   }
@@ -250,10 +251,8 @@ export function parseCreateOptions(value: unknown): { config: ArbiterConfig; opt
   parseRedisOptions(o);
   if (o.agingMs !== undefined) {
     integerInRange('options.agingMs', o.agingMs, 1, 2 ** 31 - 1);
-    if (isBackend(b))
-      throw invalid('options.agingMs', 'nothing when options.backend is an instance (give it to that backend)', o.agingMs);
-    if (b === 'host')
-      throw invalid('options.agingMs', "nothing with backend 'host' (the host ledger keeps strict priorities)", o.agingMs);
+    if (isBackend(b)) throw invalid('options.agingMs', 'nothing when options.backend is an instance (give it to that backend)', o.agingMs);
+    if (b === 'host') throw invalid('options.agingMs', "nothing with backend 'host' (the host ledger keeps strict priorities)", o.agingMs);
   }
   if (o.namespace !== undefined && b !== 'redis') {
     if (b !== 'host') throw invalid('options.namespace', "nothing unless options.backend is 'host' or 'redis'", o.namespace);
@@ -288,12 +287,10 @@ export function parseConfigure(value: unknown, current: ArbiterConfig): ArbiterC
 }
 
 function parseConfig(o: Partial<GpuArbiterOptions>, current: ArbiterConfig | null, field: string): ArbiterConfig {
-  const policies =
-    o.policies === undefined && current !== null ? current.policies : parsePolicies(o.policies, `${field}.policies`);
+  const policies = o.policies === undefined && current !== null ? current.policies : parsePolicies(o.policies, `${field}.policies`);
   let devices = current?.devices ?? null;
   if (o.devices !== undefined) {
-    if (!Array.isArray(o.devices) || o.devices.length === 0)
-      throw invalid(`${field}.devices`, 'a non-empty array of GPU indices', o.devices);
+    if (!Array.isArray(o.devices) || o.devices.length === 0) throw invalid(`${field}.devices`, 'a non-empty array of GPU indices', o.devices);
     devices = o.devices.map((d, i) => integerInRange(`${field}.devices[${i}]`, d, 0, 1023));
     if (new Set(devices).size !== devices.length) throw invalid(`${field}.devices`, 'GPU indices without repeats', o.devices);
   }
@@ -305,8 +302,7 @@ function parseConfig(o: Partial<GpuArbiterOptions>, current: ArbiterConfig | nul
   }
   let placement = current?.placement ?? 'binpack';
   if (o.placement !== undefined) {
-    if (!PlacementStrategies.includes(o.placement))
-      throw invalid(`${field}.placement`, `one of ${PlacementStrategies.join(', ')}`, o.placement);
+    if (!PlacementStrategies.includes(o.placement)) throw invalid(`${field}.placement`, `one of ${PlacementStrategies.join(', ')}`, o.placement);
     placement = o.placement;
   }
   let declaredDevices = current?.declaredDevices ?? [];
@@ -369,22 +365,10 @@ export function parseAcquireOptions(value: unknown): ParsedAcquireOptions {
 
 function isBackend(b: unknown): b is Backend {
   const x = b as Partial<Backend> | null;
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    typeof x.acquire === 'function' &&
-    typeof x.setResource === 'function' &&
-    typeof x.usage === 'function'
-  );
+  return typeof x === 'object' && x !== null && typeof x.acquire === 'function' && typeof x.setResource === 'function' && typeof x.usage === 'function';
 }
 
 function isGpuView(v: unknown): v is GpuView {
   const x = v as Partial<GpuView> | null;
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    typeof x.snapshot === 'function' &&
-    typeof x.on === 'function' &&
-    typeof x.off === 'function'
-  );
+  return typeof x === 'object' && x !== null && typeof x.snapshot === 'function' && typeof x.on === 'function' && typeof x.off === 'function';
 }

@@ -197,7 +197,7 @@ export class Requests {
     const only = list.length === 1 ? list[0]! : null;
     let placed: Placement;
     // One usable GPU: no figures to compare, so none are read (the ledger checks the fit itself).
-    if (only !== null && only.admission.usable && only.admission.capacityMiB !== null) {
+    if (only?.admission.usable && only.admission.capacityMiB !== null) {
       const cap = only.admission.capacityMiB;
       placed = units > cap ? { kind: 'does-not-fit', largestCapacityMiB: cap } : { kind: 'wait', index: only.index };
     } else {

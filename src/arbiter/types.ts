@@ -20,10 +20,7 @@ export interface QueuePosition {
 }
 
 /** Result of {@link GpuArbiter.run}. */
-export type RunResult<T, F = T> =
-  | { status: 'ran'; value: T }
-  | { status: 'skipped'; reason: string }
-  | { status: 'fell-back'; value: F; reason: string };
+export type RunResult<T, F = T> = { status: 'ran'; value: T } | { status: 'skipped'; reason: string } | { status: 'fell-back'; value: F; reason: string };
 
 /** Options of {@link GpuArbiter.run}. */
 export interface RunOptions<F> extends AcquireOptions {

@@ -1,4 +1,4 @@
-// The hold watchdog (DESIGN.md "Busy policies"): past holdMaxMs, tell; with revokeOnHoldMax,
+// The hold watchdog (docs/design.md "Busy policies"): past holdMaxMs, tell; with revokeOnHoldMax,
 // take the hold revokeGraceMs later. Timers are unref'd (a watchdog never keeps a process
 // alive) and the hooks are the arbiter's, which never throw from a timer.
 import type { Lease } from './lease';

@@ -1,7 +1,6 @@
-// The backend contract (DESIGN.md "The backend contract"): one interface, three scopes (local,
+// The backend contract (docs/design.md "The backend contract"): one interface, three scopes (local,
 // host, redis). The arbiter decides *where* (placement) and *how much* (units); a backend decides
 // *who is next* and keeps the ledger of holders. Shared tests: test/helpers/backend-contract.ts.
-// docs/design.md ("The backend contract") says what each backend guarantees.
 import type { ClusterView } from './cluster';
 
 /** Who holds (or waits for) a grant; shown in snapshots and used to attribute NVML usage. */

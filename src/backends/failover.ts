@@ -9,7 +9,7 @@
 //
 // Safe only where the fallback's scope covers every process that shares the GPU: the host
 // backend (all processes of the host) is; a LocalBackend is for one process per GPU, and tests.
-import { GpuArbiterError, isGpuArbiterError } from '../errors';
+import { isGpuArbiterError } from '../errors';
 import { HostBackend } from './host/backend';
 import type {
   AcquireRequest,

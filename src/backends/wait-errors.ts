@@ -4,11 +4,11 @@ import type { AcquireRequest } from './contract';
 
 /** The request waited until its deadline. */
 export function waitTimeout(request: AcquireRequest, waitedMs: number): GpuArbiterError {
-  return new GpuArbiterError(
-    'E_TIMEOUT',
-    `Timed out after ${waitedMs} ms waiting for ${request.units} units of ${request.resource}`,
-    { resource: request.resource, task: request.holder.task, waitedMs },
-  );
+  return new GpuArbiterError('E_TIMEOUT', `Timed out after ${waitedMs} ms waiting for ${request.units} units of ${request.resource}`, {
+    resource: request.resource,
+    task: request.holder.task,
+    waitedMs,
+  });
 }
 
 /** The request's AbortSignal fired. */

@@ -56,8 +56,7 @@ function simulated(o: DemoGpuOptions, description: string): DemoGpu {
 /** The mock library built where the test suite builds it (build/mock-nvml/full). */
 function buildMockLibrary(): string {
   const source = path.join(PACKAGE_ROOT, 'native', 'mock-nvml', 'mock_nvml.c');
-  if (!fs.existsSync(source))
-    throw new Error('the mock NVML source (native/mock-nvml) is not here; reinstall the package');
+  if (!fs.existsSync(source)) throw new Error('the mock NVML source (native/mock-nvml) is not here; reinstall the package');
   const lib = path.join(PACKAGE_ROOT, 'build', 'mock-nvml', 'full', 'libnvidia-ml.so.1');
   if (fs.existsSync(lib) && fs.statSync(lib).mtimeMs >= fs.statSync(source).mtimeMs) return lib;
   fs.mkdirSync(path.dirname(lib), { recursive: true });

@@ -46,7 +46,6 @@ real monitor, or a SimulatedGpu where the mock cannot be built.
   --no-live       print only the summary
   --simulated     use SimulatedGpu even where the mock NVML could be built`;
 
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number): number => {
   if (xs.length === 0) return 0;
@@ -86,9 +85,7 @@ export async function runDemo(args: string[], io: CliIo = defaultIo()): Promise<
   publish();
   const arbiter = await GpuArbiter.create({ monitor: gpu.view, policies: DEMO_POLICIES, maxFraction: 0.95 });
 
-  const tally = new Map<string, TaskTally>(
-    Object.keys(DEMO_POLICIES).map((t) => [t, { requested: 0, ran: 0, skipped: 0, timedOut: 0, waits: [], holds: [] }]),
-  );
+  const tally = new Map<string, TaskTally>(Object.keys(DEMO_POLICIES).map((t) => [t, { requested: 0, ran: 0, skipped: 0, timedOut: 0, waits: [], holds: [] }]));
   const log: string[] = [];
   const note = (line: string): void => {
     log.push(`${(performance.now() / 1000).toFixed(1)}s ${line}`);
@@ -98,9 +95,7 @@ export async function runDemo(args: string[], io: CliIo = defaultIo()): Promise<
   arbiter.on('overuse', (e: { lease: { task: string }; usedMiB: number; declaredMiB: number }) =>
     note(`overuse: ${e.lease.task} uses ${e.usedMiB} MiB, declared ${e.declaredMiB}`),
   );
-  arbiter.on('watchdog', (e: { lease: { task: string }; heldMs: number }) =>
-    note(`watchdog: ${e.lease.task} held ${e.heldMs} ms`),
-  );
+  arbiter.on('watchdog', (e: { lease: { task: string }; heldMs: number }) => note(`watchdog: ${e.lease.task} held ${e.heldMs} ms`));
 
   let nextPid = 10_000;
   const job = async (task: string): Promise<void> => {
@@ -140,9 +135,7 @@ export async function runDemo(args: string[], io: CliIo = defaultIo()): Promise<
     await job('TTS');
   };
 
-  const live = values['no-live']
-    ? null
-    : liveView(arbiter, { out: io.out, intervalMs: io.out.isTTY === true ? 250 : 1000, footer: () => log.join('\n') });
+  const live = values['no-live'] ? null : liveView(arbiter, { out: io.out, intervalMs: io.out.isTTY === true ? 250 : 1000, footer: () => log.join('\n') });
   io.out.write(`gpu-arbiter demo on ${gpu.description}\n${duration} ms of utterances every ~${rate} ms, seed ${seed}\n`);
   const sampler = setInterval(publish, 100);
   const started = performance.now();
@@ -184,8 +177,7 @@ export async function runDemo(args: string[], io: CliIo = defaultIo()): Promise<
   });
   const head = ['task', 'prio', 'policy', 'requested', 'ran', 'skipped', 'timeout', 'wait p50 ms', 'wait p95 ms', 'wait max ms'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    `| ${cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
   io.out.write(
     [
       '',

@@ -38,11 +38,7 @@ function intFlag(name: string, value: unknown, min: number, max: number, dflt: n
 }
 
 /** Runs the command; `onListening` (tests) gets the bound port. */
-export async function runMetricsCommand(
-  argv: string[],
-  io: CliIo = defaultIo(),
-  onListening?: (port: number) => void,
-): Promise<number> {
+export async function runMetricsCommand(argv: string[], io: CliIo = defaultIo(), onListening?: (port: number) => void): Promise<number> {
   const flags = commandFlags(argv, { boolean: ['once'], string: ['port', 'bind', 'interval', 'nvml-lib', 'host-namespace'] }, HELP, io);
   if (typeof flags === 'number') return flags;
   const port = intFlag('port', flags.port, 0, 65535, 9464);

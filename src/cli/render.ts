@@ -33,12 +33,7 @@ export function vramBar(d: DeviceView, width: number, color = false): string {
   const usable = Math.min(width, cells(d.capacityMiB));
   const free = Math.max(0, usable - declared - outside);
   const reserve = Math.max(0, width - declared - outside - free);
-  return (
-    paint(color, '32', '#'.repeat(declared)) +
-    paint(color, '33', '='.repeat(outside)) +
-    paint(color, '2', '.'.repeat(free)) +
-    ' '.repeat(reserve)
-  );
+  return paint(color, '32', '#'.repeat(declared)) + paint(color, '33', '='.repeat(outside)) + paint(color, '2', '.'.repeat(free)) + ' '.repeat(reserve);
 }
 
 /** Renders devices, holders, waiters and per-task counters as lines of text. */
@@ -48,16 +43,11 @@ export function renderSnapshot(s: ArbiterSnapshot, options: RenderOptions = {}):
   const maxWaiters = options.maxWaiters ?? 8;
   const out: string[] = [];
   out.push(
-    paint(color, '1', 'gpu-arbiter') +
-      `  backend ${s.backend}  placement ${s.placement}  maxFraction ${s.maxFraction}  ${new Date(s.takenAt).toISOString()}`,
+    `${paint(color, '1', 'gpu-arbiter')}  backend ${s.backend}  placement ${s.placement}  maxFraction ${s.maxFraction}  ${new Date(s.takenAt).toISOString()}`,
   );
   out.push('');
   if (s.devices.length === 0) {
-    out.push(
-      s.gpu.available
-        ? '  no GPU (none found, or none of options.devices)'
-        : `  no GPU: ${s.gpu.unavailableReason ?? 'NVML unavailable'}`,
-    );
+    out.push(s.gpu.available ? '  no GPU (none found, or none of options.devices)' : `  no GPU: ${s.gpu.unavailableReason ?? 'NVML unavailable'}`);
   }
   for (const d of s.devices) {
     const state = d.usable ? '' : paint(color, '31', ` ${d.reason ?? 'unusable'}`);
@@ -67,20 +57,14 @@ export function renderSnapshot(s: ArbiterSnapshot, options: RenderOptions = {}):
         `declared ${gib(d.declaredMiB)} outside ${gib(d.unaccountedMiB)} budget ${gib(d.budgetMiB)} / ${gib(d.totalMiB)}  util ${util}${state}`,
     );
     for (const h of s.holders.filter((x) => x.device === d.index)) {
-      const flags = [h.watchdogFired ? 'WATCHDOG' : '', h.overuse ? 'OVERUSE' : '', h.own ? '' : `pid ${h.pid}`]
-        .filter(Boolean)
-        .join(' ');
-      out.push(
-        `    holds  ${pad(h.task, 16)} ${rpad(gib(h.vramMiB), 6)}  ${rpad(secs(h.heldMs), 7)}  #${h.fencingToken} ${flags}`,
-      );
+      const flags = [h.watchdogFired ? 'WATCHDOG' : '', h.overuse ? 'OVERUSE' : '', h.own ? '' : `pid ${h.pid}`].filter(Boolean).join(' ');
+      out.push(`    holds  ${pad(h.task, 16)} ${rpad(gib(h.vramMiB), 6)}  ${rpad(secs(h.heldMs), 7)}  #${h.fencingToken} ${flags}`);
     }
     const q = s.queues.find((x) => x.device === d.index);
     for (const w of (q?.waiters ?? []).slice(0, maxWaiters)) {
       const left = w.remainingMs === null ? '' : `  gives up in ${secs(w.remainingMs)}`;
       const eta = w.etaMs === undefined || w.etaMs === null ? '' : `  #${w.position + 1} eta ~${secs(w.etaMs)}`;
-      out.push(
-        `    waits  ${pad(w.task, 16)} ${rpad(gib(w.vramMiB), 6)}  ${rpad(secs(w.waitedMs), 7)}  prio ${w.priority}${eta}${left}`,
-      );
+      out.push(`    waits  ${pad(w.task, 16)} ${rpad(gib(w.vramMiB), 6)}  ${rpad(secs(w.waitedMs), 7)}  prio ${w.priority}${eta}${left}`);
     }
     const more = (q?.waiters.length ?? 0) - maxWaiters;
     if (more > 0) out.push(`    ... ${more} more waiting`);

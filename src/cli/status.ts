@@ -52,9 +52,7 @@ function deviceLines(d: GpuDevice): string[] {
   const lines = [head];
   if (d.memory) {
     const ratio = d.memory.totalBytes > 0 ? d.memory.usedBytes / d.memory.totalBytes : 0;
-    lines.push(
-      `  VRAM   ${bar(ratio)} ${bytes(d.memory.usedBytes)} / ${bytes(d.memory.totalBytes)} used, ${bytes(d.memory.freeBytes)} free`,
-    );
+    lines.push(`  VRAM   ${bar(ratio)} ${bytes(d.memory.usedBytes)} / ${bytes(d.memory.totalBytes)} used, ${bytes(d.memory.freeBytes)} free`);
   } else {
     lines.push(`  VRAM   unknown (${d.fieldErrors.memory ?? 'not reported'})`);
   }
@@ -91,9 +89,7 @@ export function formatStatus(report: StatusReport): string {
     return out.join('\n');
   }
   out.push(`NVML: available (${s.libraryPath ?? 'unknown path'})`);
-  out.push(
-    `driver ${s.driverVersion ?? 'unknown'}, NVML ${s.nvmlVersion ?? 'unknown'}, CUDA ${cudaVersion(s.cudaDriverVersion)}`,
-  );
+  out.push(`driver ${s.driverVersion ?? 'unknown'}, NVML ${s.nvmlVersion ?? 'unknown'}, CUDA ${cudaVersion(s.cudaDriverVersion)}`);
   out.push(`GPUs: ${s.devices.length}`);
   for (const d of s.devices) out.push(...deviceLines(d));
   out.push(formatHostLedgers(report.host).trimEnd());

@@ -36,7 +36,10 @@ export function liveView(arbiter: GpuArbiter, options: LiveViewOptions): () => v
     const healthLine =
       h.status === 'ok'
         ? 'health ok'
-        : `health ${h.status}: ${h.checks.filter((c) => c.status !== 'ok').map((c) => `${c.name}: ${c.detail}`).join('; ')}`;
+        : `health ${h.status}: ${h.checks
+            .filter((c) => c.status !== 'ok')
+            .map((c) => `${c.name}: ${c.detail}`)
+            .join('; ')}`;
     const frame = `${renderSnapshot(arbiter.snapshot(), { color: tty, tasks: options.tasks })}\n${healthLine}`;
     const footer = options.footer ? `\n${options.footer()}` : '';
     // In a terminal: home + clear, so the view stays in place; piped: frames one after another.
@@ -81,9 +84,7 @@ export async function runWatch(args: string[], io: CliIo = defaultIo()): Promise
   let policies: Record<string, never> | Record<string, unknown>;
   try {
     // A watcher acquires nothing; the arbiter still needs one task to be valid.
-    policies = values.policies
-      ? (JSON.parse(fs.readFileSync(values.policies, 'utf8')) as Record<string, unknown>)
-      : { watch: { priority: 0, vramMiB: 1 } };
+    policies = values.policies ? (JSON.parse(fs.readFileSync(values.policies, 'utf8')) as Record<string, unknown>) : { watch: { priority: 0, vramMiB: 1 } };
   } catch (err) {
     io.err.write(`Cannot read --policies ${values.policies}: ${(err as Error).message}\n`);
     return 2;
@@ -97,9 +98,7 @@ export async function runWatch(args: string[], io: CliIo = defaultIo()): Promise
   }
   try {
     if (values.once) {
-      io.out.write(
-        `${renderSnapshot(arbiter.snapshot(), { color: io.out.isTTY === true, tasks: values.policies !== undefined })}\n`,
-      );
+      io.out.write(`${renderSnapshot(arbiter.snapshot(), { color: io.out.isTTY === true, tasks: values.policies !== undefined })}\n`);
       return 0;
     }
     const stop = liveView(arbiter, { out: io.out, intervalMs, tasks: values.policies !== undefined });

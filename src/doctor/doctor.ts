@@ -149,9 +149,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
   checks.push(shmCheck(options.shmDir ?? '/dev/shm'));
   checks.push(...(await hostLedgerChecks(options.hostNamespaces)));
   if (options.redis !== undefined) {
-    checks.push(
-      ...(await redisChecks({ url: options.redis, timeoutMs: options.redisTimeoutMs, skewWarnMs: options.skewWarnMs, now: options.now })),
-    );
+    checks.push(...(await redisChecks({ url: options.redis, timeoutMs: options.redisTimeoutMs, skewWarnMs: options.skewWarnMs, now: options.now })));
   }
   return { ok: checks.every((c) => c.verdict !== 'FAIL'), checks };
 }

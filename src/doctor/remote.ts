@@ -17,7 +17,7 @@ export async function hostLedgerChecks(namespaces?: string[]): Promise<CheckResu
           fix: /There is no host ledger/.test(e.error.message)
             ? `no ledger ${e.namespace} on this host: check the name, or start an arbiter with backend 'host' and namespace '${e.namespace}'`
             : `check the permissions of /dev/shm/gpu-arbiter-${e.namespace} (every process sharing it needs read/write); ` +
-            'when no process uses it, remove it (removeHostNamespace) and let the next arbiter create it',
+              'when no process uses it, remove it (removeHostNamespace) and let the next arbiter create it',
         }
       : {
           id: `host-ledger.${e.namespace}`,

@@ -64,12 +64,9 @@ export class GpuMonitor extends EventEmitter<GpuMonitorEvents> {
     super();
     const opts = optionsObject<GpuMonitorOptions>('options', options);
     knownKeys('options', opts, OPTION_KEYS);
-    this.intervalMs =
-      opts.intervalMs === undefined ? DEFAULT_INTERVAL_MS : integerInRange('options.intervalMs', opts.intervalMs, 10, 3_600_000);
+    this.intervalMs = opts.intervalMs === undefined ? DEFAULT_INTERVAL_MS : integerInRange('options.intervalMs', opts.intervalMs, 10, 3_600_000);
     this.libraryPath =
-      opts.libraryPath === undefined
-        ? process.env.GPU_ARBITER_NVML_LIB || 'libnvidia-ml.so.1'
-        : nonEmptyString('options.libraryPath', opts.libraryPath);
+      opts.libraryPath === undefined ? process.env.GPU_ARBITER_NVML_LIB || 'libnvidia-ml.so.1' : nonEmptyString('options.libraryPath', opts.libraryPath);
     this.sampler = new (addon().nvml.Sampler)({
       libraryPath: this.libraryPath,
       intervalMs: this.intervalMs,

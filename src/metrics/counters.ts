@@ -1,4 +1,4 @@
-// Counters and histograms under the names DESIGN.md fixes. Kept as plain numbers on the hot path
+// Counters and histograms under the names docs/design.md fixes. Kept as plain numbers on the hot path
 // (a Map lookup and an add); turned into metric families only when someone reads them, so the
 // arbiter carries metrics without a prom-client dependency (see metrics-prom.ts for the adapter).
 
@@ -50,7 +50,10 @@ export class Histogram {
   }
   cumulative(): Array<[number, number]> {
     let acc = 0;
-    return this.bounds.map((le, i) => [le, (acc += this.counts[i]!)]);
+    return this.bounds.map((le, i) => {
+      acc += this.counts[i]!;
+      return [le, acc];
+    });
   }
 }
 
@@ -79,7 +82,10 @@ export class ArbiterMetrics {
   /** The stats of a task, created on first use. */
   stats(task: string): TaskStats {
     let s = this.byTask.get(task);
-    if (s === undefined) this.byTask.set(task, (s = new TaskStats()));
+    if (s === undefined) {
+      s = new TaskStats();
+      this.byTask.set(task, s);
+    }
     return s;
   }
 
@@ -131,8 +137,7 @@ export class ArbiterMetrics {
       samples: [],
     };
     for (const [task, s] of this.byTask) {
-      for (const o of Outcomes)
-        if (s.outcomes[o] > 0) acquire.samples.push({ labels: { task, outcome: o }, value: s.outcomes[o] });
+      for (const o of Outcomes) if (s.outcomes[o] > 0) acquire.samples.push({ labels: { task, outcome: o }, value: s.outcomes[o] });
       if (s.watchdog > 0) watchdog.samples.push({ labels: { task }, value: s.watchdog });
       for (const [fam, h] of [
         [wait, s.wait],

@@ -35,7 +35,7 @@ function toPromValues(f: MetricFamily): PromValue[] {
 }
 
 /**
- * Registers every arbiter metric (names from DESIGN.md) in a prom-client registry.
+ * Registers every arbiter metric (names from docs/design.md) in a prom-client registry.
  * @param registry a prom-client Registry. @default prom-client's global `register`
  * @returns a function that unregisters them
  * @example

@@ -44,9 +44,7 @@ export function formatPrometheus(families: readonly MetricFamily[]): string {
  * A node:http request handler serving `collect()` in the Prometheus text format: GET and HEAD
  * answer 200, other methods 405; a throwing or rejecting collect answers 500 (never crashes the server).
  */
-export function promHandler(
-  collect: () => readonly MetricFamily[] | Promise<readonly MetricFamily[]>,
-): (req: IncomingMessage, res: ServerResponse) => void {
+export function promHandler(collect: () => readonly MetricFamily[] | Promise<readonly MetricFamily[]>): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' });

@@ -3,15 +3,7 @@
 // throws: a throwing hook is reported as a warning, and the log counts what it cannot write.
 import { CriticalLog, type CriticalLogStats } from './critical-log';
 
-export const AlertKinds = [
-  'release-failed',
-  'ownership-violation',
-  'lease-lost',
-  'watchdog',
-  'gpu-lost',
-  'overuse',
-  'config-invalid',
-] as const;
+export const AlertKinds = ['release-failed', 'ownership-violation', 'lease-lost', 'watchdog', 'gpu-lost', 'overuse', 'config-invalid'] as const;
 export type AlertKind = (typeof AlertKinds)[number];
 
 /** Passed to `onAlert` and written (one JSON object per line) to `criticalLog`. */

@@ -31,7 +31,8 @@ export class DemandTracker {
   ) {}
 
   note(task: string, neededMiB: number, largestCapacityMiB: number | null, reason: DemandEvent['reason'], count = 1): void {
-    const w = (this.window ??= { requests: 0, tasks: {}, neededMiB: 0, largestCapacityMiB, reason });
+    this.window ??= { requests: 0, tasks: {}, neededMiB: 0, largestCapacityMiB, reason };
+    const w = this.window;
     w.requests += count;
     w.tasks[task] = (w.tasks[task] ?? 0) + count;
     w.neededMiB = Math.max(w.neededMiB, neededMiB);

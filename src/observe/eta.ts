@@ -12,7 +12,10 @@ export class HoldHistory {
 
   record(task: string, heldMs: number): void {
     let list = this.byTask.get(task);
-    if (list === undefined) this.byTask.set(task, (list = []));
+    if (list === undefined) {
+      list = [];
+      this.byTask.set(task, list);
+    }
     list.push(heldMs);
     if (list.length > KEEP) list.shift();
     this.all.push(heldMs);

@@ -19,6 +19,7 @@ export interface StageContext {
   lease?: Lease;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: public default type arguments; `unknown` would break callers' stage functions typed on their own inputs
 export interface PipelineStage<I = any, O = any> {
   /** Unique within the pipeline. */
   name: string;
@@ -109,9 +110,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter {
   /** Resolves once every item submitted so far for `session` (or every session) is delivered. */
   drain(session?: string): Promise<void> {
     const list = session === undefined ? [...this.sessions.values()] : [this.sessions.get(session)].filter((s) => s !== undefined);
-    return Promise.all(
-      list.map((st) => (st.pending === 0 ? undefined : new Promise<void>((r) => st.idle.push(r)))),
-    ).then(() => undefined);
+    return Promise.all(list.map((st) => (st.pending === 0 ? undefined : new Promise<void>((r) => st.idle.push(r))))).then(() => undefined);
   }
 
   /** Forgets a session whose items are all delivered (its sequence numbers restart at 0). */
@@ -119,9 +118,13 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter {
     const st = this.sessions.get(session);
     if (st === undefined) return;
     if (st.pending > 0) {
-      throw new GpuArbiterError('E_INVALID_ARGUMENT', `Session ${JSON.stringify(session)} still has ${st.pending} item(s) in flight; await drain(session) first`, {
-        field: 'session',
-      });
+      throw new GpuArbiterError(
+        'E_INVALID_ARGUMENT',
+        `Session ${JSON.stringify(session)} still has ${st.pending} item(s) in flight; await drain(session) first`,
+        {
+          field: 'session',
+        },
+      );
     }
     this.sessions.delete(session);
   }
@@ -160,7 +163,7 @@ export class Pipeline<I = unknown, O = unknown> extends EventEmitter {
     }
   }
 
-  private deliver(session: string, st: SessionState): void {
+  private deliver(_session: string, st: SessionState): void {
     for (;;) {
       const next = st.done.get(st.nextToDeliver);
       if (next === undefined) break;

@@ -1,4 +1,4 @@
-// Memory-aware admission (DESIGN.md): per GPU,
+// Memory-aware admission (docs/design.md): per GPU,
 //   budget = total * maxFraction - declared(holders) - unaccounted.
 // The ledger (backend) knows `declared`; this module turns one NVML device sample into the other
 // two terms, which the arbiter hands to the backend as `capacity` and `external`. Admission then
@@ -56,7 +56,7 @@ export interface DeviceAdmission {
  * declared). So memory a holder declared but has not allocated yet stays reserved (declared),
  * memory it allocated is not counted twice, and whatever nobody declared (other processes, the
  * driver's unattributed share, a holder's excess) is unaccounted. Without per-process data
- * (MIG, NVML_VALUE_NOT_AVAILABLE) DESIGN's fallback applies: used - declared.
+ * (MIG, NVML_VALUE_NOT_AVAILABLE) docs/design.md's fallback applies: used - declared.
  */
 export function admitDevice(device: GpuDevice, maxFraction: number, holders: readonly HeldUnits[]): DeviceAdmission {
   if (device.error !== null) return unusable(device.error.nvmlReturn, null, null);
@@ -73,7 +73,7 @@ export function admitDevice(device: GpuDevice, maxFraction: number, holders: rea
   }
 
   const procs = device.processes;
-  if (procs !== null && procs.every((p) => p.usedBytes !== null)) {
+  if (procs?.every((p) => p.usedBytes !== null)) {
     let covered = 0;
     const overuse: Overuse[] = [];
     for (const p of procs) {

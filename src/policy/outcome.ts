@@ -4,18 +4,7 @@ import { GpuArbiterError, isGpuArbiterError, type ErrorCode } from '../errors';
 import type { TaskPolicy } from './task-policy';
 
 /** How one request for a task ended; the `outcome` label of gpu_arbiter_acquire_total. */
-export const Outcomes = [
-  'acquired',
-  'timeout',
-  'aborted',
-  'busy',
-  'queue-full',
-  'does-not-fit',
-  'no-device',
-  'skipped',
-  'fell-back',
-  'error',
-] as const;
+export const Outcomes = ['acquired', 'timeout', 'aborted', 'busy', 'queue-full', 'does-not-fit', 'no-device', 'skipped', 'fell-back', 'error'] as const;
 export type Outcome = (typeof Outcomes)[number];
 
 const OUTCOME_OF: Partial<Record<ErrorCode, Outcome>> = {
@@ -31,12 +20,7 @@ export function classifyFailure(policy: TaskPolicy, err: unknown): { outcome: Ou
   if (!isGpuArbiterError(err)) return { outcome: 'error', error: err };
   if (err.code === 'E_TIMEOUT' && policy.busyPolicy === 'REJECT') {
     // REJECT asks the backend to try once; "not now" is E_BUSY to the caller, not a timeout.
-    const busy = new GpuArbiterError(
-      'E_BUSY',
-      `No GPU free for ${policy.task} (busyPolicy REJECT)`,
-      { task: policy.task },
-      { cause: err },
-    );
+    const busy = new GpuArbiterError('E_BUSY', `No GPU free for ${policy.task} (busyPolicy REJECT)`, { task: policy.task }, { cause: err });
     return { outcome: 'busy', error: busy };
   }
   return { outcome: OUTCOME_OF[err.code] ?? 'error', error: err };

@@ -39,12 +39,7 @@ const util = (c: PlacementCandidate) => c.utilizationPercent ?? Number.POSITIVE_
  * - Where it fits nowhere now: wait on the GPU closest to fitting (largest budget), ties by
  *   shorter queue, then utilisation. (The arbiter may later move the waiter: see rebalance().)
  */
-export function place(
-  units: number,
-  priority: number,
-  candidates: readonly PlacementCandidate[],
-  strategy: PlacementStrategy = 'binpack',
-): Placement {
+export function place(units: number, priority: number, candidates: readonly PlacementCandidate[], strategy: PlacementStrategy = 'binpack'): Placement {
   let now: PlacementCandidate | null = null;
   let wait: PlacementCandidate | null = null;
   let anyUsable = false;

@@ -2,7 +2,7 @@
 // Parsed once at create()/configure() so the acquire path only reads plain resolved objects.
 import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject, booleanValue } from '../util/validate';
 
-/** What a task does when its GPU is busy (see DESIGN.md "Busy policies"). */
+/** What a task does when its GPU is busy (see docs/design.md "Busy policies"). */
 export const BusyPolicies = ['WAIT', 'SKIP', 'FALLBACK_CPU', 'REJECT'] as const;
 export type BusyPolicy = (typeof BusyPolicies)[number];
 
@@ -90,23 +90,20 @@ export function parseTaskPolicy(task: string, value: unknown, field = `policies.
   }
   const busyPolicy = p.busyPolicy ?? 'WAIT';
   if (!BusyPolicies.includes(busyPolicy)) throw invalid(`${field}.busyPolicy`, `one of ${BusyPolicies.join(', ')}`, busyPolicy);
-  const maxWaitMs =
-    p.maxWaitMs === undefined ? (busyPolicy === 'WAIT' ? null : 0) : integerInRange(`${field}.maxWaitMs`, p.maxWaitMs, 0, MAX_MS);
+  const maxWaitMs = p.maxWaitMs === undefined ? (busyPolicy === 'WAIT' ? null : 0) : integerInRange(`${field}.maxWaitMs`, p.maxWaitMs, 0, MAX_MS);
   const holdMaxMs = p.holdMaxMs === undefined ? null : integerInRange(`${field}.holdMaxMs`, p.holdMaxMs, 1, MAX_MS);
   const revokeOnHoldMax = p.revokeOnHoldMax === undefined ? false : booleanValue(`${field}.revokeOnHoldMax`, p.revokeOnHoldMax);
   if (revokeOnHoldMax && holdMaxMs === null) {
     throw invalid(`${field}.holdMaxMs`, 'an integer from 1 to 2147483647 (revokeOnHoldMax needs it)', undefined);
   }
-  const revokeGraceMs =
-    p.revokeGraceMs === undefined ? 5000 : integerInRange(`${field}.revokeGraceMs`, p.revokeGraceMs, 0, MAX_MS);
+  const revokeGraceMs = p.revokeGraceMs === undefined ? 5000 : integerInRange(`${field}.revokeGraceMs`, p.revokeGraceMs, 0, MAX_MS);
   const queueLimit = p.queueLimit === undefined ? null : integerInRange(`${field}.queueLimit`, p.queueLimit, 0, 2 ** 31 - 1);
   return Object.freeze({ task, priority, vramMiB, autoVram, maxWaitMs, busyPolicy, holdMaxMs, revokeOnHoldMax, revokeGraceMs, queueLimit });
 }
 
 /** Validates the whole `policies` map; at least one task is required. */
 export function parsePolicies(value: unknown, field = 'policies'): Map<string, TaskPolicy> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value))
-    throw invalid(field, 'an object of task policies', value);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(field, 'an object of task policies', value);
   const entries = Object.entries(value as Record<string, unknown>);
   if (entries.length === 0) throw invalid(field, 'at least one task policy', value);
   const out = new Map<string, TaskPolicy>();

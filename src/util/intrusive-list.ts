@@ -38,7 +38,7 @@ export class IntrusiveList<T extends Linked<T>> {
   }
 
   *[Symbol.iterator](): IterableIterator<T> {
-    for (let x = this.head; x !== null;) {
+    for (let x = this.head; x !== null; ) {
       const next = x.nextLink; // read first: the caller may remove x
       yield x;
       x = next;

@@ -15,11 +15,7 @@ export function describe(value: unknown): string {
 }
 
 export function invalid(field: string, expected: string, value: unknown): GpuArbiterError {
-  return new GpuArbiterError(
-    'E_INVALID_ARGUMENT',
-    `Expected ${expected} for ${field} but received ${describe(value)}`,
-    { field },
-  );
+  return new GpuArbiterError('E_INVALID_ARGUMENT', `Expected ${expected} for ${field} but received ${describe(value)}`, { field });
 }
 
 /** Asserts a plain object (or undefined when optional) and returns it typed. */
@@ -50,11 +46,7 @@ export function booleanValue(field: string, value: unknown): boolean {
 export function knownKeys(field: string, value: object, allowed: readonly string[]): void {
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) {
-      throw new GpuArbiterError(
-        'E_INVALID_ARGUMENT',
-        `Unknown option ${field}.${key}; expected one of ${allowed.join(', ')}`,
-        { field: `${field}.${key}` },
-      );
+      throw new GpuArbiterError('E_INVALID_ARGUMENT', `Unknown option ${field}.${key}; expected one of ${allowed.join(', ')}`, { field: `${field}.${key}` });
     }
   }
 }

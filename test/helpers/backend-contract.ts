@@ -53,8 +53,7 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
 export function backendContract(name: string, factory: BackendFactory): void {
   describe(`backend contract: ${name}`, () => {
     let backend: Backend;
-    const tick = () =>
-      new Promise<void>((r) => (factory.quietMs ? setTimeout(r, factory.quietMs) : setImmediate(r)));
+    const tick = () => new Promise<void>((r) => (factory.quietMs ? setTimeout(r, factory.quietMs) : setImmediate(r)));
     const waiting = (n: number) => until(() => backend.usage('r')?.waiting === n, `${n} waiter(s)`);
     afterEach(async () => {
       await backend?.close();

@@ -5,7 +5,10 @@
  * returns the peak units held per resource plus fencing facts. A and R lines sit inside the
  * real hold, so any overlap beyond capacity in the log is a real one.
  */
-export function checkLog(text: string, mutexes: Set<string>): {
+export function checkLog(
+  text: string,
+  mutexes: Set<string>,
+): {
   peak: Record<string, number>;
   grants: Record<string, number>;
   duplicateFences: number;

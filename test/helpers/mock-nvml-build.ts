@@ -21,10 +21,7 @@ const SOURCE = path.join(REPO_ROOT, 'native/mock-nvml/mock_nvml.c');
 const OUT_ROOT = path.join(REPO_ROOT, 'build/mock-nvml');
 const LIB_NAME = 'libnvidia-ml.so.1';
 
-const CFLAGS = [
-  '-std=c11', '-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-pthread',
-  `-Wl,-soname,${LIB_NAME}`,
-];
+const CFLAGS = ['-std=c11', '-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-pthread', `-Wl,-soname,${LIB_NAME}`];
 
 /** Symbols each variant leaves out (compiled with -DOMIT_<symbol>). */
 const OMIT: Record<MockNvmlVariant, readonly string[]> = {
@@ -90,8 +87,7 @@ export function mockNvmlLibs(): MockNvmlLibs {
   const missing = VARIANTS.filter((v) => !fs.existsSync(libs[v]));
   if (missing.length > 0) {
     throw new Error(
-      `mock NVML not built (${missing.map((v) => libs[v]).join(', ')}): ` +
-        'call buildMockNvml() first (vitest does it in test/helpers/global-setup.ts)',
+      `mock NVML not built (${missing.map((v) => libs[v]).join(', ')}): call buildMockNvml() first (vitest does it in test/helpers/global-setup.ts)`,
     );
   }
   return libs;

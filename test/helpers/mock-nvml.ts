@@ -118,9 +118,7 @@ export function serializeMockState(s: MockNvmlState): string {
     bool('persistence', d.persistence);
     bool('mig', d.mig);
     if (d.processes !== undefined) {
-      const items = d.processes.map(
-        (p) => `${uint('pid', p.pid)}:${p.usedBytes === null ? 'na' : uint('usedBytes', p.usedBytes)}`,
-      );
+      const items = d.processes.map((p) => `${uint('pid', p.pid)}:${p.usedBytes === null ? 'na' : uint('usedBytes', p.usedBytes)}`);
       dev('processes', items.join(','));
     }
   });

@@ -58,8 +58,7 @@ export function spawnLeaseClient(config: Record<string, unknown>, fixture = FIXT
   let buf = '';
   proc.stdout?.setEncoding('utf8').on('data', (d: string) => {
     buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
       const l = buf.slice(0, i);
       buf = buf.slice(i + 1);
       child.stdout.push(l);

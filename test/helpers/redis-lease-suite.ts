@@ -165,9 +165,9 @@ export function defineLeaseSuite(label: string, env: SuiteTarget): void {
       const view = (await a.inspect()).resources.find((r) => r.resource === 'gpu');
       expect(view?.waiters).toEqual([]);
       // A deadline already passed: try once, never wait.
-      await expect(a.acquire({ resource: 'gpu', units: 1, priority: 1, holder: holder(), deadline: Date.now() - 1 })).rejects.toMatchObject(
-        { code: 'E_TIMEOUT' },
-      );
+      await expect(a.acquire({ resource: 'gpu', units: 1, priority: 1, holder: holder(), deadline: Date.now() - 1 })).rejects.toMatchObject({
+        code: 'E_TIMEOUT',
+      });
       expect((await a.inspect()).resources.find((r) => r.resource === 'gpu')?.waiters).toEqual([]);
       await g.release();
       expect((await a.inspect()).resources.find((r) => r.resource === 'gpu')?.holders).toEqual([]);
@@ -180,9 +180,9 @@ export function defineLeaseSuite(label: string, env: SuiteTarget): void {
       const ac = new AbortController();
       const w1 = a.acquire({ resource: 'gpu', units: 1, priority: 1, holder: holder(), signal: ac.signal, queueGroup: 'ASR', queueLimit: 1 });
       await waitFor(() => a.usage('gpu')?.waiting === 1, 'one waiter');
-      await expect(
-        a.acquire({ resource: 'gpu', units: 1, priority: 1, holder: holder(), queueGroup: 'ASR', queueLimit: 1 }),
-      ).rejects.toMatchObject({ code: 'E_QUEUE_FULL' });
+      await expect(a.acquire({ resource: 'gpu', units: 1, priority: 1, holder: holder(), queueGroup: 'ASR', queueLimit: 1 })).rejects.toMatchObject({
+        code: 'E_QUEUE_FULL',
+      });
       await expect(a.acquire({ resource: 'gpu', units: 1, priority: 1, holder: holder(), queueLimit: 1 })).rejects.toMatchObject({
         code: 'E_QUEUE_FULL',
       });
@@ -321,7 +321,7 @@ export function defineLeaseSuite(label: string, env: SuiteTarget): void {
       );
       // The release script itself grants the head waiter and publishes it: one call per
       // handoff, flat in the number of waiters. (A holder's renewal tick may fall in a window:
-      // <= 2 on average; DESIGN allows 4.)
+      // <= 2 on average; docs/design.md allows 4.)
       expect(one.perHandoff).toBeLessThanOrEqual(2);
       expect(eight.perHandoff).toBeLessThanOrEqual(2);
       expect(one.p50).toBeLessThan(50); // generous on a loaded 2-core machine; typically ~1 ms

@@ -110,21 +110,14 @@ export class RedisClusterFixture {
     const nodes: RedisServer[] = [];
     try {
       for (let i = 0; i < 3; i++) {
-        nodes.push(
-          await RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']),
-        );
+        nodes.push(await RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']));
       }
-      const res = spawnSync(
-        REDIS_CLI,
-        ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
-        { encoding: 'utf8', timeout: 30_000 },
-      );
+      const res = spawnSync(REDIS_CLI, ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
       if (res.status !== 0) throw new Error(`redis-cli --cluster create failed: ${res.stdout}${res.stderr}`);
-      await waitUntil(
-        () => nodes.every((n) => n.cli('CLUSTER', 'INFO').includes('cluster_state:ok')),
-        'cluster_state:ok on every node',
-        20_000,
-      );
+      await waitUntil(() => nodes.every((n) => n.cli('CLUSTER', 'INFO').includes('cluster_state:ok')), 'cluster_state:ok on every node', 20_000);
       return new RedisClusterFixture(nodes);
     } catch (err) {
       for (const n of nodes) await n.stop();

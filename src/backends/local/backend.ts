@@ -3,23 +3,13 @@
 // Why not async-mutex's Semaphore for the queue (it has weights, priorities and setValue): its
 // waiters cannot leave on timeout or abort (withTimeout leaves them queued, async-mutex #54;
 // cancel() rejects everyone, #64), it cannot tell "can never fit" from "busy", and it has no
-// view of who waits. DESIGN.md requires all three, so the queue is ours; async-mutex's Mutex is
+// view of who waits. docs/design.md requires all three, so the queue is ours; async-mutex's Mutex is
 // used in the arbiter, where serialising async steps is exactly what is needed.
 import { GpuArbiterError } from '../../errors';
 import { IntrusiveList, type Linked } from '../../util/intrusive-list';
 import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject, nonNegativeNumber } from '../../util/validate';
 import { waitAborted, waitTimeout } from '../wait-errors';
-import type {
-  AcquireRequest,
-  Backend,
-  BackendSnapshot,
-  Grant,
-  HolderInfo,
-  LostReason,
-  ReleaseResult,
-  ResourceSpec,
-  ResourceUsage,
-} from '../contract';
+import type { AcquireRequest, Backend, BackendSnapshot, Grant, HolderInfo, LostReason, ReleaseResult, ResourceSpec, ResourceUsage } from '../contract';
 
 class LocalGrant implements Grant, Linked<LocalGrant> {
   released = false;
@@ -139,16 +129,7 @@ class ResourceState implements ResourceUsage {
 
   grant(request: AcquireRequest, waitedMs: number, now: number): LocalGrant {
     const units = request.units;
-    const g = new LocalGrant(
-      this,
-      this.backend.nextTokenSeq(),
-      ++this.fencing,
-      units,
-      now,
-      waitedMs,
-      request.holder,
-      request.onLost,
-    );
+    const g = new LocalGrant(this, this.backend.nextTokenSeq(), ++this.fencing, units, now, waitedMs, request.holder, request.onLost);
     this.declared += units;
     this.holders.add(g);
     return g;
@@ -268,11 +249,11 @@ export class LocalBackend implements Backend {
       throw invalid('request.priority', 'a finite number', request.priority);
     }
     if (request.units > state.capacity) {
-      throw new GpuArbiterError(
-        'E_DOES_NOT_FIT',
-        `${request.units} units can never fit ${request.resource} (capacity ${state.capacity})`,
-        { resource: request.resource, units: request.units, capacity: state.capacity },
-      );
+      throw new GpuArbiterError('E_DOES_NOT_FIT', `${request.units} units can never fit ${request.resource} (capacity ${state.capacity})`, {
+        resource: request.resource,
+        units: request.units,
+        capacity: state.capacity,
+      });
     }
     if (request.signal?.aborted) throw waitAborted(request.signal);
     return state;
@@ -374,33 +355,31 @@ export class LocalBackend implements Backend {
 
   inspect(): BackendSnapshot {
     const now = Date.now();
-    const resources = [...this.resources.values()].map(
-      (s) => (
-        s.reorder(now),
-        {
-          resource: s.name,
-          capacity: s.capacity,
-          external: s.external,
-          closed: s.closed,
-          declared: s.declared,
-          holders: [...s.holders].map((g) => ({
-            token: g.token,
-            fencingToken: g.fencingToken,
-            units: g.units,
-            grantedAt: g.grantedAt,
-            holder: copyHolder(g.holder),
-          })),
-          waiters: s.queue.map((w, position) => ({
-            position,
-            units: w.request.units,
-            priority: w.request.priority,
-            enqueuedAt: w.enqueuedAt,
-            deadline: w.request.deadline ?? null,
-            holder: copyHolder(w.request.holder),
-          })),
-        }
-      ),
-    );
+    const resources = [...this.resources.values()].map((s) => {
+      s.reorder(now);
+      return {
+        resource: s.name,
+        capacity: s.capacity,
+        external: s.external,
+        closed: s.closed,
+        declared: s.declared,
+        holders: [...s.holders].map((g) => ({
+          token: g.token,
+          fencingToken: g.fencingToken,
+          units: g.units,
+          grantedAt: g.grantedAt,
+          holder: copyHolder(g.holder),
+        })),
+        waiters: s.queue.map((w, position) => ({
+          position,
+          units: w.request.units,
+          priority: w.request.priority,
+          enqueuedAt: w.enqueuedAt,
+          deadline: w.request.deadline ?? null,
+          holder: copyHolder(w.request.holder),
+        })),
+      };
+    });
     return { kind: this.kind, resources, ownershipViolations: this.ownershipViolations };
   }
 
@@ -424,6 +403,3 @@ export class LocalBackend implements Backend {
 function copyHolder(h: HolderInfo): HolderInfo {
   return { leaseId: h.leaseId, task: h.task, pid: h.pid };
 }
-
-
-
