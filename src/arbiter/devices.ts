@@ -236,6 +236,7 @@ export class DeviceBook {
         message: `Lease ${lease.id} (${lease.task}) pid ${o.pid} uses ${o.usedMiB} MiB on GPU ${index}, declared ${o.declaredMiB} MiB`,
         task: lease.task,
         leaseId: lease.id,
+        label: lease.label,
         resource,
         device: index,
         details: { pid: o.pid, declaredMiB: o.declaredMiB, usedMiB: o.usedMiB },

@@ -33,6 +33,8 @@ export interface LeaseInfo {
   acquiredAt: number;
   waitedMs: number;
   released: boolean;
+  /** The job's label (AcquireOptions.label); null when none was given. */
+  label: string | null;
 }
 
 /**
@@ -45,6 +47,7 @@ export class LeaseHolderInfo implements HolderInfo {
     readonly seq: number,
     readonly task: string,
     readonly pid: number,
+    readonly label: string | undefined,
   ) {}
 
   get leaseId(): string {
@@ -111,6 +114,11 @@ export class Lease implements AsyncDisposable, Disposable {
     return this.holder.leaseId;
   }
 
+  /** The job's label (AcquireOptions.label); null when none was given. */
+  get label(): string | null {
+    return this.holder.label ?? null;
+  }
+
   /** Strictly increasing per GPU: pass it to storage that must refuse stale holders. */
   get fencingToken(): number {
     return this.grant.fencingToken;
@@ -167,6 +175,7 @@ export class Lease implements AsyncDisposable, Disposable {
       acquiredAt: this.acquiredAt,
       waitedMs: this.waitedMs,
       released: this.isReleased,
+      label: this.label,
     };
   }
 }

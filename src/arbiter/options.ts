@@ -5,7 +5,7 @@ import type { FallbackFactory } from '../backends/failover';
 import { checkTarget, type RedisTarget } from '../backends/redis/connection';
 import type { GpuView } from '../gpu/view';
 import { PlacementStrategies, type PlacementStrategy } from '../policy/placement';
-import { parsePolicies, type TaskPolicy, type TaskPolicyInput } from '../policy/task-policy';
+import { MAX_MIB, MAX_PRIORITY, parsePolicies, type TaskPolicy, type TaskPolicyInput } from '../policy/task-policy';
 import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from '../util/validate';
 import { GpuArbiterError } from '../errors';
 import type { DeclaredDevice } from '../policy/admission';
@@ -333,6 +333,18 @@ function parseDeclared(value: unknown, field: string): Readonly<DeclaredDevice>[
 }
 
 /** Options of {@link GpuArbiter.acquire} and {@link GpuArbiter.run}. */
+/** Who a job is, shown with its hold: in snapshot(), `watch`, alerts and the critical log. */
+export interface JobLabel {
+  job?: string;
+  session?: string;
+  stage?: string;
+}
+
+/**
+ * Per-call options of acquire() and run(). Each overrides the task's policy for this request only.
+ * @example
+ * await arbiter.acquire('OCR', { vramMiB: 9000, priority: 70, label: { job: 'video-42', stage: 'ocr' } });
+ */
 export interface AcquireOptions {
   /** Abort the wait (E_ABORTED). Does not touch a lease already granted. */
   signal?: AbortSignal;
@@ -340,16 +352,39 @@ export interface AcquireOptions {
   maxWaitMs?: number;
   /** Process that will use the VRAM (for overuse checks). @default process.pid */
   pid?: number;
+  /**
+   * VRAM this job needs, in MiB: overrides the task's vramMiB (and, for vramMiB 'auto' tasks,
+   * the learned estimate). A size no GPU could ever hold fails at once with E_DOES_NOT_FIT.
+   */
+  vramMiB?: number;
+  /** Overrides the task's priority (0-1000, higher first). */
+  priority?: number;
+  /** What the job is: free text (up to 128 printable characters) or `{ job, session, stage }`. */
+  label?: string | JobLabel;
 }
 
 export interface ParsedAcquireOptions {
   signal: AbortSignal | undefined;
   maxWaitMs: number | undefined;
   pid: number;
+  vramMiB: number | undefined;
+  priority: number | undefined;
+  /** The label as one line of text (`job=.. session=.. stage=..` for an object). */
+  label: string | undefined;
 }
 
-const ACQUIRE_KEYS = ['signal', 'maxWaitMs', 'pid', 'fallback'] as const;
-const DEFAULT_ACQUIRE: ParsedAcquireOptions = Object.freeze({ signal: undefined, maxWaitMs: undefined, pid: process.pid });
+const ACQUIRE_KEYS = ['signal', 'maxWaitMs', 'pid', 'vramMiB', 'priority', 'label', 'fallback'] as const;
+const DEFAULT_ACQUIRE: ParsedAcquireOptions = Object.freeze({
+  signal: undefined,
+  maxWaitMs: undefined,
+  pid: process.pid,
+  vramMiB: undefined,
+  priority: undefined,
+  label: undefined,
+});
+const LABEL_MAX = 128;
+const LABEL_TEXT = /^[\x20-\x7e]+$/;
+const LABEL_KEYS = ['job', 'session', 'stage'] as const;
 
 export function parseAcquireOptions(value: unknown): ParsedAcquireOptions {
   if (value === undefined) return DEFAULT_ACQUIRE;
@@ -360,7 +395,33 @@ export function parseAcquireOptions(value: unknown): ParsedAcquireOptions {
     signal: o.signal,
     maxWaitMs: o.maxWaitMs === undefined ? undefined : integerInRange('options.maxWaitMs', o.maxWaitMs, 0, 2 ** 31 - 1),
     pid: o.pid === undefined ? process.pid : integerInRange('options.pid', o.pid, 1, 2 ** 31 - 1),
+    vramMiB: o.vramMiB === undefined ? undefined : integerInRange('options.vramMiB', o.vramMiB, 1, MAX_MIB),
+    priority: o.priority === undefined ? undefined : integerInRange('options.priority', o.priority, 0, MAX_PRIORITY),
+    label: o.label === undefined ? undefined : parseLabel(o.label),
   };
+}
+
+/** A label as one line of printable text; an object becomes `job=.. session=.. stage=..`. */
+function parseLabel(value: unknown): string {
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else {
+    const o = optionsObject<JobLabel>('options.label', value);
+    knownKeys('options.label', o, LABEL_KEYS);
+    const parts: string[] = [];
+    for (const k of LABEL_KEYS) {
+      const v = o[k];
+      if (v === undefined) continue;
+      if (typeof v !== 'string' || v.length === 0 || /\s/.test(v)) throw invalid(`options.label.${k}`, 'a non-empty string without spaces', v);
+      parts.push(`${k}=${v}`);
+    }
+    if (parts.length === 0) throw invalid('options.label', 'a string or an object with job, session or stage', value);
+    text = parts.join(' ');
+  }
+  if (text.length === 0 || text.length > LABEL_MAX || !LABEL_TEXT.test(text)) {
+    throw invalid('options.label', `1 to ${LABEL_MAX} printable ASCII characters`, value);
+  }
+  return text;
 }
 
 function isBackend(b: unknown): b is Backend {

@@ -133,15 +133,17 @@ export class Requests {
     const s = this.s;
     if (s.closed) throw new GpuArbiterError('E_CLOSED', 'The arbiter is closed');
     const opts = parseAcquireOptions(options);
-    const units = policy.autoVram ? s.learner.estimate(policy.task, policy.vramMiB) : policy.vramMiB;
-    const dev = this.placeOrThrow(policy, units);
+    // Per-call values win over the task's policy (and over a learned estimate).
+    const units = opts.vramMiB ?? (policy.autoVram ? s.learner.estimate(policy.task, policy.vramMiB) : policy.vramMiB);
+    const priority = opts.priority ?? policy.priority;
+    const dev = this.placeOrThrow(policy, units, priority);
     const maxWait = opts.maxWaitMs ?? policy.maxWaitMs;
     const deadline = policy.busyPolicy === 'REJECT' ? Date.now() : maxWait === null ? undefined : Date.now() + maxWait;
-    const holder = new LeaseHolderInfo(++this.leaseSeq, policy.task, opts.pid);
+    const holder = new LeaseHolderInfo(++this.leaseSeq, policy.task, opts.pid, opts.label);
     const request: AcquireRequest = {
       resource: dev.resource,
       units,
-      priority: policy.priority,
+      priority,
       deadline,
       signal: opts.signal,
       holder,
@@ -192,7 +194,7 @@ export class Requests {
   }
 
   /** The GPU a request goes to; throws E_NO_DEVICE / E_DOES_NOT_FIT (and notes the demand). */
-  private placeOrThrow(policy: TaskPolicy, units: number): ManagedDevice {
+  private placeOrThrow(policy: TaskPolicy, units: number, priority: number): ManagedDevice {
     const list = this.devices.list;
     const only = list.length === 1 ? list[0]! : null;
     let placed: Placement;
@@ -201,7 +203,7 @@ export class Requests {
       const cap = only.admission.capacityMiB;
       placed = units > cap ? { kind: 'does-not-fit', largestCapacityMiB: cap } : { kind: 'wait', index: only.index };
     } else {
-      placed = place(units, policy.priority, this.devices.candidates(), this.s.config.placement);
+      placed = place(units, priority, this.devices.candidates(), this.s.config.placement);
     }
     if (placed.kind === 'no-device') {
       const snap = this.s.monitor.snapshot();

@@ -34,6 +34,8 @@ export interface DeviceView {
 export interface HolderSnapshot {
   leaseId: string;
   task: string;
+  /** The job's label (AcquireOptions.label), where the backend carries it; null otherwise. */
+  label: string | null;
   pid: number;
   device: number | null;
   resource: string;
@@ -52,6 +54,8 @@ export interface WaiterSnapshot {
   position: number;
   leaseId: string;
   task: string;
+  /** The job's label (AcquireOptions.label), where the backend carries it; null otherwise. */
+  label: string | null;
   pid: number;
   priority: number;
   vramMiB: number;
@@ -140,6 +144,7 @@ export function buildSnapshot(input: {
       holders.push({
         leaseId: h.holder.leaseId,
         task: h.holder.task,
+        label: own ? rec.label : (h.holder.label ?? null),
         pid: h.holder.pid,
         device: deviceOf(r.resource),
         resource: r.resource,
@@ -159,6 +164,7 @@ export function buildSnapshot(input: {
         position: w.position,
         leaseId: w.holder.leaseId,
         task: w.holder.task,
+        label: w.holder.label ?? null,
         pid: w.holder.pid,
         priority: w.priority,
         vramMiB: w.units,

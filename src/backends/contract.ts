@@ -11,6 +11,8 @@ export interface HolderInfo {
   task: string;
   /** Process expected to use the VRAM; NVML per-process usage is matched against it. */
   pid: number;
+  /** What the job is, for people (e.g. `job=42 session=call-7 stage=ocr`); shown in views and alerts. */
+  label?: string;
 }
 
 /** Capacity of one resource. For a GPU: units are MiB. For a plain mutex: capacity 1, units 1. */

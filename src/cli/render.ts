@@ -58,13 +58,15 @@ export function renderSnapshot(s: ArbiterSnapshot, options: RenderOptions = {}):
     );
     for (const h of s.holders.filter((x) => x.device === d.index)) {
       const flags = [h.watchdogFired ? 'WATCHDOG' : '', h.overuse ? 'OVERUSE' : '', h.own ? '' : `pid ${h.pid}`].filter(Boolean).join(' ');
-      out.push(`    holds  ${pad(h.task, 16)} ${rpad(gib(h.vramMiB), 6)}  ${rpad(secs(h.heldMs), 7)}  #${h.fencingToken} ${flags}`);
+      const label = h.label === null ? '' : `  ${h.label}`;
+      out.push(`    holds  ${pad(h.task, 16)} ${rpad(gib(h.vramMiB), 6)}  ${rpad(secs(h.heldMs), 7)}  #${h.fencingToken} ${flags}${label}`);
     }
     const q = s.queues.find((x) => x.device === d.index);
     for (const w of (q?.waiters ?? []).slice(0, maxWaiters)) {
       const left = w.remainingMs === null ? '' : `  gives up in ${secs(w.remainingMs)}`;
       const eta = w.etaMs === undefined || w.etaMs === null ? '' : `  #${w.position + 1} eta ~${secs(w.etaMs)}`;
-      out.push(`    waits  ${pad(w.task, 16)} ${rpad(gib(w.vramMiB), 6)}  ${rpad(secs(w.waitedMs), 7)}  prio ${w.priority}${eta}${left}`);
+      const label = w.label === null ? '' : `  ${w.label}`;
+      out.push(`    waits  ${pad(w.task, 16)} ${rpad(gib(w.vramMiB), 6)}  ${rpad(secs(w.waitedMs), 7)}  prio ${w.priority}${eta}${left}${label}`);
     }
     const more = (q?.waiters.length ?? 0) - maxWaiters;
     if (more > 0) out.push(`    ... ${more} more waiting`);

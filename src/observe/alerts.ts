@@ -15,6 +15,8 @@ export interface Alert {
   message: string;
   task?: string | null;
   leaseId?: string | null;
+  /** The job's label (AcquireOptions.label) where the alert is about one lease that has one. */
+  label?: string | null;
   resource?: string | null;
   device?: number | null;
   /** Anything else about it (reason, MiB figures, error message...). */

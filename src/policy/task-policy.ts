@@ -69,7 +69,8 @@ const POLICY_KEYS = [
 
 // Timers past 2^31-1 ms fire at once in Node; refuse them here rather than misbehave later.
 const MAX_MS = 2 ** 31 - 1;
-const MAX_MIB = 2 ** 31 - 1;
+/** The most VRAM a task or a request may declare, in MiB. */
+export const MAX_MIB = 2 ** 31 - 1;
 
 /** Validates one task's policy; every message names the field, e.g. `policies.ASR.priority`. */
 export function parseTaskPolicy(task: string, value: unknown, field = `policies.${task}`): TaskPolicy {

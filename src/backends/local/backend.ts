@@ -401,5 +401,5 @@ export class LocalBackend implements Backend {
 
 /** A plain copy; reads the fields (a holder may compute leaseId in a getter). */
 function copyHolder(h: HolderInfo): HolderInfo {
-  return { leaseId: h.leaseId, task: h.task, pid: h.pid };
+  return h.label === undefined ? { leaseId: h.leaseId, task: h.task, pid: h.pid } : { leaseId: h.leaseId, task: h.task, pid: h.pid, label: h.label };
 }
