@@ -8,6 +8,7 @@ import type { GpuDevice, GpuSnapshot } from '../gpu/types';
 import { admitDeclared, admitDevice, declaredToDevice, type DeviceAdmission } from '../policy/admission';
 import type { PlacementCandidate } from '../policy/placement';
 import type { Lease, LeaseDevice, LeaseEnv } from './lease';
+import { attributeToHolders } from './process-tree';
 import type { ArbiterState } from './state';
 import type { ManagedDevice } from './types';
 
@@ -85,8 +86,11 @@ export class DeviceBook {
       if (wanted !== null && !wanted.includes(gpu.index)) continue;
       seen.add(gpu.index);
       const resource = this.s.resourceOf(gpu);
+      const held = holders.get(resource) ?? [];
+      // A holder's child processes spend its VRAM, not outside VRAM (process-tree.ts).
+      const seenGpu = held.length === 0 ? gpu : attributeToHolders(gpu, new Set(held.map((h) => h.holder.pid)));
       const admission = listed.has(gpu.index)
-        ? admitDevice(gpu, config.maxFraction, holders.get(resource) ?? [])
+        ? admitDevice(seenGpu, config.maxFraction, held)
         : admitDeclared(gpu.memory!.totalBytes / MiB, config.maxFraction);
       const prev = backend.usage(resource);
       // Unusable: keep the last known capacity so queued waiters are not turned into
@@ -98,7 +102,7 @@ export class DeviceBook {
       if (pending !== undefined) await pending;
       next.push(managed(gpu, resource, admission));
       this.checkOveruse(resource, gpu.index, admission);
-      this.observeUse(resource, gpu);
+      this.observeUse(resource, seenGpu);
     }
     await this.keepVanished(seen, wanted, holders, next);
     this.list = next.sort((a, b) => a.index - b.index);
