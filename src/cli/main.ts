@@ -3,6 +3,7 @@
 import { isGpuArbiterError } from '../errors';
 import { runDemo } from './demo';
 import { runDoctorCommand } from './doctor';
+import { runExec } from './exec';
 import { runMetricsCommand } from './metrics';
 import { runStatus } from './status';
 import { runWatch } from './watch';
@@ -15,6 +16,7 @@ Commands:
   watch      a live view of GPUs, VRAM, holders and waiters
   metrics    serves this host's GPUs and host ledgers for Prometheus (--port 9464)
   demo       a simulated ASR/NMT/TTS/repair pipeline on the mock NVML, then a summary
+  exec       runs a command under a GPU lease: exec [options] -- <command> [args...]
   help       this text
 
 Run "gpu-arbiter <command> --help" for a command's options.
@@ -28,6 +30,7 @@ const commands: Record<string, Command> = {
   watch: runWatch,
   metrics: (argv) => runMetricsCommand(argv),
   demo: runDemo,
+  exec: runExec,
 };
 
 export async function main(argv: string[]): Promise<number> {
