@@ -66,8 +66,15 @@ describe('gpu-arbiter exec: signals while the command runs', () => {
       "process.on('SIGINT', () => { console.log('got INT'); setTimeout(() => process.exit(3), 500); }); console.log('ready'); setInterval(() => {}, 1000);",
     ];
     // script(1) runs exec on a pseudo-terminal, in its foreground; \x03 there is Ctrl-C.
-    const inner = [process.execPath, cli, 'exec', '--vram', '100', '--', ...counting].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-    const child = spawn('script', ['-qfec', inner, '/dev/null'], { env: { ...process.env, ...env }, cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+    // script hands the line to $SHELL -c (or /bin/sh where SHELL is unset, as in CI). `exec`
+    // replaces that shell: dash, unlike bash, would itself die of the terminal's SIGINT and make
+    // script report 130 whatever our exec did.
+    const inner = ['exec', process.execPath, cli, 'exec', '--vram', '100', '--', ...counting].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const child = spawn('script', ['-qfec', inner, '/dev/null'], {
+      env: { ...process.env, ...env, SHELL: '/bin/sh' },
+      cwd: repoRoot,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
