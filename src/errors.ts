@@ -18,6 +18,10 @@ export const ErrorCodes = [
   'E_NATIVE_LOAD',
   'E_UNSUPPORTED_PLATFORM',
   'E_CLOSED',
+  /** A host ledger's table that has no room left, e.g. its 256 process slots (the message names the limit). */
+  'E_LEDGER_FULL',
+  /** A host ledger file refused by the trust model: owned by an untrusted user, or open to every user. */
+  'E_LEDGER_UNTRUSTED',
 ] as const;
 
 /** A stable error code; switch on it, not on the message. */

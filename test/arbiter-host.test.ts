@@ -21,6 +21,7 @@ const policies = {
   SKIPPY: { priority: 10, vramMiB: 8 * 1024, busyPolicy: 'SKIP', maxWaitMs: 100 },
   LOW: { priority: 10, vramMiB: 4 * 1024, maxWaitMs: 10_000 },
   HIGH: { priority: 90, vramMiB: 4 * 1024, maxWaitMs: 10_000 },
+  STOPPY: { priority: 50, vramMiB: 4 * 1024, holdMaxMs: 200, revokeOnHoldMax: true, revokeGraceMs: 100 },
 };
 const UUID = defaultDevice(0).uuid!;
 
@@ -173,6 +174,20 @@ describe("GpuArbiter backend 'host' across processes", () => {
     expect(r.ok).toBe(true);
     expect(r.at! - killedAt).toBeLessThan(2000);
     expect(ledger().holders.map((h) => h.pid)).toEqual([b.pid]);
+  });
+
+  it('revokeOnHoldMax: a holder stopped with SIGSTOP loses its hold past holdMaxMs + grace, taken by the other processes', async () => {
+    const [a, b] = await Promise.all([child(1), child(1)]); // 6 GiB budget: 4 + 4 does not fit
+    expect(await a.cmd({ cmd: 'acquire', task: 'STOPPY', key: 's' })).toMatchObject({ ok: true });
+    a.proc.kill('SIGSTOP'); // its own watchdog cannot run
+    try {
+      const got = await b.cmd({ cmd: 'acquire', task: 'FOUR', key: 'f' });
+      expect(got).toMatchObject({ ok: true });
+      expect(ledger().holders.map((h) => h.pid)).toEqual([b.pid]);
+    } finally {
+      a.proc.kill('SIGCONT');
+    }
+    await waitForAsync(async () => !(await snapshotOf(a)).holders.some((h) => h.own), 'the stopped holder to hear of it');
   });
 
   it('priority across processes: a later high-priority waiter is served before an earlier low one', async () => {

@@ -3,15 +3,17 @@
 namespace gpu_arbiter::common {
 
 // JS thread.
-Napi::Error CodedJsError(Napi::Env env, const std::string& code, const std::string& message) {
+Napi::Error CodedJsError(Napi::Env env, const std::string& code, const std::string& message,
+                         const std::string& reason) {
   Napi::Error err = Napi::Error::New(env, message);
   err.Set("code", Napi::String::New(env, code));
+  if (!reason.empty()) err.Set("reason", Napi::String::New(env, reason));
   return err;
 }
 
 // JS thread.
-void ThrowCoded(Napi::Env env, const std::string& code, const std::string& message) {
-  throw CodedJsError(env, code, message);
+void ThrowCoded(Napi::Env env, const std::string& code, const std::string& message, const std::string& reason) {
+  throw CodedJsError(env, code, message, reason);
 }
 
 // JS thread.

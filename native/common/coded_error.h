@@ -14,18 +14,23 @@
 namespace gpu_arbiter::common {
 
 // Thrown by native code on any thread; caught on the JS thread by WithCodedErrors. `code` is a
-// GpuArbiterError code (e.g. "E_BACKEND_UNAVAILABLE").
+// GpuArbiterError code (e.g. "E_BACKEND_UNAVAILABLE"); `reason`, where not empty, says which case
+// of it (e.g. "corrupt") and becomes the GpuArbiterError's `details.reason`.
 struct CodedError {
   std::string code;
   std::string message;
+  std::string reason = std::string();
 };
 
-// JS thread: a JS Error with `code` set, to throw or to reject a promise with.
-Napi::Error CodedJsError(Napi::Env env, const std::string& code, const std::string& message);
+// JS thread: a JS Error with `code` (and `reason`, when not empty) set, to throw or to reject a
+// promise with.
+Napi::Error CodedJsError(Napi::Env env, const std::string& code, const std::string& message,
+                         const std::string& reason = std::string());
 
 // JS thread: throws CodedJsError(...) as a C++ exception; node-addon-api (NAPI_CPP_EXCEPTIONS)
 // turns it into a JS exception when the callback returns.
-[[noreturn]] void ThrowCoded(Napi::Env env, const std::string& code, const std::string& message);
+[[noreturn]] void ThrowCoded(Napi::Env env, const std::string& code, const std::string& message,
+                             const std::string& reason = std::string());
 
 // JS thread: runs `body` and returns what it returns; a CodedError it throws becomes a coded JS
 // Error. Napi::Errors pass through untouched.
@@ -34,7 +39,7 @@ auto WithCodedErrors(Napi::Env env, Body&& body) -> decltype(body()) {
   try {
     return body();
   } catch (const CodedError& e) {
-    ThrowCoded(env, e.code, e.message);
+    ThrowCoded(env, e.code, e.message, e.reason);
   }
 }
 

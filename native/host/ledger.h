@@ -42,18 +42,42 @@ class GrantSink {
   virtual void Deliver(const GrantInfo& grant) = 0;
 };
 
-// Thrown by Open/DefineResource (any thread): `code` is a GpuArbiterError code. The JS-thread
-// entry points (ledger_wrap.cc, host_module.cc) turn it into a coded JS Error.
+// Thrown by Open/DefineResource and by any operation that finds the ledger corrupt, its lock
+// stuck, or its file untrusted (any thread): `code` is a GpuArbiterError code, `reason` one of
+// the k*Reason strings below where the code alone does not say it. The JS-thread entry points
+// (ledger_wrap.cc, host_module.cc) turn it into a coded JS Error.
 using LedgerError = common::CodedError;
+// LedgerError::reason values (GpuArbiterError details.reason in TypeScript).
+inline constexpr const char* kCorruptReason = "corrupt";  // E_BACKEND_UNAVAILABLE
+inline constexpr const char* kIncompatibleReason =
+    "incompatible";                                                // E_BACKEND_UNAVAILABLE: not a ledger of this layout
+inline constexpr const char* kLockTimeoutReason = "lock-timeout";  // E_BACKEND_UNAVAILABLE
+inline constexpr const char* kAccessReason = "access";             // E_BACKEND_UNAVAILABLE: the file mode refuses us
+// How long an operation waits for the ledger lock (held for microseconds by every healthy user)
+// before it fails with kLockTimeoutReason instead of hanging.
+constexpr int kLockTimeoutMs = 5000;
+
+// Who may own a ledger file this process maps, and how a ledger this process creates is shared
+// (HostLedgerOptions.mode / group / trustOwner in src/backends/host/options.ts; the trust model
+// is in docs/host-ledger.md, "Trust model").
+struct AccessOptions {
+  // Mode of a ledger file this call creates (umask does not apply): 0600, or 0660 to share it
+  // with `group`.
+  mode_t mode = 0600;
+  // Group of a ledger file this call creates; (gid_t)-1: the creating process's.
+  gid_t group = static_cast<gid_t>(-1);
+  // Owners trusted besides this process's effective uid and root (uid 0).
+  std::vector<uid_t> trusted;
+};
 
 // The results below are returned to JS as these numbers; the addon exports them by name
 // (host.codes, see StatusCodes() in ledger_wrap.cc), so TypeScript never mirrors them.
 enum class AcquireStatus : int {
   kGranted = 0,
   kQueued = 1,
-  kBusy = 2,             // queue=false and it cannot be granted now
-  kDoesNotFit = 3,       // more units than the capacity
-  kTableFull = 4,        // no free holder/waiter slot
+  kBusy = 2,        // queue=false and it cannot be granted now
+  kDoesNotFit = 3,  // more units than the capacity
+  kTableFull = 4,   // no free holder/waiter slot
   kUnknownResource = 5,
 };
 
@@ -116,11 +140,13 @@ struct LedgerView {
 class ProcessLedger {
  public:
   // Maps (creating if needed) the ledger of `ns`, or returns this process's existing mapping of
-  // the same file. create=false: fail if there is no ledger yet. JS thread. Throws LedgerError.
-  static std::shared_ptr<ProcessLedger> Open(const std::string& ns, bool create);
+  // the same file. create=false: fail if there is no ledger yet. JS thread. Throws LedgerError:
+  // E_LEDGER_UNTRUSTED (owned by an untrusted uid, or open to every user), E_LEDGER_FULL (no
+  // free process slot), E_BACKEND_UNAVAILABLE (none, unreadable, incompatible or corrupt).
+  static std::shared_ptr<ProcessLedger> Open(const std::string& ns, bool create, const AccessOptions& access);
   // Reads the ledger of `ns` without registering this process or starting a thread (status
-  // tools). JS thread. Throws LedgerError (E_BACKEND_UNAVAILABLE when there is none).
-  static LedgerView Peek(const std::string& ns);
+  // tools). JS thread. Throws LedgerError as Open does (E_BACKEND_UNAVAILABLE when there is none).
+  static LedgerView Peek(const std::string& ns, const std::vector<uid_t>& trusted);
   ~ProcessLedger();
   ProcessLedger(const ProcessLedger&) = delete;
   ProcessLedger& operator=(const ProcessLedger&) = delete;
@@ -143,13 +169,17 @@ class ProcessLedger {
 
   // JS thread. queue=false: grant now or kBusy; queue=true: grant now or enqueue (one lock
   // round trip either way: the uncontended request is granted inline).
+  // revoke_after_ms: once the hold is that old, any process of the host revokes it (kLostExpired)
+  // on its next sweep (0: never).
   AcquireResult Acquire(uint32_t resource, uint64_t units, int32_t priority, uint32_t owner, uint32_t thread,
-                        bool queue, const std::string& label);
+                        bool queue, const std::string& label, uint64_t revoke_after_ms = 0);
   // JS thread (all below, to Inspect).
   CancelStatus Cancel(uint32_t waiter, uint64_t request);
   // kNotOwner: the slot is not held with this token (refused, counted host-wide);
   // kWasRevoked: it was, but the hold had been revoked (nothing to give back, not a violation).
-  ReleaseStatus Release(uint32_t holder, uint64_t token);
+  // A hold of another handle (`owner`) or process ends exactly as Revoke(kLostRevoked) ends it:
+  // its units are free at once and its holder is told through its waiter thread (kReleased).
+  ReleaseStatus Release(uint32_t holder, uint64_t token, uint32_t owner);
   // Takes a hold away from any process of the host: its units are free at once, and its
   // process learns through its waiter thread (the grant's `lost` aborts). false: not held.
   bool Revoke(uint32_t holder, uint64_t token, uint32_t reason);
@@ -171,7 +201,12 @@ class ProcessLedger {
 
  private:
   ProcessLedger() = default;
-  static Header* MapValidated(int fd, const std::string& path, const struct stat& st);
+  // Opens the ledger file of `ns` (never through a symlink; creating it first when `create`)
+  // and checks its owner and mode against the trust model, tightening the mode of a file of
+  // ours that is open to every user. Fills *st; returns the fd. Throws LedgerError.
+  static int OpenTrusted(const std::string& ns, bool create, const AccessOptions& access, struct stat* st);
+  // Maps the file open on `fd` (closes it) and checks magic, version and sizes.
+  static Header* MapValidated(int fd, const std::string& path, const std::string& ns, const struct stat& st);
   // RAII ledger lock; whoever finds it owner-died repairs the ledger first (Repair()).
   class Locked {
    public:
@@ -190,13 +225,40 @@ class ProcessLedger {
 
   // All below: caller holds the ledger lock. `wake` collects Proc slots to wake after unlock.
   void Repair();
+  // Checks every state, index, list and bound of the tables (at open and status reads); throws
+  // Corrupt() at the first that is wrong.
+  void Validate();
+  // Marks this mapping unusable and throws the corrupt-ledger LedgerError naming `what`. Every
+  // later operation of this process on the mapping fails the same way (Locked).
+  [[noreturn]] void Corrupt(const std::string& what);
+  // Slot accessors for indices read from shared memory: Corrupt() when out of range.
+  Resource& ResAt(uint32_t r) {
+    if (r >= kMaxResources) Corrupt("resource index out of range: " + std::to_string(r));
+    return hdr_->resources[r];
+  }
+  Proc& ProcAt(uint32_t p) {
+    if (p >= kMaxProcs) Corrupt("process index out of range: " + std::to_string(p));
+    return hdr_->procs[p];
+  }
+  Holder& HolderAt(uint32_t h) {
+    if (h >= kMaxHolders) Corrupt("holder index out of range: " + std::to_string(h));
+    return hdr_->holders[h];
+  }
+  Waiter& WaiterAt(uint32_t w) {
+    if (w >= kMaxWaiters) Corrupt("waiter index out of range: " + std::to_string(w));
+    return hdr_->waiters[w];
+  }
+  // Revokes held slot `h` for `reason`: units free at once, its process told (waiter thread).
+  void RevokeLocked(uint32_t h, uint32_t reason, std::vector<uint32_t>* wake);
+  // Revokes the holds whose revoke_at_ms has passed (kLostExpired); Sweep runs it.
+  void ExpireHolds(std::vector<uint32_t>* wake);
   uint32_t DefineLocked(const std::string& name, uint64_t capacity, bool update, std::vector<uint32_t>* wake);
   void Sweep(std::vector<uint32_t>* wake);
-  bool ProcDead(Proc& p);
+  bool ProcDead(uint32_t i);
   void ReclaimProc(uint32_t p, std::vector<uint32_t>* wake);
   void Schedule(uint32_t r, std::vector<uint32_t>* wake, uint32_t inline_waiter, bool* inline_granted);
   uint32_t NewHolder(uint32_t r, uint64_t units, int32_t priority, uint32_t proc, int32_t pid, uint32_t owner,
-                     uint32_t thread, const char* label);
+                     uint32_t thread, const char* label, uint64_t revoke_after_ms);
   static bool Fits(const Resource& r, uint64_t units);
   void FreeHolder(uint32_t h);
   void DropHolder(uint32_t h);  // kHeld or kRevoked -> kFree, whichever it is
@@ -208,14 +270,18 @@ class ProcessLedger {
   void WakeAll(const std::vector<uint32_t>& wake);
 
   std::string path_;
-  dev_t dev_ = 0;
-  ino_t ino_ = 0;
+  std::string ns_;
   Header* hdr_ = nullptr;
   size_t size_ = 0;
   pid_t pid_ = 0;
   uint64_t start_time_ = 0;
   uint32_t proc_ = kNone;
   uint64_t rng_ = 0;  // token generator state; used under the ledger lock only
+
+  // Set once this process found the mapping corrupt (Corrupt()), with what it found.
+  std::atomic<bool> corrupt_{false};
+  std::mutex corrupt_mu_;
+  std::string corrupt_what_;
 
   std::thread thread_;
   std::atomic<bool> stop_{false};

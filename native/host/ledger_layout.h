@@ -19,7 +19,8 @@ namespace gpu_arbiter::host {
 
 // "GPUARBLG" read as a little-endian u64.
 constexpr uint64_t kLedgerMagic = 0x474C425241555047ULL;
-constexpr uint32_t kLayoutVersion = 1;
+// 2: Holder::revoke_at_ms, Waiter::revoke_after_ms, Header::next_expiry_ms (issue 13).
+constexpr uint32_t kLayoutVersion = 2;
 
 constexpr uint32_t kMaxResources = 64;
 constexpr uint32_t kMaxProcs = 256;
@@ -90,7 +91,10 @@ struct Holder {
   uint64_t units;
   uint64_t token;  // random, never 0: the ownership capability
   uint64_t fence;
-  int64_t since_ms;       // wall clock, for inspect()
+  int64_t since_ms;  // wall clock, for inspect()
+  // CLOCK_MONOTONIC ms after which any process of the host revokes the hold (kLostExpired);
+  // 0: never. Set at grant time from the request's revoke_after_ms.
+  uint64_t revoke_at_ms;
   char label[kLabelMax];  // caller's tag (task, lease id), NUL-terminated, for inspect()
 };
 
@@ -109,6 +113,7 @@ struct Waiter {
   uint64_t seq;      // global arrival order: FIFO within a priority
   uint64_t request;  // per-process request id (JS uses it to find the promise)
   int64_t since_ms;
+  uint64_t revoke_after_ms;  // the granted hold's revoke_at_ms is grant time + this (0: never)
   char label[kLabelMax];
 };
 
@@ -126,6 +131,9 @@ struct Header {
   uint64_t grants;                // total grants
   uint32_t holders_hwm;           // slots at or above this index are free (scan bound)
   uint32_t waiters_hwm;
+  // Earliest Holder::revoke_at_ms of the held slots, 0 when none has one (derived: it may be
+  // early, never late; rebuilt by Repair). Lets every operation skip the expiry scan cheaply.
+  uint64_t next_expiry_ms;
   Resource resources[kMaxResources];
   Proc procs[kMaxProcs];
   Holder holders[kMaxHolders];

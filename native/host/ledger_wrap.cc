@@ -1,9 +1,13 @@
 #include "host/ledger_wrap.h"
 
+#include <grp.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <vector>
 
 #include "host/liveness.h"
 
@@ -33,7 +37,42 @@ uint64_t Token(const Napi::Value& hi, const Napi::Value& lo) {
   return (static_cast<uint64_t>(hi.As<Napi::Number>().Uint32Value()) << 32) | lo.As<Napi::Number>().Uint32Value();
 }
 
+// JS thread: the access options of new Ledger({ mode, group, trustOwner }) (validated by
+// src/backends/host/options.ts; a group may be a gid or a name, resolved here).
+AccessOptions AccessFrom(Napi::Env env, const Napi::Object& opts) {
+  AccessOptions access;
+  Napi::Value mode = opts.Get("mode");
+  if (mode.IsNumber()) access.mode = static_cast<mode_t>(mode.As<Napi::Number>().Uint32Value());
+  Napi::Value group = opts.Get("group");
+  if (group.IsNumber()) {
+    access.group = static_cast<gid_t>(group.As<Napi::Number>().Uint32Value());
+  } else if (group.IsString()) {
+    std::string name = group.As<Napi::String>().Utf8Value();
+    struct group gr;
+    struct group* found = nullptr;
+    std::vector<char> buf(16384);
+    if (getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+      ThrowCoded(env, "E_INVALID_ARGUMENT",
+                 "Expected the name of a group of this host for options.group but received " + name);
+    }
+    access.group = found->gr_gid;
+  }
+  access.trusted = TrustedUids(opts.Get("trustOwner"));
+  return access;
+}
+
 }  // namespace
+
+// JS thread.
+std::vector<uid_t> TrustedUids(const Napi::Value& v) {
+  std::vector<uid_t> out;
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    out.push_back(static_cast<uid_t>(a.Get(i).As<Napi::Number>().Uint32Value()));
+  }
+  return out;
+}
 
 // JS thread.
 Napi::Object StatusCodes(Napi::Env env) {
@@ -91,7 +130,7 @@ Napi::Function LedgerWrap::DefineClass(Napi::Env env) {
       });
 }
 
-// JS thread: new Ledger({ namespace, threadId, onGrant, scratch, create }).
+// JS thread: new Ledger({ namespace, threadId, onGrant, scratch, create, mode, group, trustOwner }).
 LedgerWrap::LedgerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LedgerWrap>(info) {
   Napi::Env env = info.Env();
   Napi::Object opts = info[0].As<Napi::Object>();
@@ -103,8 +142,9 @@ LedgerWrap::LedgerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ledger
   scratch_ref_ = Napi::Persistent(scratch);
   scratch_ = scratch.Data();
   Napi::Value create = opts.Get("create");
+  AccessOptions access = AccessFrom(env, opts);
   WithCodedErrors(env, [&] {
-    ledger_ = ProcessLedger::Open(ns, !create.IsBoolean() || create.As<Napi::Boolean>().Value());
+    ledger_ = ProcessLedger::Open(ns, !create.IsBoolean() || create.As<Napi::Boolean>().Value(), access);
   });
   tsfn_ = GrantFn::New(env, on_grant, "gpu-arbiter:host-grant", 0, 1, this);
   tsfn_live_ = true;
@@ -211,14 +251,14 @@ Napi::Value LedgerWrap::Usage(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// acquire(resource, units, priority, queue, label) -> an AcquireStatus code (codes.acquire);
-// details in the scratch array.
+// acquire(resource, units, priority, queue, label, revokeAfterMs) -> an AcquireStatus code
+// (codes.acquire); details in the scratch array.
 Napi::Value LedgerWrap::Acquire(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  AcquireResult r = Ledger(env).Acquire(info[0].As<Napi::Number>().Uint32Value(), U64(info[1]),
-                                        info[2].As<Napi::Number>().Int32Value(), owner_, thread_,
-                                        info[3].As<Napi::Boolean>().Value(),
-                                        info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : std::string());
+  AcquireResult r = Ledger(env).Acquire(
+      info[0].As<Napi::Number>().Uint32Value(), U64(info[1]), info[2].As<Napi::Number>().Int32Value(), owner_, thread_,
+      info[3].As<Napi::Boolean>().Value(), info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : std::string(),
+      info[5].IsNumber() ? U64(info[5]) : 0);
   scratch_[kSlot] = r.slot;
   scratch_[kTokenHi] = static_cast<double>(r.token >> 32);
   scratch_[kTokenLo] = static_cast<double>(r.token & 0xFFFFFFFFu);
@@ -233,10 +273,11 @@ Napi::Value LedgerWrap::Cancel(const Napi::CallbackInfo& info) {
   return Code(env, Ledger(env).Cancel(info[0].As<Napi::Number>().Uint32Value(), U64(info[1])));
 }
 
-// release(holderSlot, tokenHi, tokenLo) -> a ReleaseStatus code (codes.release).
+// release(holderSlot, tokenHi, tokenLo) -> a ReleaseStatus code (codes.release). A hold of
+// another handle or process ends as revoke() ends it (see ProcessLedger::Release).
 Napi::Value LedgerWrap::Release(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return Code(env, Ledger(env).Release(info[0].As<Napi::Number>().Uint32Value(), Token(info[1], info[2])));
+  return Code(env, Ledger(env).Release(info[0].As<Napi::Number>().Uint32Value(), Token(info[1], info[2]), owner_));
 }
 
 // forget(holderSlot, tokenHi, tokenLo): the revocation notice reached the grant; free its slot.

@@ -9,6 +9,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <vector>
 
 #include "common/coded_error.h"
 #include "host/ledger.h"
@@ -79,6 +80,9 @@ class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
 
 // JS thread: the plain-object form of a ledger view (RawHostView in src/native/addon.ts).
 Napi::Object ViewToJs(Napi::Env env, const LedgerView& view);
+
+// JS thread: an array of uids (trustOwner) as a vector; anything else as an empty one.
+std::vector<uid_t> TrustedUids(const Napi::Value& v);
 
 // JS thread: the status codes the ledger's methods return, by name (host.codes; RawHostCodes in
 // src/native/addon.ts). Frozen.

@@ -8,10 +8,12 @@
 // liveness sweep: that is the "slow liveness poll" that reclaims a holder killed while we wait
 // (no other process may touch the ledger again). With no waiters it sleeps without a timeout.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 
 #include "host/futex_wake.h"
 #include "host/ledger.h"
+#include "host/robust_lock.h"
 
 namespace gpu_arbiter::host {
 
@@ -27,7 +29,22 @@ void ProcessLedger::ThreadMain() {
   Proc& me = hdr_->procs[proc_];
   // Our liveness beacon: held for as long as we are registered. If the process dies the kernel
   // marks it owner-died (robust futex list), and other processes see that with one trylock.
-  pthread_mutex_lock(&me.alive);
+  // Taken under the ledger lock (other processes only trylock it under that lock, so it is free
+  // unless the slot was damaged), with a trylock: a damaged mutex is never waited on.
+  bool beacon = false;
+  try {
+    Locked lock(this);
+    if (!RobustMutexTypeIntact(&me.alive)) Corrupt("this process's liveness mutex is damaged");
+    int rc = pthread_mutex_trylock(&me.alive);
+    if (rc == EOWNERDEAD) {
+      pthread_mutex_consistent(&me.alive);
+      rc = 0;
+    }
+    if (rc != 0) Corrupt("this process's liveness mutex is held by another");
+    beacon = true;
+  } catch (const LedgerError&) {
+    // Corrupt or stuck: without the beacon, other processes judge us by pid + start time.
+  }
   auto last_sweep = std::chrono::steady_clock::now();
   auto last_pending = last_sweep;
   std::vector<GrantInfo> grants;
@@ -38,7 +55,8 @@ void ProcessLedger::ThreadMain() {
                 __atomic_load_n(&me.revoked_head, __ATOMIC_ACQUIRE) != kNone;
     auto now = std::chrono::steady_clock::now();
     bool poll = pending_.load() > 0 && now - last_sweep >= std::chrono::milliseconds(kPollMs);
-    if (have || poll) {
+    // A corrupt ledger (Corrupt()) is never read again: the thread only sleeps until stopped.
+    if ((have || poll) && !corrupt_.load()) {
       try {
         Locked lock(this);
         if (poll) {
@@ -48,20 +66,25 @@ void ProcessLedger::ThreadMain() {
         // granted_head is a stack (Schedule pushes in front): newest grant first. Deliver in
         // grant order, so promises settle in queue order (priority, then arrival).
         const size_t first_grant = grants.size();
-        for (uint32_t wi = me.granted_head, guard = 0; wi != kNone && guard < kMaxWaiters; guard++) {
-          Waiter& w = hdr_->waiters[wi];
-          const Holder& h = hdr_->holders[w.holder];
+        uint32_t wi = me.granted_head;
+        for (uint32_t guard = 0; wi != kNone && guard < kMaxWaiters; guard++) {
+          Waiter& w = WaiterAt(wi);
+          if (w.state != kGranted || w.proc != proc_) Corrupt("a grant list entry that is not this process's");
+          const Holder& h = HolderAt(w.holder);
           grants.push_back(GrantInfo{w.owner, w.request, w.holder, h.token, h.fence, 0});
           uint32_t next = w.next_granted;
           FreeWaiter(wi);
           pending_.fetch_sub(1);
           wi = next;
         }
+        if (wi != kNone) Corrupt("a grant list that never ends");
         me.granted_head = kNone;
         std::reverse(grants.begin() + static_cast<std::ptrdiff_t>(first_grant), grants.end());
         // Revocations after grants: a grant revoked before we picked it up arrives, then dies.
-        for (uint32_t hi = me.revoked_head, guard = 0; hi != kNone && guard < kMaxHolders; guard++) {
-          Holder& h = hdr_->holders[hi];
+        uint32_t hi = me.revoked_head;
+        for (uint32_t guard = 0; hi != kNone && guard < kMaxHolders; guard++) {
+          Holder& h = HolderAt(hi);
+          if (h.state != kRevoked || h.proc != proc_) Corrupt("a revoke list entry that is not this process's");
           grants.push_back(GrantInfo{h.owner, 0, hi, h.token, h.fence, h.lost_reason});
           // Off the list, but the slot stays kRevoked until the JS side has heard (Forget) or
           // the owner releases it: a release racing this notice must not look like a stranger's.
@@ -70,9 +93,11 @@ void ProcessLedger::ThreadMain() {
           h.next_revoked = kNone;
           hi = next;
         }
+        if (hi != kNone) Corrupt("a revoke list that never ends");
         me.revoked_head = kNone;
       } catch (const LedgerError&) {
-        // Unrecoverable ledger: JS sees the same error on its next call; keep the thread alive.
+        // Corrupt, unrecoverable, or the lock is stuck: JS sees the same error on its next call.
+        // Keep the thread alive (it holds `alive`); a corrupt ledger is not read again.
       }
       WakeAll(wake);
       wake.clear();
@@ -96,10 +121,14 @@ void ProcessLedger::ThreadMain() {
       deep_sleep_.store(true);
       if (pending_.load() == 0) timeout = -1;
     }
+    if (corrupt_.load()) timeout = -1;  // nothing to poll: only stop_ ends the wait
     FutexWait(&me.wake, seen, timeout);
     deep_sleep_.store(false);
   }
-  pthread_mutex_unlock(&me.alive);
+  // Unlocked only as locking left it: glibc's unlock writes where the mutex's own list links
+  // point, and another process may have damaged them. Left locked, the kernel releases it as
+  // this thread exits (robust list), and the slot is free for the next registrant either way.
+  if (beacon && SoleHeldRobustMutexIntact(&me.alive)) pthread_mutex_unlock(&me.alive);
 }
 
 }  // namespace gpu_arbiter::host

@@ -6,7 +6,7 @@ import { checkTarget, type RedisTarget } from '../backends/redis/connection';
 import type { GpuView } from '../gpu/view';
 import { PlacementStrategies, type PlacementStrategy } from '../policy/placement';
 import { MAX_MIB, MAX_PRIORITY, parsePolicies, type TaskPolicy, type TaskPolicyInput } from '../policy/task-policy';
-import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from '../util/validate';
+import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject, MAX_TIMER_MS } from '../util/validate';
 import { GpuArbiterError } from '../errors';
 import type { DeclaredDevice } from '../policy/admission';
 import { validateNamespace } from '../backends/host/namespaces';
@@ -250,7 +250,7 @@ export function parseCreateOptions(value: unknown): { config: ArbiterConfig; opt
   }
   parseRedisOptions(o);
   if (o.agingMs !== undefined) {
-    integerInRange('options.agingMs', o.agingMs, 1, 2 ** 31 - 1);
+    integerInRange('options.agingMs', o.agingMs, 1, MAX_TIMER_MS);
     if (isBackend(b)) throw invalid('options.agingMs', 'nothing when options.backend is an instance (give it to that backend)', o.agingMs);
     if (b === 'host') throw invalid('options.agingMs', "nothing with backend 'host' (the host ledger keeps strict priorities)", o.agingMs);
   }
@@ -260,8 +260,8 @@ export function parseCreateOptions(value: unknown): { config: ArbiterConfig; opt
   }
   if (o.onAlert !== undefined && typeof o.onAlert !== 'function') throw invalid('options.onAlert', 'a function', o.onAlert);
   if (o.criticalLog !== undefined) nonEmptyString('options.criticalLog', o.criticalLog);
-  if (o.idleMs !== undefined) integerInRange('options.idleMs', o.idleMs, 1, 2 ** 31 - 1);
-  if (o.demandDebounceMs !== undefined) integerInRange('options.demandDebounceMs', o.demandDebounceMs, 0, 2 ** 31 - 1);
+  if (o.idleMs !== undefined) integerInRange('options.idleMs', o.idleMs, 1, MAX_TIMER_MS);
+  if (o.demandDebounceMs !== undefined) integerInRange('options.demandDebounceMs', o.demandDebounceMs, 0, MAX_TIMER_MS);
   if (o.monitor !== undefined && !isGpuView(o.monitor)) {
     throw invalid('options.monitor', 'an object with snapshot(), on() and off()', o.monitor);
   }
@@ -323,7 +323,7 @@ function parseDeclared(value: unknown, field: string): Readonly<DeclaredDevice>[
     knownKeys(f, d, ['index', 'totalMiB', 'name', 'uuid']);
     return Object.freeze({
       index: integerInRange(`${f}.index`, d.index, 0, 1023),
-      totalMiB: integerInRange(`${f}.totalMiB`, d.totalMiB, 1, 2 ** 31 - 1),
+      totalMiB: integerInRange(`${f}.totalMiB`, d.totalMiB, 1, MAX_TIMER_MS),
       ...(d.name === undefined ? {} : { name: nonEmptyString(`${f}.name`, d.name) }),
       ...(d.uuid === undefined ? {} : { uuid: nonEmptyString(`${f}.uuid`, d.uuid) }),
     });
@@ -393,8 +393,8 @@ export function parseAcquireOptions(value: unknown): ParsedAcquireOptions {
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalid('options.signal', 'an AbortSignal', o.signal);
   return {
     signal: o.signal,
-    maxWaitMs: o.maxWaitMs === undefined ? undefined : integerInRange('options.maxWaitMs', o.maxWaitMs, 0, 2 ** 31 - 1),
-    pid: o.pid === undefined ? process.pid : integerInRange('options.pid', o.pid, 1, 2 ** 31 - 1),
+    maxWaitMs: o.maxWaitMs === undefined ? undefined : integerInRange('options.maxWaitMs', o.maxWaitMs, 0, MAX_TIMER_MS),
+    pid: o.pid === undefined ? process.pid : integerInRange('options.pid', o.pid, 1, MAX_TIMER_MS),
     vramMiB: o.vramMiB === undefined ? undefined : integerInRange('options.vramMiB', o.vramMiB, 1, MAX_MIB),
     priority: o.priority === undefined ? undefined : integerInRange('options.priority', o.priority, 0, MAX_PRIORITY),
     label: o.label === undefined ? undefined : parseLabel(o.label),

@@ -9,7 +9,7 @@ import { classifyFailure } from '../policy/outcome';
 import { place, type Placement } from '../policy/placement';
 import type { TaskPolicy } from '../policy/task-policy';
 import { IntrusiveList } from '../util/intrusive-list';
-import { invalid, nonEmptyString } from '../util/validate';
+import { invalid, MAX_TIMER_MS, nonEmptyString } from '../util/validate';
 import type { DeviceBook } from './devices';
 import { Lease, LeaseHolderInfo } from './lease';
 import type { LeaseBook } from './lease-book';
@@ -150,6 +150,9 @@ export class Requests {
       queueGroup: policy.task,
       queueLimit: policy.queueLimit ?? undefined,
       onLost: this.book.lost,
+      // The holder's own watchdog revokes at this age too, but cannot while its process is
+      // stopped or hung: a backend that can (host) lets the other processes do it.
+      revokeAfterMs: policy.revokeOnHoldMax && policy.holdMaxMs !== null ? Math.min(policy.holdMaxMs + policy.revokeGraceMs, MAX_TIMER_MS) : undefined,
     };
     const stats = s.metrics.stats(policy.task);
     const toLease = (grant: Grant, on: ManagedDevice, waitedMs: number): Lease => {

@@ -51,6 +51,14 @@ export interface AcquireRequest {
   /** With queueGroup: more waiters than this in the group get E_QUEUE_FULL. */
   queueLimit?: number;
   /**
+   * Once granted, the backend may revoke the hold with reason 'expired' when it is this old
+   * (ms), even if the holding process cannot act (stopped, hung): the arbiter passes
+   * `holdMaxMs` + a grace for policies with `revokeOnHoldMax`. Host: enforced by whichever
+   * process of the host next sweeps the ledger. Backends that cannot enforce it ignore it (the
+   * holder's own watchdog still runs). Undefined: no limit.
+   */
+  revokeAfterMs?: number;
+  /**
    * Called once if the hold is later lost (revoke, expiry, holder death, close), before the
    * grant's `lost` signal aborts. Lets the caller count and report losses without creating the
    * signal for every grant; `holder` tells which, so one handler can serve every request.

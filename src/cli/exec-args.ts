@@ -2,7 +2,7 @@
 // Every bad value is E_INVALID_ARGUMENT with "Expected X for --flag but received Z" (exit 2).
 import { GpuArbiterError } from '../errors';
 import { MAX_MIB, MAX_PRIORITY } from '../policy/task-policy';
-import { describe, invalid } from '../util/validate';
+import { describe, invalid, MAX_TIMER_MS } from '../util/validate';
 import { parseFlags } from './args';
 
 export const EXEC_HELP = `Usage: gpu-arbiter exec [options] -- <command> [args...]
@@ -61,7 +61,7 @@ export interface ExecOptions {
 export const DEFAULT_TASK = 'EXEC';
 export const DEFAULT_PRIORITY = 50;
 export const DEFAULT_GRACE_MS = 10_000;
-const MAX_MS = 2 ** 31 - 1;
+const MAX_MS = MAX_TIMER_MS;
 const UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const LABEL = /^[\x20-\x7e]{1,128}$/;

@@ -1,6 +1,7 @@
 // doctor checks beyond the GPU: the host ledgers can be read, and (with --redis URL) Redis is
 // reachable, its version and cluster mode, and the clock skew between this host and Redis.
 import { probeClient } from '../backends/redis/connection';
+import type { GpuArbiterError } from '../errors';
 import type { CheckResult } from './types';
 import { readHostLedgers } from '../backends/host/status';
 
@@ -14,10 +15,7 @@ export async function hostLedgerChecks(namespaces?: string[]): Promise<CheckResu
           id: `host-ledger.${e.namespace}`,
           verdict: 'FAIL' as const,
           detail: `host ledger ${e.namespace} is not readable: ${e.error.code}: ${e.error.message}`,
-          fix: /There is no host ledger/.test(e.error.message)
-            ? `no ledger ${e.namespace} on this host: check the name, or start an arbiter with backend 'host' and namespace '${e.namespace}'`
-            : `check the permissions of /dev/shm/gpu-arbiter-${e.namespace} (every process sharing it needs read/write); ` +
-              'when no process uses it, remove it (removeHostNamespace) and let the next arbiter create it',
+          fix: hostLedgerFix(e.namespace, e.error),
         }
       : {
           id: `host-ledger.${e.namespace}`,
@@ -25,6 +23,29 @@ export async function hostLedgerChecks(namespaces?: string[]): Promise<CheckResu
           detail: `host ledger ${e.namespace} readable: ${e.status.resources.length} resource(s), ${e.status.holders.length} holder(s), ${e.status.waiters.length} waiter(s)`,
         },
   );
+}
+
+// What to do about a host ledger that cannot be read, by why (GpuArbiterError code and
+// details.reason, see HostLedger.open()).
+function hostLedgerFix(ns: string, error: GpuArbiterError): string {
+  const file = `/dev/shm/gpu-arbiter-${ns}`;
+  const remove = `remove it once no process uses it: rm ${file} (or node -e "require('gpu-arbiter').removeHostNamespace('${ns}')"); the next arbiter creates a new one`;
+  if (/There is no host ledger/.test(error.message)) {
+    return `no ledger ${ns} on this host: check the name, or start an arbiter with backend 'host' and namespace '${ns}'`;
+  }
+  if (error.code === 'E_LEDGER_UNTRUSTED') {
+    return `${file} belongs to a user this process does not trust, or is open to every user: if you do not know that user, ${remove}; if it is a service you share GPUs with, pass its uid as trustOwner`;
+  }
+  switch (error.details.reason) {
+    case 'corrupt':
+      return `the ledger is corrupt: ${remove}`;
+    case 'incompatible':
+      return `the file is not a ledger of this gpu-arbiter version: upgrade every process sharing namespace ${ns} to one version, or ${remove}`;
+    case 'lock-timeout':
+      return `a process is stopped or hung inside the ledger's lock (gpu-arbiter status lists its processes): resume or kill it; if the ledger stays stuck, ${remove}`;
+    default:
+      return `check the owner, group and mode of ${file} (every process sharing it needs read/write: create it with { group, mode: 0o660 } to share it); when no process uses it, ${remove}`;
+  }
 }
 
 export interface RedisCheckOptions {

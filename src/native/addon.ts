@@ -160,6 +160,12 @@ export interface RawHostLedgerOptions {
   scratch: Float64Array;
   /** false: fail (E_BACKEND_UNAVAILABLE) instead of creating a missing ledger. Default true. */
   create?: boolean;
+  /** Mode of a ledger file this call creates (0o600 or 0o660; the umask does not apply). Default 0o600. */
+  mode?: number;
+  /** Group (gid, or a name resolved natively) of a ledger file this call creates. */
+  group?: number | string;
+  /** Owners of the file trusted besides this process's user and root. */
+  trustOwner?: number[];
 }
 
 /**
@@ -183,10 +189,13 @@ export interface RawHostLedger {
    * One of RawHostCodes.acquire. queue=true grants inline when it can (one call for an
    * uncontended request), else queues. Details in the scratch array.
    */
-  acquire(resource: number, units: number, priority: number, queue: boolean, label?: string): number;
+  acquire(resource: number, units: number, priority: number, queue: boolean, label?: string, revokeAfterMs?: number): number;
   /** One of RawHostCodes.cancel. */
   cancel(waiterSlot: number, request: number): number;
-  /** One of RawHostCodes.release. */
+  /**
+   * One of RawHostCodes.release. A hold of another handle or process ends as revoke() ends it
+   * (its holder is told; RELEASED).
+   */
   release(slot: number, tokenHi: number, tokenLo: number): number;
   /** Takes the hold away from whichever process has it; false when it is not held. */
   revoke(slot: number, tokenHi: number, tokenLo: number, reason: number): boolean;
@@ -207,13 +216,25 @@ export interface RawHostLedger {
 
 export interface RawHostModule {
   Ledger: new (options: RawHostLedgerOptions) => RawHostLedger;
-  /** inspect() of a namespace without registering this process in it (status tools). */
-  inspectNamespace(namespace: string): RawHostView;
+  /** inspect() of a namespace without registering this process in it (status tools); trustOwner as in RawHostLedgerOptions. */
+  inspectNamespace(namespace: string, trustOwner?: number[]): RawHostView;
   /** /proc/<pid>/stat field 22 (clock ticks since boot), 0 when there is no such process. */
   processStartTime(pid: number): number;
   codes: RawHostCodes;
   layoutVersion: number;
   ledgerBytes: number;
+  /** Where each table lies in a ledger file: [offset, bytes] (tests that corrupt a copy on purpose). */
+  layout: RawHostLayout;
+}
+
+/** RawHostModule.layout (native/host/host_module.cc). */
+export interface RawHostLayout {
+  tables: Record<'resources' | 'procs' | 'holders' | 'waiters' | 'counters', [number, number]>;
+  /** Offset of the ledger lock (its first word is 0 while nobody holds it). */
+  lock: number;
+  holdersHwm: number;
+  waitersHwm: number;
+  slotBytes: Record<'resources' | 'procs' | 'holders' | 'waiters', number>;
 }
 
 export interface AddonInfo {
@@ -225,12 +246,13 @@ export interface AddonInfo {
 
 /**
  * Turns an Error with a GpuArbiterError `code`, thrown by the addon (native/common/coded_error.h),
- * into a GpuArbiterError; anything else is returned as it is.
+ * into a GpuArbiterError (its `reason`, where the addon set one, becomes `details.reason`);
+ * anything else is returned as it is.
  */
 export function fromNative(err: unknown): unknown {
-  const code = (err as { code?: unknown })?.code;
+  const { code, reason } = (err ?? {}) as { code?: unknown; reason?: unknown };
   if (err instanceof Error && typeof code === 'string' && code.startsWith('E_')) {
-    return new GpuArbiterError(code as GpuArbiterError['code'], err.message, {}, { cause: err });
+    return new GpuArbiterError(code as GpuArbiterError['code'], err.message, typeof reason === 'string' ? { reason } : {}, { cause: err });
   }
   return err;
 }

@@ -1,6 +1,6 @@
 // Task policies: what each kind of GPU work may ask for and what happens when the GPU is busy.
 // Parsed once at create()/configure() so the acquire path only reads plain resolved objects.
-import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject, booleanValue } from '../util/validate';
+import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject, booleanValue, MAX_TIMER_MS } from '../util/validate';
 
 /** What a task does when its GPU is busy (see docs/design.md "Busy policies"). */
 export const BusyPolicies = ['WAIT', 'SKIP', 'FALLBACK_CPU', 'REJECT'] as const;
@@ -68,7 +68,7 @@ const POLICY_KEYS = [
 ] as const;
 
 // Timers past 2^31-1 ms fire at once in Node; refuse them here rather than misbehave later.
-const MAX_MS = 2 ** 31 - 1;
+const MAX_MS = MAX_TIMER_MS;
 /** The most VRAM a task or a request may declare, in MiB. */
 export const MAX_MIB = 2 ** 31 - 1;
 

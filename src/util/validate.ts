@@ -4,6 +4,9 @@ import { GpuArbiterError } from '../errors';
 // refused with E_INVALID_ARGUMENT and a message that names the field and the value.
 
 /** Renders a received value for an error message: short, unambiguous, never throws. */
+/** The longest duration (ms) any option takes: setTimeout's limit, past which Node fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';

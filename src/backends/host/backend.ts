@@ -17,13 +17,15 @@
 //   process* (per backend instance): the limit is per process, not host-wide.
 // - onLost and a synchronous `lost` on revoke: a hold revoked through this backend aborts its
 //   `lost` at once; one revoked from another process aborts when this process's waiter thread
-//   hears of it (microseconds later).
+//   hears of it (microseconds later). A release by token of another process's hold ends it the
+//   same way (its holder is told), and `revokeAfterMs` lets the ledger expire a hold whose
+//   process cannot act (docs/host-ledger.md).
 //
 // The request path: acquireOrQueue() (acquire() is its promise) validates the request once, here,
 // and reaches the ledger once through its trusted path (acquireTrusted in ./ledger.ts), which
 // skips HostLedger's public checks: granted inline, or queued.
 import { GpuArbiterError, isGpuArbiterError } from '../../errors';
-import { integerInRange, knownKeys, optionsObject, nonNegativeNumber } from '../../util/validate';
+import { integerInRange, knownKeys, optionsObject, nonNegativeNumber, MAX_TIMER_MS } from '../../util/validate';
 import { sharedGpuResource } from '../resource-names';
 import { waitAborted, waitTimeout } from '../wait-errors';
 import type {
@@ -44,7 +46,8 @@ import { HostBackendGrant } from './backend-grant';
 import { HOST_LOST_REASONS, type HostGrant, type HostLostReason } from './grant';
 import { holderLabel, parseHolderLabel } from './labels';
 import { HostLedger, acquireTrusted, inspectResource } from './ledger';
-import { MAX_PRIORITY, MAX_UNITS, isTokenShaped } from './options';
+import { checkAccessOptions, type HostAccessOptions } from './access';
+import { MAX_PRIORITY, MAX_UNITS, isTokenShaped, type HostLedgerOptions } from './options';
 import type { HostResourcesStatus } from './view';
 
 /** Released grants remembered so a second release by token says 'already-released'. */
@@ -58,6 +61,12 @@ export interface HostBackendOptions {
    * @default 'default'
    */
   namespace?: string;
+  /** Mode of a ledger this backend creates (see HostAccessOptions.mode). @default 0o600 */
+  mode?: HostAccessOptions['mode'];
+  /** Share a ledger this backend creates with a group (see HostAccessOptions.group). */
+  group?: HostAccessOptions['group'];
+  /** Owners of the ledger file trusted besides this user and root (see HostAccessOptions.trustOwner). */
+  trustOwner?: HostAccessOptions['trustOwner'];
 }
 
 interface PendingView {
@@ -91,9 +100,15 @@ export class HostBackend implements Backend {
 
   constructor(options: HostBackendOptions = {}) {
     const o = optionsObject<HostBackendOptions>('options', options);
-    knownKeys('options', o, ['namespace']);
+    knownKeys('options', o, ['namespace', 'mode', 'group', 'trustOwner']);
     this.namespace = o.namespace ?? 'default';
-    this.ledger = HostLedger.openSync({ namespace: this.namespace });
+    const { mode, group, trustOwner } = checkAccessOptions('options', o);
+    this.ledger = HostLedger.openSync({
+      namespace: this.namespace,
+      mode: mode as HostLedgerOptions['mode'],
+      ...(group === undefined ? {} : { group }),
+      trustOwner,
+    });
   }
 
   /** By UUID where known: processes that number the host's GPUs differently agree on the name. */
@@ -140,6 +155,7 @@ export class HostBackend implements Backend {
       queue: false,
       timeoutMs: undefined,
       signal: undefined,
+      revokeAfterMs: request.revokeAfterMs ?? 0,
     }) as HostGrant | null; // queue false: never a promise
     return hg === null ? null : this.wrap(hg, request, now, 0);
   }
@@ -172,6 +188,7 @@ export class HostBackend implements Backend {
       queue: !tryOnce && !full,
       timeoutMs: deadline === undefined ? undefined : Math.max(1, Math.ceil(deadline - start)),
       signal: request.signal,
+      revokeAfterMs: request.revokeAfterMs ?? 0,
     });
     if (got === null) {
       // Busy, and it may not queue.
@@ -358,6 +375,7 @@ export class HostBackend implements Backend {
     this.ensureOpen();
     integerInRange('request.priority', request.priority, -MAX_PRIORITY, MAX_PRIORITY);
     integerInRange('request.units', request.units, 1, MAX_UNITS);
+    if (request.revokeAfterMs !== undefined) integerInRange('request.revokeAfterMs', request.revokeAfterMs, 1, MAX_TIMER_MS);
     if (request.signal?.aborted) throw waitAborted(request.signal);
   }
 

@@ -32,6 +32,8 @@ interface Checked {
   label: string;
   /** false: grant now or answer null (busy); true: grant now or queue. */
   queue: boolean;
+  /** The ledger revokes the hold ('expired') once it is this old; 0: never. */
+  revokeAfterMs: number;
   timeoutMs: number | undefined;
   signal: AbortSignal | undefined;
 }
@@ -102,9 +104,14 @@ export class HostLedger {
   }
 
   /**
-   * Opens (creating if needed) the ledger of `namespace` and defines `resources`. Fails with
-   * `E_UNSUPPORTED_PLATFORM` off Linux, and `E_BACKEND_UNAVAILABLE` when the file is not a
-   * ledger of this layout version.
+   * Opens (creating if needed) the ledger of `namespace` and defines `resources`. A ledger it
+   * creates is private to this user (mode 0600) unless `group`/`mode` share it. Fails with
+   * `E_UNSUPPORTED_PLATFORM` off Linux; `E_LEDGER_UNTRUSTED` when the file belongs to a user
+   * other than this process's, root and `trustOwner`, or is open to every user;
+   * `E_LEDGER_FULL` when 256 processes have the namespace open already; and
+   * `E_BACKEND_UNAVAILABLE` when the file cannot be opened (`details.reason` 'access'), is not a
+   * ledger of this layout version ('incompatible') or is corrupt ('corrupt'), or its lock has
+   * been held for over 5 s ('lock-timeout'). See docs/host-ledger.md, "Trust model".
    */
   static async open(options: HostLedgerOptions): Promise<HostLedger> {
     return HostLedger.openSync(options);
@@ -112,7 +119,7 @@ export class HostLedger {
 
   /** Synchronous form of {@link open}. */
   static openSync(options: HostLedgerOptions): HostLedger {
-    const { namespace, create, entries } = checkOpenOptions(options);
+    const { namespace, create, entries, access } = checkOpenOptions(options);
     const host = hostModule();
     let ledger: HostLedger;
     try {
@@ -124,6 +131,9 @@ export class HostLedger {
             namespace,
             threadId,
             create,
+            mode: access.mode,
+            ...(access.group === undefined ? {} : { group: access.group }),
+            trustOwner: access.trustOwner,
             scratch: self.#scratch,
             onGrant: (request, slot, hi, lo, fence, lostReason) => self.#onGrant(request, slot, hi, lo, fence, lostReason),
           }),
@@ -165,11 +175,11 @@ export class HostLedger {
    * `E_CLOSED` when the ledger is closed meanwhile. Timeout and abort leave no waiter behind.
    */
   async acquire(resource: string, options?: HostAcquireOptions): Promise<HostGrant> {
-    const { units, priority, timeoutMs, signal, label } = checkAcquireOptions(resource, options, true);
+    const { units, priority, timeoutMs, signal, label, revokeAfterMs } = checkAcquireOptions(resource, options, true);
     this.#ensureOpen();
     const index = this.#resourceIndex(resource);
     if (signal?.aborted) throw this.#abortError(resource, signal);
-    const got = this.#acquire(resource, index, { units, priority, label, queue: timeoutMs !== 0, timeoutMs, signal });
+    const got = this.#acquire(resource, index, { units, priority, label, queue: timeoutMs !== 0, timeoutMs, signal, revokeAfterMs });
     if (got === null) throw new GpuArbiterError('E_TIMEOUT', `${resource} is busy and timeoutMs is 0`, { resource });
     return got;
   }
@@ -178,11 +188,11 @@ export class HostLedger {
    * Grants now if `units` fit without jumping the host-wide queue, else returns null (never
    * waits, never queues). `E_DOES_NOT_FIT` when `units` exceeds the capacity.
    */
-  tryAcquire(resource: string, options?: Pick<HostAcquireOptions, 'units' | 'priority' | 'label'>): HostGrant | null {
-    const { units, priority, label } = checkAcquireOptions(resource, options, false);
+  tryAcquire(resource: string, options?: Pick<HostAcquireOptions, 'units' | 'priority' | 'label' | 'revokeAfterMs'>): HostGrant | null {
+    const { units, priority, label, revokeAfterMs } = checkAcquireOptions(resource, options, false);
     this.#ensureOpen();
     const index = this.#resourceIndex(resource);
-    return this.#acquire(resource, index, { units, priority, label, queue: false, timeoutMs: undefined, signal: undefined }) as HostGrant | null;
+    return this.#acquire(resource, index, { units, priority, label, queue: false, timeoutMs: undefined, signal: undefined, revokeAfterMs }) as HostGrant | null;
   }
 
   /**
@@ -217,8 +227,11 @@ export class HostLedger {
   }
 
   /**
-   * Releases the hold a token names (for a token kept outside its HostGrant). A token that is
-   * not currently held - stale, forged, already released - is refused with `E_NOT_OWNER` and
+   * Releases the hold a token names (for a token kept outside its HostGrant). Tokens are
+   * capabilities: the hold of another handle or process ends exactly as {@link revoke} ends it -
+   * its units are free at once and its grant's `lost` aborts in its process (reason
+   * `'revoked'`), so its holder is never left believing it still holds. A token that is not
+   * currently held - stale, forged, already released - is refused with `E_NOT_OWNER` and
    * counted in {@link ownershipViolations} and in the ledger's host-wide count.
    */
   release(token: string): void {
@@ -294,7 +307,7 @@ export class HostLedger {
   // One trip down: grants inline (the grant), answers busy (null: only with queue false), or
   // queues (the promise of the grant). Throws what can never be granted. Arguments are valid.
   #acquire(resource: string, index: number, c: Checked): HostGrant | Promise<HostGrant> | null {
-    const code = this.#call(() => this.#raw.acquire(index, c.units, c.priority, c.queue, c.label));
+    const code = this.#call(() => this.#raw.acquire(index, c.units, c.priority, c.queue, c.label, c.revokeAfterMs));
     const s = this.#scratch;
     const { GRANTED, QUEUED, BUSY } = this.#codes.acquire;
     if (code === GRANTED) return this.#grant(resource, c.units, c.priority, s[0]!, s[1]!, s[2]!, s[3]!);
@@ -396,16 +409,27 @@ export class HostLedger {
         g._markLost(`The hold on ${g.resource} was taken away (${reason})`, reason);
       }
       // The slot waited for us to hear (a release racing the notice stays quiet): free it now.
-      if (!this.#closed) this.#raw.forget(slot, hi, lo);
+      // (A ledger found corrupt or stuck meanwhile refuses; nothing to report it to here.)
+      if (!this.#closed) quietly(() => this.#raw.forget(slot, hi, lo));
       return;
     }
     const p = this.#queued.take(request);
     if (p === undefined) {
       // Its waiter gave up (timeout/abort) while the grant was in flight: give it back.
-      if (!this.#closed) this.#raw.release(slot, hi, lo);
+      if (!this.#closed) quietly(() => this.#raw.release(slot, hi, lo));
       return;
     }
     p.resolve(this.#grant(p.resource, p.units, p.priority, slot, hi, lo, fence));
+  }
+}
+
+// A native call made from the waiter thread's callback, where a throw would be an uncaught
+// exception: a ledger that refuses (corrupt, lock stuck) tells the next JS call instead.
+function quietly(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // see above
   }
 }
 

@@ -2,8 +2,9 @@
 // names, and reading one without opening a handle (status tools).
 import * as fs from 'node:fs';
 import { fromNative, type RawHostView } from '../../native/addon';
-import { invalid } from '../../util/validate';
+import { invalid, knownKeys, optionsObject } from '../../util/validate';
 import { hostModule, platformCheck } from './addon';
+import { checkAccessOptions, type HostAccessOptions } from './access';
 import { statusFromRaw, type HostLedgerStatus } from './view';
 
 const SHM_DIR = '/dev/shm';
@@ -20,15 +21,21 @@ export function validateNamespace(field: string, value: unknown): string {
 
 /**
  * The same view as {@link HostLedger.inspect}, read without opening a handle: this process is
- * not registered in the ledger and no thread is started (for status tools). Fails with
- * `E_BACKEND_UNAVAILABLE` when the namespace has no ledger or an incompatible one.
+ * not registered in the ledger and no thread is started (for status tools). Holds show no
+ * token (nothing in a view lets a reader release or revoke them). Fails with
+ * `E_BACKEND_UNAVAILABLE` when the namespace has no ledger, an incompatible or corrupt one
+ * (`details.reason`), and `E_LEDGER_UNTRUSTED` as {@link HostLedger.open} does (`trustOwner`
+ * as there).
  */
-export function inspectHostNamespace(namespace: string): HostLedgerStatus {
+export function inspectHostNamespace(namespace: string, options: Pick<HostAccessOptions, 'trustOwner'> = {}): HostLedgerStatus {
   validateNamespace('namespace', namespace);
+  const opts = optionsObject<HostAccessOptions>('options', options);
+  knownKeys('options', opts, ['trustOwner']);
+  const { trustOwner } = checkAccessOptions('options', opts);
   const host = hostModule();
   let raw: RawHostView;
   try {
-    raw = host.inspectNamespace(namespace);
+    raw = host.inspectNamespace(namespace, trustOwner);
   } catch (err) {
     throw fromNative(err);
   }

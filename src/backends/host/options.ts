@@ -2,7 +2,8 @@
 // (E_INVALID_ARGUMENT naming the field). Code beneath the boundary (the host backend's trusted
 // path, see ledger.ts) has validated already and skips them.
 import type { ResourceUsage } from '../contract';
-import { booleanValue, integerInRange, invalid, knownKeys, optionsObject } from '../../util/validate';
+import { booleanValue, integerInRange, invalid, knownKeys, optionsObject, MAX_TIMER_MS } from '../../util/validate';
+import { checkAccessOptions, type CheckedAccess, type HostAccessOptions } from './access';
 import { validateNamespace } from './namespaces';
 
 const RESOURCE_RE = /^[\x21-\x7e]{1,63}$/;
@@ -12,9 +13,9 @@ const TOKEN_RE = /^h(\d{1,5})\.([0-9a-f]{8})([0-9a-f]{8})$/;
 export const MAX_UNITS = Number.MAX_SAFE_INTEGER;
 /** @internal The ledger's priority range is -MAX_PRIORITY..MAX_PRIORITY. */
 export const MAX_PRIORITY = 1_000_000;
-const MAX_TIMEOUT_MS = 2_147_483_647; // setTimeout's limit
 
-export interface HostLedgerOptions {
+/** What HostLedger.open() takes; the trust model's part is {@link HostAccessOptions}. */
+export interface HostLedgerOptions extends HostAccessOptions {
   /** Ledger name: `/dev/shm/gpu-arbiter-<namespace>`. Letters, digits, `_`, `.`, `-`. */
   namespace: string;
   /**
@@ -47,6 +48,14 @@ export interface HostAcquireOptions {
    * @default ''
    */
   label?: string;
+  /**
+   * Once the hold is this old, the ledger revokes it (its `lost` aborts with reason `'expired'`):
+   * whichever process of the host next sweeps the ledger does it (a request that has to wait, an
+   * inspect, or the waiter thread of a process with waiters, every 10 ms), so it works even when
+   * the holding process cannot act (stopped with SIGSTOP, hung). Counted from the grant.
+   * @default no limit
+   */
+  revokeAfterMs?: number;
 }
 
 export interface HostResourceSpec {
@@ -74,11 +83,17 @@ export function validateResourceName(field: string, value: unknown): string {
 }
 
 /** @internal Checks HostLedger.open()'s options; `entries` are the resources to define. */
-export function checkOpenOptions(options: HostLedgerOptions): { namespace: string; create: boolean; entries: Array<[string, number]> } {
+export function checkOpenOptions(options: HostLedgerOptions): {
+  namespace: string;
+  create: boolean;
+  entries: Array<[string, number]>;
+  access: CheckedAccess;
+} {
   const opts = optionsObject<HostLedgerOptions>('options', options);
   if (options === undefined) throw invalid('options', 'an object', options);
-  knownKeys('options', opts, ['namespace', 'resources', 'create']);
+  knownKeys('options', opts, ['namespace', 'resources', 'create', 'mode', 'group', 'trustOwner']);
   const create = opts.create === undefined ? true : booleanValue('options.create', opts.create);
+  const access = checkAccessOptions('options', opts);
   const namespace = validateNamespace('options.namespace', opts.namespace);
   const resources = optionsObject<Record<string, number>>('options.resources', opts.resources);
   const entries = Object.entries(resources) as Array<[string, number]>;
@@ -86,7 +101,7 @@ export function checkOpenOptions(options: HostLedgerOptions): { namespace: strin
     validateResourceName(`options.resources key ${JSON.stringify(name)}`, name);
     integerInRange(`options.resources[${JSON.stringify(name)}]`, capacity, 1, MAX_UNITS);
   }
-  return { namespace, create, entries };
+  return { namespace, create, entries, access };
 }
 
 /** @internal Checks HostLedger.setResource()'s arguments and applies the defaults. */
@@ -108,6 +123,8 @@ export interface CheckedAcquire {
   timeoutMs: number | undefined;
   signal: AbortSignal | undefined;
   label: string;
+  /** 0: never. */
+  revokeAfterMs: number;
 }
 
 /**
@@ -117,15 +134,16 @@ export interface CheckedAcquire {
 export function checkAcquireOptions(resource: string, options: HostAcquireOptions | undefined, full: boolean): CheckedAcquire {
   validateResourceName('resource', resource);
   const opts = optionsObject<HostAcquireOptions>('options', options);
-  knownKeys('options', opts, full ? ['units', 'priority', 'timeoutMs', 'signal', 'label'] : ['units', 'priority', 'label']);
+  knownKeys('options', opts, full ? ['units', 'priority', 'timeoutMs', 'signal', 'label', 'revokeAfterMs'] : ['units', 'priority', 'label', 'revokeAfterMs']);
   const units = opts.units === undefined ? 1 : integerInRange('options.units', opts.units, 1, MAX_UNITS);
   const priority = opts.priority === undefined ? 0 : integerInRange('options.priority', opts.priority, -MAX_PRIORITY, MAX_PRIORITY);
-  const timeoutMs = opts.timeoutMs === undefined ? undefined : integerInRange('options.timeoutMs', opts.timeoutMs, 0, MAX_TIMEOUT_MS);
+  const timeoutMs = opts.timeoutMs === undefined ? undefined : integerInRange('options.timeoutMs', opts.timeoutMs, 0, MAX_TIMER_MS);
   const signal = opts.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('options.signal', 'an AbortSignal', signal);
   const label = opts.label === undefined ? '' : opts.label;
   if (typeof label !== 'string' || !LABEL_RE.test(label)) throw invalid('options.label', 'a label of up to 47 printable ASCII characters', label);
-  return { units, priority, timeoutMs, signal, label };
+  const revokeAfterMs = opts.revokeAfterMs === undefined ? 0 : integerInRange('options.revokeAfterMs', opts.revokeAfterMs, 1, MAX_TIMER_MS);
+  return { units, priority, timeoutMs, signal, label, revokeAfterMs };
 }
 
 /** @internal [slot, tokenHi, tokenLo] of a HostGrant.token, or E_INVALID_ARGUMENT. */

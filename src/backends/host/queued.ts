@@ -108,11 +108,15 @@ export class QueuedRequests {
     if (!this.#entries.has(entry.request)) return;
     this.#settle(entry);
     // codes.cancel.NOT_FOUND: already picked up by the waiter thread; HostLedger's onGrant finds
-    // no request here and releases the hold.
+    // no request here and releases the hold. This runs in a timer or an abort listener, where a
+    // throw would be an uncaught exception: a ledger that refuses the cancel (found corrupt, its
+    // lock stuck) rejects the request with that error instead.
     try {
       this.raw.cancel(entry.slot, entry.request);
     } catch (e) {
-      throw fromNative(e);
+      const native = fromNative(e);
+      entry.reject(native instanceof GpuArbiterError ? native : err);
+      return;
     }
     entry.reject(err);
   }

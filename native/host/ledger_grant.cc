@@ -1,0 +1,259 @@
+// ProcessLedger, part 4 of 6: the granter. Acquire, cancel, release, revoke and the scheduler
+// that grants waiters inside the ledger whenever units free up. Every slot index read from the
+// shared tables goes through the checked accessors (ResAt, ProcAt, HolderAt, WaiterAt).
+#include <cstring>
+
+#include "host/futex_wake.h"
+#include "host/ledger.h"
+#include "host/ledger_internal.h"
+
+namespace gpu_arbiter::host {
+
+bool ProcessLedger::Fits(const Resource& r, uint64_t units) {
+  // Written so nothing underflows when capacity shrank below what is in use.
+  uint64_t taken = r.used + r.external;
+  return r.closed == 0 && taken <= r.capacity && units <= r.capacity - taken;
+}
+
+// Scheduling: strict order (priority desc, then arrival), no backfill past a head that does not
+// fit, so a large request is never starved by a stream of small ones.
+
+void ProcessLedger::Schedule(uint32_t r, std::vector<uint32_t>* wake, uint32_t inline_waiter, bool* inline_granted) {
+  Resource& res = ResAt(r);
+  while (res.waiting > 0) {
+    uint32_t best = kNone;
+    for (uint32_t i = 0; i < hdr_->waiters_hwm; i++) {
+      const Waiter& w = hdr_->waiters[i];
+      if (w.state != kWaiting || w.resource != r) continue;
+      if (best == kNone) {
+        best = i;
+        continue;
+      }
+      const Waiter& b = hdr_->waiters[best];
+      if (w.priority > b.priority || (w.priority == b.priority && w.seq < b.seq)) best = i;
+    }
+    if (best == kNone) {  // counter drifted (cannot happen outside a repair): fix and stop
+      res.waiting = 0;
+      return;
+    }
+    Waiter& w = hdr_->waiters[best];
+    if (!Fits(res, w.units)) return;
+    Proc& p = ProcAt(w.proc);
+    uint32_t h = NewHolder(r, w.units, w.priority, w.proc, w.pid, w.owner, w.thread, w.label, w.revoke_after_ms);
+    if (h == kNone) return;  // holder table full: it stays queued until a slot frees
+    res.waiting--;
+    w.holder = h;
+    if (best == inline_waiter) {
+      FreeWaiter(best);
+      *inline_granted = true;
+      continue;
+    }
+    w.next_granted = p.granted_head;
+    __atomic_store_n(&w.state, kGranted, __ATOMIC_RELEASE);
+    p.granted_head = best;
+    wake->push_back(w.proc);
+  }
+}
+
+AcquireResult ProcessLedger::Acquire(uint32_t r, uint64_t units, int32_t priority, uint32_t owner, uint32_t thread,
+                                     bool queue, const std::string& label_in, uint64_t revoke_after_ms) {
+  char label[kLabelMax] = {};
+  memcpy(label, label_in.data(), label_in.size() < kLabelMax - 1 ? label_in.size() : kLabelMax - 1);
+  AcquireResult out{AcquireStatus::kBusy};
+  std::vector<uint32_t> wake;
+  bool kick_self = false;
+  {
+    Locked lock(this);
+    if (r >= kMaxResources || hdr_->resources[r].state != kHeld) {
+      out.status = AcquireStatus::kUnknownResource;
+      return out;
+    }
+    Resource& res = hdr_->resources[r];
+    if (units > res.capacity) {
+      out.status = AcquireStatus::kDoesNotFit;
+      return out;
+    }
+    // Fast path: nobody queued and it fits.
+    bool fits = res.waiting == 0 && Fits(res, units);
+    if (!fits) {
+      // Before queueing (or saying busy), reclaim dead holders: this is "the next ledger
+      // operation" after a crash. trylock per live process: no syscalls when all are alive.
+      Sweep(&wake);
+      fits = res.waiting == 0 && Fits(res, units);
+    }
+    if (fits) {
+      uint32_t h = NewHolder(r, units, priority, proc_, pid_, owner, thread, label, revoke_after_ms);
+      if (h != kNone) {
+        out.status = AcquireStatus::kGranted;
+        out.slot = h;
+        out.token = hdr_->holders[h].token;
+        out.fence = hdr_->holders[h].fence;
+      } else {
+        out.status = queue ? AcquireStatus::kTableFull : AcquireStatus::kBusy;
+      }
+    } else if (queue) {
+      uint32_t wi = NewWaiterSlot();
+      if (wi == kNone) {
+        out.status = AcquireStatus::kTableFull;
+      } else {
+        Waiter& w = hdr_->waiters[wi];
+        w.resource = r;
+        w.proc = proc_;
+        w.owner = owner;
+        w.thread = thread;
+        w.priority = priority;
+        w.pid = pid_;
+        w.holder = kNone;
+        w.next_granted = kNone;
+        w.units = units;
+        w.seq = hdr_->next_seq++;
+        w.request = next_request_.fetch_add(1);
+        w.since_ms = WallMs();
+        w.revoke_after_ms = revoke_after_ms;
+        memcpy(w.label, label, kLabelMax);
+        __atomic_store_n(&w.state, kWaiting, __ATOMIC_RELEASE);
+        res.waiting++;
+        // A higher-priority newcomer may be the new head and fit right now.
+        bool inline_granted = false;
+        Schedule(r, &wake, wi, &inline_granted);
+        if (inline_granted) {
+          Holder& h = HolderAt(w.holder);
+          out.status = AcquireStatus::kGranted;
+          out.slot = w.holder;
+          out.token = h.token;
+          out.fence = h.fence;
+        } else {
+          out.status = AcquireStatus::kQueued;
+          out.slot = wi;
+          out.request = w.request;
+          pending_.fetch_add(1);
+          kick_self = deep_sleep_.load();  // wake it so it starts the liveness poll
+        }
+      }
+    }
+  }
+  WakeAll(wake);
+  if (kick_self) FutexBumpAndWake(&hdr_->procs[proc_].wake);
+  return out;
+}
+
+CancelStatus ProcessLedger::Cancel(uint32_t wi, uint64_t request) {
+  if (wi >= kMaxWaiters) return CancelStatus::kNotFound;
+  CancelStatus out = CancelStatus::kNotFound;
+  std::vector<uint32_t> wake;
+  {
+    Locked lock(this);
+    Waiter& w = hdr_->waiters[wi];
+    if (w.state == kFree || w.proc != proc_ || w.request != request) return out;
+    uint32_t r = w.resource;
+    if (w.state == kWaiting) {
+      Resource& res = ResAt(r);
+      if (res.waiting > 0) res.waiting--;
+      out = CancelStatus::kRemoved;
+    } else {  // kGranted, not yet picked up: give the hold straight back
+      UnlinkGranted(wi);
+      DropHolder(w.holder);
+      out = CancelStatus::kReleasedGrant;
+    }
+    FreeWaiter(wi);
+    pending_.fetch_sub(1);
+    // The head leaving (or capacity freed) may let the next ones in.
+    Schedule(r, &wake, kNone, nullptr);
+  }
+  WakeAll(wake);
+  return out;
+}
+
+ReleaseStatus ProcessLedger::Release(uint32_t hi, uint64_t token, uint32_t owner) {
+  std::vector<uint32_t> wake;
+  {
+    Locked lock(this);
+    const bool revoked = hi < kMaxHolders && hdr_->holders[hi].state == kRevoked && hdr_->holders[hi].token == token;
+    if (revoked && hdr_->holders[hi].proc == proc_ && hdr_->holders[hi].owner == owner) {
+      DropHolder(hi);  // the holder let go of what was already taken: nothing to free
+      return ReleaseStatus::kWasRevoked;
+    }
+    // (Anyone else's token of a revoked hold holds nothing, as a stale one: refused below. The
+    // slot stays for the holder's process, which has still to be told.)
+    if (revoked || hi >= kMaxHolders || hdr_->holders[hi].state != kHeld || hdr_->holders[hi].token != token) {
+      hdr_->ownership_violations++;
+      return ReleaseStatus::kNotOwner;
+    }
+    const Holder& h = hdr_->holders[hi];
+    if (h.proc != proc_ || h.owner != owner) {
+      // Another handle's or process's hold, released by its token (tokens are capabilities):
+      // it ends exactly as a revoke ends it, so its holder is told at once (docs/host-ledger.md).
+      RevokeLocked(hi, kLostRevoked, &wake);
+    } else {
+      uint32_t r = h.resource;
+      FreeHolder(hi);
+      Schedule(r, &wake, kNone, nullptr);
+    }
+  }
+  WakeAll(wake);
+  return ReleaseStatus::kReleased;
+}
+
+void ProcessLedger::Forget(uint32_t hi, uint64_t token) {
+  Locked lock(this);
+  if (hi < kMaxHolders && hdr_->holders[hi].state == kRevoked && hdr_->holders[hi].token == token) {
+    DropHolder(hi);
+  }
+}
+
+bool ProcessLedger::Revoke(uint32_t hi, uint64_t token, uint32_t reason) {
+  std::vector<uint32_t> wake;
+  {
+    Locked lock(this);
+    if (hi >= kMaxHolders || hdr_->holders[hi].state != kHeld || hdr_->holders[hi].token != token) {
+      return false;
+    }
+    RevokeLocked(hi, reason == 0 ? kLostRevoked : reason, &wake);
+  }
+  WakeAll(wake);
+  return true;
+}
+
+void ProcessLedger::RevokeLocked(uint32_t hi, uint32_t reason, std::vector<uint32_t>* wake) {
+  Holder& h = HolderAt(hi);
+  Resource& res = ResAt(h.resource);
+  Proc& p = ProcAt(h.proc);
+  res.used = res.used >= h.units ? res.used - h.units : 0;
+  h.lost_reason = reason;
+  h.next_revoked = p.revoked_head;
+  __atomic_store_n(&h.state, kRevoked, __ATOMIC_RELEASE);
+  p.revoked_head = hi;
+  wake->push_back(h.proc);
+  Schedule(h.resource, wake, kNone, nullptr);
+}
+
+void ProcessLedger::ReleaseOwner(uint32_t owner) {
+  std::vector<uint32_t> wake;
+  {
+    Locked lock(this);
+    bool touched[kMaxResources] = {};
+    for (uint32_t i = 0; i < hdr_->waiters_hwm; i++) {
+      Waiter& w = hdr_->waiters[i];
+      if (w.state == kFree || w.proc != proc_ || w.owner != owner) continue;
+      Resource& res = ResAt(w.resource);
+      if (w.state == kWaiting && res.waiting > 0) res.waiting--;
+      if (w.state == kGranted) UnlinkGranted(i);  // its holder has the same owner: freed below
+      touched[w.resource] = true;
+      FreeWaiter(i);
+      pending_.fetch_sub(1);
+    }
+    for (uint32_t i = 0; i < hdr_->holders_hwm; i++) {
+      Holder& h = hdr_->holders[i];
+      if ((h.state != kHeld && h.state != kRevoked) || h.proc != proc_ || h.owner != owner) continue;
+      ResAt(h.resource);
+      touched[h.resource] = true;
+      DropHolder(i);
+    }
+    for (uint32_t r = 0; r < kMaxResources; r++) {
+      if (touched[r]) Schedule(r, &wake, kNone, nullptr);
+    }
+  }
+  WakeAll(wake);
+}
+
+}  // namespace gpu_arbiter::host

@@ -1,0 +1,40 @@
+#pragma once
+// What the ledger_*.cc files of ProcessLedger share (native/host/ledger.h is the class): small
+// helpers of no wider use.
+#include <time.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace gpu_arbiter::host {
+
+// Wall clock in ms (holder/waiter `since`, shown by inspect()).
+inline int64_t WallMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// CLOCK_MONOTONIC in ms: one clock for every process of the host (Holder::revoke_at_ms).
+inline uint64_t MonoMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+// A NUL-terminated name or label of a fixed-size field of the shared ledger, read without ever
+// running past the field (a corrupt ledger may have no NUL in it).
+template <size_t N>
+inline std::string FieldString(const char (&field)[N]) {
+  return std::string(field, strnlen(field, N));
+}
+
+// "<what> <path>: <strerror(errno)>".
+inline std::string Errno(const char* what, const std::string& path) {
+  return std::string(what) + " " + path + ": " + strerror(errno);
+}
+
+}  // namespace gpu_arbiter::host

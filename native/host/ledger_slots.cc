@@ -1,0 +1,133 @@
+// ProcessLedger, part 3 of 6: holder and waiter slots, their lists, tokens and wake-ups. Every
+// function here runs with the ledger lock held.
+#include <cstring>
+
+#include "host/futex_wake.h"
+#include "host/ledger.h"
+#include "host/ledger_internal.h"
+
+namespace gpu_arbiter::host {
+
+void ProcessLedger::WakeAll(const std::vector<uint32_t>& wake) {
+  for (size_t i = 0; i < wake.size(); i++) {
+    bool seen = false;
+    for (size_t j = 0; j < i; j++) seen = seen || wake[j] == wake[i];
+    if (!seen && wake[i] < kMaxProcs) FutexBumpAndWake(&hdr_->procs[wake[i]].wake);
+  }
+}
+
+uint64_t ProcessLedger::NextToken() {
+  // xorshift64*: cheap, unpredictable enough to catch stale and forged releases (it is a
+  // capability check against mistakes, not against a hostile process that can map the ledger).
+  uint64_t t;
+  do {
+    rng_ ^= rng_ >> 12;
+    rng_ ^= rng_ << 25;
+    rng_ ^= rng_ >> 27;
+    t = rng_ * 0x2545F4914F6CDD1DULL;
+  } while (t == 0);
+  return t;
+}
+
+// `r` and `proc` are valid indices (callers checked them).
+uint32_t ProcessLedger::NewHolder(uint32_t r, uint64_t units, int32_t priority, uint32_t proc, int32_t pid,
+                                  uint32_t owner, uint32_t thread, const char* label, uint64_t revoke_after_ms) {
+  uint32_t limit = hdr_->holders_hwm < kMaxHolders ? hdr_->holders_hwm + 1 : kMaxHolders;
+  for (uint32_t i = 0; i < limit; i++) {
+    Holder& h = hdr_->holders[i];
+    if (h.state != kFree) continue;
+    Resource& res = ResAt(r);
+    h.resource = r;
+    h.proc = proc;
+    h.owner = owner;
+    h.thread = thread;
+    h.priority = priority;
+    h.pid = pid;
+    h.units = units;
+    h.token = NextToken();
+    h.fence = res.fence + 1;
+    h.since_ms = WallMs();
+    h.revoke_at_ms = revoke_after_ms == 0 ? 0 : MonoMs() + revoke_after_ms;
+    if (h.revoke_at_ms != 0 && (hdr_->next_expiry_ms == 0 || h.revoke_at_ms < hdr_->next_expiry_ms)) {
+      hdr_->next_expiry_ms = h.revoke_at_ms;
+    }
+    memcpy(h.label, label, kLabelMax);
+    h.label[kLabelMax - 1] = '\0';
+    res.fence = h.fence;
+    __atomic_store_n(&h.state, kHeld, __ATOMIC_RELEASE);
+    res.used += units;  // derived; Repair recomputes it if we die between these two lines
+    hdr_->grants++;
+    if (i >= hdr_->holders_hwm) hdr_->holders_hwm = i + 1;
+    return i;
+  }
+  return kNone;
+}
+
+void ProcessLedger::FreeHolder(uint32_t i) {
+  Holder& h = HolderAt(i);
+  Resource& res = ResAt(h.resource);
+  __atomic_store_n(&h.state, kFree, __ATOMIC_RELEASE);
+  res.used = res.used >= h.units ? res.used - h.units : 0;
+  while (hdr_->holders_hwm > 0 && hdr_->holders[hdr_->holders_hwm - 1].state == kFree) {
+    hdr_->holders_hwm--;
+  }
+}
+
+void ProcessLedger::FreeWaiter(uint32_t i) {
+  __atomic_store_n(&WaiterAt(i).state, kFree, __ATOMIC_RELEASE);
+  // Keep the scan bound tight: after a burst of waiters, Schedule() must not keep scanning it.
+  while (hdr_->waiters_hwm > 0 && hdr_->waiters[hdr_->waiters_hwm - 1].state == kFree) {
+    hdr_->waiters_hwm--;
+  }
+}
+
+void ProcessLedger::UnlinkRevoked(uint32_t hi) {
+  Proc& p = ProcAt(HolderAt(hi).proc);
+  uint32_t* link = &p.revoked_head;
+  for (uint32_t guard = 0; *link != kNone && guard < kMaxHolders; guard++) {
+    if (*link == hi) {
+      *link = hdr_->holders[hi].next_revoked;
+      return;
+    }
+    link = &HolderAt(*link).next_revoked;
+  }
+}
+
+void ProcessLedger::DropHolder(uint32_t hi) {
+  Holder& h = HolderAt(hi);
+  if (h.state == kHeld) {
+    FreeHolder(hi);
+    return;
+  }
+  if (h.state != kRevoked) return;
+  UnlinkRevoked(hi);  // its units were freed when it was revoked
+  __atomic_store_n(&h.state, kFree, __ATOMIC_RELEASE);
+  while (hdr_->holders_hwm > 0 && hdr_->holders[hdr_->holders_hwm - 1].state == kFree) {
+    hdr_->holders_hwm--;
+  }
+}
+
+uint32_t ProcessLedger::NewWaiterSlot() {
+  uint32_t limit = hdr_->waiters_hwm < kMaxWaiters ? hdr_->waiters_hwm + 1 : kMaxWaiters;
+  for (uint32_t i = 0; i < limit; i++) {
+    if (hdr_->waiters[i].state == kFree) {
+      if (i >= hdr_->waiters_hwm) hdr_->waiters_hwm = i + 1;
+      return i;
+    }
+  }
+  return kNone;
+}
+
+void ProcessLedger::UnlinkGranted(uint32_t w) {
+  Proc& p = ProcAt(WaiterAt(w).proc);
+  uint32_t* link = &p.granted_head;
+  for (uint32_t guard = 0; *link != kNone && guard < kMaxWaiters; guard++) {
+    if (*link == w) {
+      *link = hdr_->waiters[w].next_granted;
+      return;
+    }
+    link = &WaiterAt(*link).next_granted;
+  }
+}
+
+}  // namespace gpu_arbiter::host
