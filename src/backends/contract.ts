@@ -32,11 +32,18 @@ export interface ResourceSpec {
   closed?: boolean;
 }
 
+/**
+ * The highest request priority every backend orders by (0..BACKEND_MAX_PRIORITY; the host ledger
+ * also takes the negatives). Arbiter policies and per-call priorities use the narrower
+ * 0..MAX_PRIORITY (src/policy/task-policy.ts).
+ */
+export const BACKEND_MAX_PRIORITY = 1_000_000;
+
 export interface AcquireRequest {
   resource: string;
   /** Units wanted; integer >= 1. */
   units: number;
-  /** Higher first; FIFO among equal priorities. */
+  /** Higher first; FIFO among equal priorities. 0..BACKEND_MAX_PRIORITY. */
   priority: number;
   /**
    * Give up at this time (ms since epoch, Date.now() clock) with E_TIMEOUT. A deadline at or

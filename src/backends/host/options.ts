@@ -1,7 +1,7 @@
 // What HostLedger's public methods take, and the checks that refuse bad input at that boundary
 // (E_INVALID_ARGUMENT naming the field). Code beneath the boundary (the host backend's trusted
 // path, see ledger.ts) has validated already and skips them.
-import type { ResourceUsage } from '../contract';
+import { BACKEND_MAX_PRIORITY, type ResourceUsage } from '../contract';
 import { booleanValue, integerInRange, invalid, knownKeys, optionsObject, MAX_TIMER_MS } from '../../util/validate';
 import { checkAccessOptions, type CheckedAccess, type HostAccessOptions } from './access';
 import { validateNamespace } from './namespaces';
@@ -12,7 +12,7 @@ const TOKEN_RE = /^h(\d{1,5})\.([0-9a-f]{8})([0-9a-f]{8})$/;
 /** @internal Units are integers the ledger (u64) and a double both hold exactly. */
 export const MAX_UNITS = Number.MAX_SAFE_INTEGER;
 /** @internal The ledger's priority range is -MAX_PRIORITY..MAX_PRIORITY. */
-export const MAX_PRIORITY = 1_000_000;
+export const MAX_PRIORITY = BACKEND_MAX_PRIORITY;
 
 /** What HostLedger.open() takes; the trust model's part is {@link HostAccessOptions}. */
 export interface HostLedgerOptions extends HostAccessOptions {
