@@ -3,21 +3,24 @@
 // restart of ours, the host fallback (the host backend, and a LocalBackend in its place), and the
 // metrics and alerts of each.
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import type { CriticalFailure } from '../src/arbiter/options';
+import type { Alert } from '../src/observe/alerts';
 import { hostLedgerNamespace } from '../src/backends/failover';
 import { HostBackend } from '../src/backends/host/backend';
 import { LocalBackend } from '../src/backends/local/backend';
 import { inspectHostNamespace, removeHostNamespace } from '../src/backends/host/namespaces';
 import type { MetricFamily } from '../src/metrics/counters';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
-import { RedisServer } from './helpers/redis-server';
-import { waitFor } from './helpers/wait';
+import { debugCommandArgs, RedisServer } from './helpers/redis-server';
+import { TcpProxy } from './helpers/tcp-proxy';
+import { sleep, waitFor } from './helpers/wait';
 
 let server: RedisServer;
 beforeAll(async () => {
-  server = await RedisServer.start();
+  server = await RedisServer.start(debugCommandArgs());
 });
 afterAll(async () => {
   await server?.stop();
@@ -178,4 +181,48 @@ describe('GpuArbiter on Redis: outages', () => {
     expect(hostLedgerNamespace('prod:eu/1')).toBe('prod_eu_1');
     expect(hostLedgerNamespace('_x')).toBe('r_x');
   });
+});
+
+describe('GpuArbiter on Redis: issue 13', () => {
+  it('a release sent during an outage that lands on the restarted, empty Redis raises no ownership-violation alert', async () => {
+    const proxy = await TcpProxy.start(server.port);
+    onTestFinished(() => proxy.stop());
+    // The arbiter reaches Redis through a proxy that holds its commands back; its release
+    // retries for about 12 s (backoff 50 ms .. 6.4 s).
+    const a = await make({ redis: proxy.url, redisOptions: { commandTimeoutMs: 300, waiterTtlMs: 300, releaseRetries: 8 } });
+    const alerts: Alert[] = [];
+    a.on('alert', (x: Alert) => alerts.push(x));
+    const lease = await a.acquire('JOB');
+    proxy.blackhole();
+    const released = lease.release();
+    await server.restart(); // empty: no persistence
+    proxy.heal();
+    await released;
+    await waitFor(() => metric(a, 'gpu_arbiter_backend_available') === 1, 'backend up', 5000);
+    await a.configure({}); // a sample: the arbiter looks at the ownership violations counted since the last one
+    expect(metric(a, 'gpu_arbiter_ownership_violations_total')).toBe(0);
+    expect(metric(a, 'gpu_arbiter_release_failures_total')).toBe(0);
+    expect(alerts.filter((x) => x.kind === 'ownership-violation')).toEqual([]);
+    const again = await a.acquire('JOB'); // and the GPU is free again
+    await again.release();
+  }, 30_000);
+
+  it('acquire() during a Redis stall (DEBUG SLEEP longer than half the lease TTL) never resolves with a lost lease', async () => {
+    const ttl = 1000;
+    const a = await make({ leaseTtlMs: ttl, redisOptions: { commandTimeoutMs: 5000, waiterTtlMs: 1000 } });
+    const lost: unknown[] = [];
+    a.on('lease-lost', (e) => lost.push(e));
+    const raw = new Redis(server.url);
+    raw.on('error', () => undefined);
+    onTestFinished(() => raw.disconnect());
+    const stall = raw.call('DEBUG', 'SLEEP', '1.5');
+    await sleep(100);
+    const lease = await a.acquire('JOB', { maxWaitMs: 5000 });
+    expect(lease.lost.aborted).toBe(false);
+    await stall;
+    await sleep(ttl * 1.5);
+    expect(lease.lost.aborted).toBe(false);
+    expect(lost).toEqual([]);
+    await lease.release();
+  }, 20_000);
 });

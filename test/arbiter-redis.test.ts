@@ -2,14 +2,16 @@
 // to Redis resources, admission across two processes sharing one GPU, cluster(), metrics.
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
+import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
+import { LocalBackend } from '../src/backends/local/backend';
 import { RedisBackend } from '../src/backends/redis/backend';
 import type { MetricFamily } from '../src/metrics/counters';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 import { killAll, spawnLeaseClient, type LeaseChild } from './helpers/redis-children';
 import { RedisServer } from './helpers/redis-server';
-import { waitForAsync } from './helpers/wait';
+import { waitFor, waitForAsync } from './helpers/wait';
 
 const ARBITER_CLIENT = path.resolve(__dirname, 'fixtures/redis/arbiter-client.cjs');
 
@@ -219,4 +221,85 @@ describe('GpuArbiter on Redis', () => {
     for (const c of [p1, p2]) c.send('exit');
     await Promise.all([p1.exited, p2.exited]);
   }, 30_000);
+});
+
+describe('GpuArbiter on Redis: issue 13', () => {
+  const PASSWORD = 'arb1ter-s3cret';
+  let secure: RedisServer;
+  beforeAll(async () => {
+    secure = await RedisServer.start(['--requirepass', PASSWORD]);
+  });
+  afterAll(async () => {
+    await secure?.stop();
+  });
+  const deep = (value: unknown) => inspect(value, { depth: Infinity, showHidden: true, getters: true });
+
+  it("a release by the lease's token from another client ends it like revoke(): lease.lost aborts at once, 'lease-lost' says revoked", async () => {
+    const namespace = ns();
+    const a = await make({ namespace, registerNode: false, leaseTtlMs: 30_000 });
+    const lost: Array<{ reason: string }> = [];
+    a.on('lease-lost', (e) => lost.push(e as { reason: string }));
+    const lease = await a.acquire('ASR');
+    const other = await RedisBackend.open({ redis: server.url, namespace });
+    try {
+      const t0 = performance.now();
+      expect(await other.release(lease.grant.resource, lease.grant.token)).toBe('released');
+      await waitFor(() => lease.lost.aborted, 'lease.lost', 1000, 1); // its renewal would take 10 s
+      console.log(`arbiter lease released by token elsewhere: lost ${(performance.now() - t0).toFixed(1)} ms later`);
+      expect(lost).toEqual([expect.objectContaining({ reason: 'revoked' })]);
+      expect(metric(a, 'gpu_arbiter_ownership_violations_total')).toBe(0);
+    } finally {
+      await other.close();
+      await lease.release();
+    }
+  });
+
+  it('util.inspect of an arbiter (plain, and with the host fallback) never shows the Redis password', async () => {
+    const url = `redis://:${PASSWORD}@127.0.0.1:${secure.port}`;
+    const plain = await make({ redis: url, registerNode: false });
+    const withFallback = await make({ redis: url, registerNode: false, onBackendError: 'host', fallback: () => new LocalBackend() });
+    const lease = await plain.acquire('ASR');
+    for (const a of [plain, withFallback]) {
+      expect(deep(a)).not.toContain(PASSWORD);
+      expect(deep(a.snapshot())).not.toContain(PASSWORD);
+    }
+    expect(deep(lease)).not.toContain(PASSWORD);
+    await lease.release();
+  });
+
+  it('a URL with a password that does not parse is refused with E_INVALID_ARGUMENT, masked', async () => {
+    const err = await GpuArbiter.create({
+      backend: 'redis',
+      redis: `redis://:${PASSWORD}@[::1`,
+      monitor: fakeGpus({ totalMiB: 8 * GiB }),
+      policies,
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_INVALID_ARGUMENT', message: expect.stringContaining('redis://:***@[::1') });
+    expect(deep(err)).not.toContain(PASSWORD);
+  });
+
+  it("a wrong password fails create() at once with E_BACKEND_UNAVAILABLE and Redis's reply", async () => {
+    const t0 = performance.now();
+    const err = await GpuArbiter.create({
+      backend: 'redis',
+      redis: `redis://:wrong@127.0.0.1:${secure.port}`,
+      monitor: fakeGpus({ totalMiB: 8 * GiB }),
+      policies,
+      redisOptions: { connectTimeoutMs: 5000 },
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_BACKEND_UNAVAILABLE', message: expect.stringMatching(/refused the credentials: WRONGPASS/) });
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+
+  it('a namespace or node id a Redis key cannot hold is refused at create()', async () => {
+    const base = { backend: 'redis', redis: server.url, monitor: fakeGpus({ totalMiB: 8 * GiB }), policies } as const;
+    await expect(GpuArbiter.create({ ...base, namespace: 'n'.repeat(129) })).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+      message: expect.stringContaining('at most 128 characters for options.namespace'),
+    });
+    await expect(GpuArbiter.create({ ...base, nodeId: 'n'.repeat(201) })).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+      message: expect.stringContaining('at most 200 characters for options.nodeId'),
+    });
+  });
 });

@@ -45,6 +45,26 @@ export function defineLeaseSuite(label: string, env: SuiteTarget): void {
       if (!answers[0]!.includes('ERR')) expect(new Set(answers).size).toBe(1);
     });
 
+    it('namespace "p:x" + resource "y" and namespace "p" + resource "x:y" keep apart, each resource in one slot', async () => {
+      const p = ns();
+      for (const [namespace, resource] of [
+        [`${p}:x`, 'y'],
+        [p, 'x:y'],
+      ]) {
+        const slots = resourceKeyList(resourceKeys(namespace as string, resource as string)).map((k) => env.servers()[0]!.cli('CLUSTER', 'KEYSLOT', k).trim());
+        if (!slots[0]!.includes('ERR')) expect(new Set(slots).size).toBe(1);
+      }
+      const a = await leases(`${p}:x`);
+      const b = await leases(p);
+      await a.setResource('y', { capacity: 1 });
+      await b.setResource('x:y', { capacity: 1 });
+      const ga = await a.acquire({ resource: 'y', units: 1, priority: 1, holder: holder() });
+      const gb = await b.acquire({ resource: 'x:y', units: 1, priority: 1, holder: holder(), deadline: Date.now() + 300 });
+      expect((await b.inspect()).resources.map((r) => [r.resource, r.holders.map((h) => h.token)])).toEqual([['x:y', [gb.token]]]);
+      await ga.release();
+      await gb.release();
+    });
+
     it('grants up to capacity, queues the rest, keeps usage() current', async () => {
       const n = ns();
       const a = await leases(n);

@@ -28,7 +28,12 @@ export async function freePort(bus = false): Promise<number> {
 }
 
 function cli(port: number, ...args: string[]): string {
-  const res = spawnSync(REDIS_CLI, ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 10_000 });
+  return cliAuth(port, undefined, ...args);
+}
+
+function cliAuth(port: number, password: string | undefined, ...args: string[]): string {
+  const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
+  const res = spawnSync(REDIS_CLI, ['-h', '127.0.0.1', '-p', String(port), ...auth, ...args], { encoding: 'utf8', timeout: 10_000 });
   return `${res.stdout ?? ''}${res.stderr ?? ''}`;
 }
 
@@ -40,6 +45,15 @@ async function waitUntil(check: () => boolean, what: string, timeoutMs = 10_000)
   }
 }
 
+/**
+ * The arguments that let a test stall the server with DEBUG SLEEP: Redis 7 refuses DEBUG unless
+ * `enable-debug-command` allows it; older servers allow it and do not know the option.
+ */
+export function debugCommandArgs(): string[] {
+  const m = /v=(\d+)\./.exec(spawnSync(REDIS_SERVER, ['--version'], { encoding: 'utf8' }).stdout ?? '');
+  return m && Number(m[1]) >= 7 ? ['--enable-debug-command', 'local'] : [];
+}
+
 export class RedisServer {
   private proc: ChildProcess | undefined;
 
@@ -49,7 +63,13 @@ export class RedisServer {
     private readonly extraArgs: string[],
   ) {}
 
-  /** Starts redis-server on a free loopback port and waits until it answers PING. */
+  /** The server's password (`--requirepass` among the extra arguments), if any. */
+  get password(): string | undefined {
+    const i = this.extraArgs.indexOf('--requirepass');
+    return i >= 0 ? this.extraArgs[i + 1] : undefined;
+  }
+
+  /** Starts redis-server on a free loopback port and waits until it answers PING (with its password, if any). */
   static async start(extraArgs: string[] = [], port?: number): Promise<RedisServer> {
     const p = port ?? (await freePort(extraArgs.includes('--cluster-enabled')));
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpa-redis-'));
@@ -72,12 +92,12 @@ export class RedisServer {
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...this.extraArgs],
       { stdio: 'ignore' },
     );
-    await waitUntil(() => cli(this.port, 'PING').includes('PONG'), `redis-server on port ${this.port}`);
+    await waitUntil(() => this.cli('PING').includes('PONG'), `redis-server on port ${this.port}`);
   }
 
-  /** redis-cli against this server; returns its output. */
+  /** redis-cli against this server (with its password, if any); returns its output. */
   cli(...args: string[]): string {
-    return cli(this.port, ...args);
+    return cliAuth(this.port, this.password, ...args);
   }
 
   /** Stops the server (SIGKILL: as abrupt as a crash) and waits for the port to close. */

@@ -31,9 +31,11 @@ import type {
   GpuIdentity,
 } from '../contract';
 import * as os from 'node:os';
+import { inspect } from 'node:util';
 import { nodeGpuResource } from '../resource-names';
-import { nonEmptyString } from '../../util/validate';
 import { ForwardingGrant } from '../forwarding-grant';
+import { checkNodeId } from './limits';
+import { describeTarget } from './redact';
 
 class RedisBackendGrant extends ForwardingGrant<RedisGrant> {
   /** True when this call released it; rejects with E_BACKEND_UNAVAILABLE when Redis could not be reached after the retries. */
@@ -97,11 +99,17 @@ export class RedisBackend implements Backend {
     leases.on('backend-error', () => undefined);
   }
 
+  /** util.inspect(): the backend with its Redis target masked (never a password). */
+  [inspect.custom](_depth: number, options: { stylize(s: string, style: string): string }): string {
+    const fields = { namespace: this.namespace, nodeId: this.nodeId, target: describeTarget(this.target), available: this.available, leases: this.leases };
+    return `${options.stylize('RedisBackend', 'special')} ${inspect(fields, { ...options, depth: 2 } as never)}`;
+  }
+
   /** Connects to Redis (E_BACKEND_UNAVAILABLE if it cannot within connectTimeoutMs). */
   static async open(options: RedisBackendOptions): Promise<RedisBackend> {
     const { nodeId, ...rest } = options;
     const node = nodeId ?? os.hostname();
-    nonEmptyString('options.nodeId', node);
+    checkNodeId('options.nodeId', node);
     const leases = await RedisLeases.open(rest);
     return new RedisBackend(leases, options.redis, node);
   }
@@ -174,10 +182,17 @@ export class RedisBackend implements Backend {
       .then((g) => new RedisBackendGrant(g, Date.now()));
   }
 
+  /**
+   * Release by token. A hold of another client (process, host) ends exactly as by
+   * {@link revoke}: its holder is told at once (its `lost` aborts, reason 'revoked') and this
+   * resolves 'released'. A token that holds nothing is refused ('not-owner') and counted, unless
+   * its lease ended lately ('already-released'). See RedisLeases.release.
+   */
   release(resource: string, token: string): Promise<ReleaseResult> {
     return this.leases.release(resource, token);
   }
 
+  /** Takes a hold away: its holder is told at once (pub/sub), its `lost` aborts with reason 'revoked'. False if not held. */
   async revoke(resource: string, token: string, reason: LostReason = 'revoked'): Promise<boolean> {
     return (await this.leases.revoke(resource, token, reason)) === 'revoked';
   }

@@ -3,6 +3,7 @@
 import { GpuArbiterError } from '../../errors';
 import { RedisConnection, checkTarget, type RedisTarget } from './connection';
 import { resourceKeyList, resourceKeys } from './keys';
+import { checkNamespace } from './limits';
 import { listNodes } from './node-registry';
 import type { ClusterGpu, ClusterNodeView, ClusterView, ResourceUse } from '../cluster';
 import { type UsageTuple, usageOf } from './replies';
@@ -31,7 +32,7 @@ async function resourceUse(conn: RedisConnection, namespace: string, resource: s
 
 /** Reads the cluster view of one namespace. */
 export async function collectCluster(redis: string | RedisTarget, options: { namespace?: string } = {}): Promise<ClusterView> {
-  const namespace = options.namespace ?? 'default';
+  const namespace = options.namespace === undefined ? 'default' : checkNamespace('namespace', options.namespace);
   const conn = RedisConnection.create(checkTarget('redis', redis), 3000);
   conn.client.on('error', () => undefined);
   try {

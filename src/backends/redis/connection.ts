@@ -1,9 +1,12 @@
 // Connections to Redis: what `redis:` may be (URL, ioredis instance, Cluster, Sentinel), the
 // options we set on connections we own, and the one way scripts are run (EVALSHA first, EVAL
-// once on NOSCRIPT, a bounded wait, every failure mapped to E_BACKEND_UNAVAILABLE).
+// once on NOSCRIPT, a bounded wait, every failure mapped to E_BACKEND_UNAVAILABLE). A URL is
+// checked here before ioredis sees it, and shown only masked (./redact.ts).
+import { inspect } from 'node:util';
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { GpuArbiterError } from '../../errors';
-import { describe, invalid } from '../../util/validate';
+import { describe } from '../../util/validate';
+import { describeTarget, maskRedisUrl } from './redact';
 import type { LuaScript } from './scripts';
 
 /** Sentinel: the master set `name` watched by `sentinels`. */
@@ -51,6 +54,7 @@ function ioredis(): typeof import('ioredis') {
  * never retries, never queues, and gives up after `timeoutMs`.
  */
 export function probeClient(url: string, timeoutMs: number): Redis {
+  checkUrl('url', url);
   const { Redis } = ioredis();
   return new Redis(url, {
     lazyConnect: true,
@@ -68,19 +72,45 @@ function isClient(value: unknown): value is RedisClient {
   return value instanceof Redis || value instanceof Cluster;
 }
 
+/** The refusal of a bad `redis:` value; a URL in it is masked (never the raw input). */
+function badTarget(field: string, expected: string, value: unknown, why = ''): GpuArbiterError {
+  const shown = typeof value === 'string' ? JSON.stringify(maskRedisUrl(value.length > 200 ? `${value.slice(0, 197)}...` : value)) : describe(value);
+  return new GpuArbiterError('E_INVALID_ARGUMENT', `Expected ${expected} for ${field} but received ${shown}${why}`, { field });
+}
+
+/**
+ * A redis:// or rediss:// URL that parses (ioredis parses it with `new URL()`, whose TypeError
+ * carries the whole URL, password included, in its `input`: it never gets that far).
+ */
+function checkUrl(field: string, value: string): string {
+  if (!/^rediss?:\/\//.test(value)) throw badTarget(field, 'a redis:// or rediss:// URL', value);
+  try {
+    new URL(value);
+  } catch {
+    throw badTarget(field, 'a redis:// or rediss:// URL', value, ' (not a valid URL)');
+  }
+  return value;
+}
+
 /** True when `value` looks like something `RedisConnection.create` accepts. */
 export function checkTarget(field: string, value: unknown): RedisTarget {
-  if (typeof value === 'string') {
-    if (!/^rediss?:\/\//.test(value)) throw invalid(field, 'a redis:// or rediss:// URL', value);
-    return value;
-  }
+  if (typeof value === 'string') return checkUrl(field, value);
   if (isClient(value)) return value;
   if (value && typeof value === 'object') {
     const v = value as Record<string, unknown>;
     if (Array.isArray(v.sentinels) && typeof v.name === 'string') return value as RedisSentinelTarget;
     if (Array.isArray(v.cluster)) return value as RedisClusterTarget;
   }
-  throw invalid(field, 'a redis:// URL, an ioredis Redis or Cluster, { sentinels, name } or { cluster }', value);
+  throw badTarget(field, 'a redis:// URL, an ioredis Redis or Cluster, { sentinels, name } or { cluster }', value);
+}
+
+/**
+ * Redis refused our credentials (wrong password or user, or none given where one is needed):
+ * waiting longer cannot help, so open() says what Redis said at once.
+ */
+export function isAuthError(err: unknown): boolean {
+  const m = err instanceof Error ? err.message : '';
+  return /\b(WRONGPASS|NOAUTH|NOPERM)\b|invalid (username-)?password|Authentication required/i.test(m);
 }
 
 export class RedisConnection {
@@ -93,15 +123,18 @@ export class RedisConnection {
     /** We created the client (and close it); false for an instance the caller passed in. */
     readonly owned: boolean,
     readonly commandTimeoutMs: number,
+    /** Where it connects, for messages and inspect output (password masked). */
+    readonly shownTarget: string,
   ) {}
 
   static create(target: RedisTarget, commandTimeoutMs: number): RedisConnection {
-    if (isClient(target)) return new RedisConnection(target, false, commandTimeoutMs);
+    const shown = describeTarget(target);
+    if (isClient(target)) return new RedisConnection(target, false, commandTimeoutMs, shown);
     const { Redis, Cluster } = ioredis();
-    if (typeof target === 'string') return new RedisConnection(new Redis(target, OWNED_OPTIONS), true, commandTimeoutMs);
+    if (typeof target === 'string') return new RedisConnection(new Redis(checkUrl('redis', target), OWNED_OPTIONS), true, commandTimeoutMs, shown);
     if ('sentinels' in target) {
       const client = new Redis({ ...OWNED_OPTIONS, ...target.options, sentinels: target.sentinels, name: target.name });
-      return new RedisConnection(client, true, commandTimeoutMs);
+      return new RedisConnection(client, true, commandTimeoutMs, shown);
     }
     const client = new Cluster(target.cluster, {
       enableOfflineQueue: false,
@@ -109,7 +142,13 @@ export class RedisConnection {
       ...target.options,
       redisOptions: { maxRetriesPerRequest: 0, ...target.options?.redisOptions },
     });
-    return new RedisConnection(client, true, commandTimeoutMs);
+    return new RedisConnection(client, true, commandTimeoutMs, shown);
+  }
+
+  /** util.inspect(): the masked target and the state, never the client (its options hold the password). */
+  [inspect.custom](_depth: number, options: { stylize(s: string, style: string): string }): string {
+    const fields = { target: this.shownTarget, status: this.client.status, owned: this.owned, scriptLoads: this.scriptLoads };
+    return `${options.stylize('RedisConnection', 'special')} ${inspect(fields, { ...options, depth: 1 } as never)}`;
   }
 
   get isCluster(): boolean {
@@ -129,7 +168,7 @@ export class RedisConnection {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
-        reject(unavailable(`Redis did not become ready within ${timeoutMs} ms (status ${c.status})`));
+        reject(unavailable(`Redis at ${this.shownTarget} did not become ready within ${timeoutMs} ms (status ${c.status})`));
       }, timeoutMs);
       const onReady = (): void => {
         cleanup();
@@ -139,11 +178,19 @@ export class RedisConnection {
         cleanup();
         reject(unavailable('The Redis connection ended before it became ready'));
       };
-      // One-shot readers (the CLI) give up at the first connection error instead of retrying.
+      // One-shot readers (the CLI) give up at the first connection error instead of retrying;
+      // everyone does when Redis refused the credentials, with what Redis said.
       const onError = (err: Error): void => {
+        if (isAuthError(err)) {
+          cleanup();
+          // No cause: ioredis' ReplyError carries the AUTH/HELLO command, password included.
+          reject(unavailable(`Redis at ${this.shownTarget} refused the credentials: ${err.message}`));
+          return;
+        }
         if (!failOnError) return;
         cleanup();
-        reject(unavailable(`Could not connect to Redis: ${err.message}`, err));
+        // No cause here either: an ioredis error may carry the command it failed (AUTH's password).
+        reject(unavailable(`Could not connect to Redis at ${this.shownTarget}: ${err.message}`));
       };
       const cleanup = (): void => {
         clearTimeout(timer);

@@ -2,6 +2,8 @@
 // closed flag, the counters, the usage cache every script reply refreshes, and the one way
 // events are emitted (a throwing listener never breaks a timer or the subscriber).
 import type { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { inspect } from 'node:util';
 import { GpuArbiterError } from '../../errors';
 import type { RedisConnection } from './connection';
 import { resourceKeyList, resourceKeys } from './keys';
@@ -15,6 +17,12 @@ export class LeasesCore {
   closed = false;
   readonly counts = { ownershipViolations: 0, releaseFailures: 0, renewalFailures: 0, leasesLost: 0 };
   private readonly usageCache = new Map<string, ResourceUsage>();
+  /**
+   * The Redis server clock as an offset from performance.now(), from the script reply with the
+   * shortest round trip of the last 30 s (its error is at most half that round trip); null until
+   * a reply carried the server's time. Used to tell how old a published grant is on arrival.
+   */
+  private clock: { offset: number; rtt: number; at: number } | null = null;
 
   constructor(
     readonly conn: RedisConnection,
@@ -27,6 +35,12 @@ export class LeasesCore {
   /** Runs a per-resource script with the resource's 8 keys. */
   run(script: LuaScript, resource: string, args: Array<string | number>): Promise<unknown> {
     return this.conn.run(script, resourceKeyList(resourceKeys(this.config.namespace, resource)), args);
+  }
+
+  /** util.inspect(): the masked target and the figures, never the connection's options or the raw target. */
+  [inspect.custom](_depth: number, options: { stylize(s: string, style: string): string }): string {
+    const fields = { namespace: this.config.namespace, target: this.conn.shownTarget, channel: this.channel, closed: this.closed, counts: this.counts };
+    return `${options.stylize('LeasesCore', 'special')} ${inspect(fields, { ...options, depth: 2 } as never)}`;
   }
 
   assertOpen(): void {
@@ -42,6 +56,20 @@ export class LeasesCore {
 
   usage(resource: string): ResourceUsage | null {
     return this.usageCache.get(resource) ?? null;
+  }
+
+  /** A reply sent at `sentAt` and received at `receivedAt` (performance.now()) said the server's time was `serverMs`. */
+  noteServerTime(serverMs: number, sentAt: number, receivedAt: number): void {
+    if (!Number.isFinite(serverMs)) return;
+    const rtt = receivedAt - sentAt;
+    const c = this.clock;
+    if (c && rtt > c.rtt && receivedAt - c.at < 30_000) return;
+    this.clock = { offset: serverMs - (sentAt + receivedAt) / 2, rtt, at: receivedAt };
+  }
+
+  /** Estimated ms from now until the server's clock reads `serverMs` (negative: passed); null when unknown. */
+  serverMsUntil(serverMs: number): number | null {
+    return this.clock ? serverMs - (performance.now() + this.clock.offset) : null;
   }
 
   backendError(err: unknown): void {

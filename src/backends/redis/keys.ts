@@ -1,7 +1,12 @@
-// Key layout. Every key of one resource carries the same hash tag `{<namespace>:<resource>}`,
-// so a script that touches them all runs on one Redis Cluster slot (no CROSSSLOT). Keys that
-// are not about one resource (the node registry, the list of resources) share the tag
-// `{<namespace>}`.
+// Key layout. Every key of one resource carries the same hash tag `{<ns>:<resource>}`, so a
+// script that touches them all runs on one Redis Cluster slot (no CROSSSLOT). Keys that are not
+// about one resource (the node registry, the list of resources) share the tag `{<ns>}`.
+//
+// <ns> is the namespace with each `:` written as `|` (a namespace never holds `|`, a resource
+// name never holds `{` or `}`: ./limits.ts). So the first `:` of a tag always ends the
+// namespace, and no two (namespace, resource) pairs share a key: namespace `prod:x` + resource
+// `y` is `{prod|x:y}`, namespace `prod` + resource `x:y` is `{prod:x:y}`. A namespace without
+// `:` keeps the keys it always had.
 
 /** The keys of one resource, in the order every per-resource script takes them (KEYS[1..8]). */
 export interface ResourceKeys {
@@ -25,9 +30,14 @@ export interface ResourceKeys {
 
 export const KEY_PREFIX = 'gpa';
 
-/** The hash tag of one resource: `{ns:resource}`. */
+/** The namespace as written in keys and channels: each `:` as `|` (unambiguous: see the head of this file). */
+export function keyNamespace(namespace: string): string {
+  return namespace.replace(/:/g, '|');
+}
+
+/** The hash tag of one resource: `{<ns>:<resource>}`. */
 export function resourceTag(namespace: string, resource: string): string {
-  return `{${namespace}:${resource}}`;
+  return `{${keyNamespace(namespace)}:${resource}}`;
 }
 
 export function resourceKeys(namespace: string, resource: string): ResourceKeys {
@@ -48,7 +58,7 @@ export function resourceKeyList(k: ResourceKeys): string[] {
   return [k.meta, k.holders, k.holderExpiry, k.waiters, k.waiterInfo, k.waiterExpiry, k.fence, k.ended];
 }
 
-/** Namespace-wide keys (one slot: `{ns}`). */
+/** Namespace-wide keys (one slot: `{<ns>}`). */
 export interface NamespaceKeys {
   /** ZSET node id -> heartbeat expiry (server ms) */
   nodes: string;
@@ -59,11 +69,11 @@ export interface NamespaceKeys {
 }
 
 export function namespaceKeys(namespace: string): NamespaceKeys {
-  const base = `${KEY_PREFIX}:{${namespace}}`;
+  const base = `${KEY_PREFIX}:{${keyNamespace(namespace)}}`;
   return { nodes: `${base}:nodes`, nodeInfo: `${base}:nodeinfo`, resources: `${base}:resources` };
 }
 
 /** The pub/sub channel of one RedisLeases instance; grants and losses for its waiters/holders go there. */
 export function wakeChannel(namespace: string, instanceId: string): string {
-  return `${KEY_PREFIX}:${namespace}:wake:${instanceId}`;
+  return `${KEY_PREFIX}:${keyNamespace(namespace)}:wake:${instanceId}`;
 }

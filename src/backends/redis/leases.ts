@@ -13,18 +13,19 @@
 // Everything here runs on the JS thread. Timers never throw: their failures become events.
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
 import { GpuArbiterError } from '../../errors';
-import { invalid, nonEmptyString } from '../../util/validate';
 import { RedisConnection } from './connection';
 import { LeasesCore } from './core';
 import { HeldLeases } from './held';
 import { wakeChannel } from './keys';
+import { checkResource, checkToken, MAX_REASON_LENGTH } from './limits';
 import { parseLeasesOptions } from './options';
 import { Releases } from './release';
 import { Renewal } from './renewal';
 import { withDeadline } from './replies';
 import type { UsageTuple } from './replies';
-import { checkRequest } from './request';
+import { type CheckedRequest, checkRequest } from './request';
 import { Resources } from './resources';
 import { SCRIPTS } from './scripts';
 import { WakeSubscriber } from './subscriber';
@@ -126,6 +127,20 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
     return !this.core.closed && this.core.conn.ready;
   }
 
+  /** util.inspect(): what this instance is, with its Redis target masked (never a password). */
+  [inspect.custom](_depth: number, options: { stylize(s: string, style: string): string }): string {
+    const fields = {
+      namespace: this.namespace,
+      target: this.core.conn.shownTarget,
+      instanceId: this.instanceId,
+      available: this.available,
+      leaseTtlMs: this.leaseTtlMs,
+      held: this.held.all().length,
+      counters: this.counters(),
+    };
+    return `${options.stylize('RedisLeases', 'special')} ${inspect(fields, { ...options, depth: 2 } as never)}`;
+  }
+
   /** Failure and loss counters of this process. */
   counters(): RedisLeasesCounters {
     return { ...this.core.counts, scriptLoads: this.core.conn.scriptLoads };
@@ -166,7 +181,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
    * E_BACKEND_UNAVAILABLE (Redis unreachable: nothing is granted on a guess).
    */
   acquire(request: RedisAcquireRequest): Promise<RedisGrant> {
-    let req: RedisAcquireRequest;
+    let req: CheckedRequest;
     try {
       this.core.assertOpen();
       req = checkRequest(request);
@@ -179,24 +194,36 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
   // ---------------------------------------------------------------- release and revoke
 
   /**
-   * Releases by token (the contract's release). Owner-checked in Redis: a token that does not
-   * own a lease there is refused ('not-owner') and counted. Async: one round trip.
+   * Releases by token (the contract's release). Async: one round trip.
+   * - A lease this instance holds: released ('released'; 'already-released' the second time).
+   * - A lease another client holds (another process, host or instance): ended exactly as
+   *   {@link revoke} ends it, and 'released': its holder is told at once (pub/sub), its `lost`
+   *   aborts with an E_LEASE_LOST error whose reason is 'revoked'. Nobody's hold ends silently.
+   * - A token that holds nothing there: 'already-released' when its lease ended within the
+   *   tombstone window (an hour), else refused ('not-owner') and counted (ownershipViolations).
+   * Refuses with E_INVALID_ARGUMENT an empty token or one over 128 characters, and a resource
+   * name that cannot exist (over 256 characters, or with `{` or `}`).
    */
   async release(resource: string, token: string): Promise<ReleaseOutcome> {
     this.core.assertOpen();
-    nonEmptyString('resource', resource);
-    if (typeof token !== 'string') throw invalid('token', 'a string', token);
+    checkResource('resource', resource);
+    checkToken('token', token);
     const h = this.held.get(token);
     if (h && h.resource === resource) return this.releases.lease(h);
     return this.releases.byToken(resource, token, -1);
   }
 
-  /** Takes a lease away (admin). Its holder's lost signal fires (through pub/sub when it is elsewhere). */
+  /**
+   * Takes a lease away (admin): 'revoked', or 'not-found' when nothing holds that token. Its
+   * holder's lost signal fires at once with reason 'revoked' (through pub/sub when it is
+   * elsewhere). {@link release} by token from a client that is not the holder does the same.
+   * `reason` (at most 256 characters kept) travels to the holder in the loss's detail.
+   */
   async revoke(resource: string, token: string, reason: string): Promise<'revoked' | 'not-found'> {
     this.core.assertOpen();
-    nonEmptyString('resource', resource);
-    nonEmptyString('token', token);
-    const why = typeof reason === 'string' ? reason.replace(/\|/g, '/') : 'revoked';
+    checkResource('resource', resource);
+    checkToken('token', token);
+    const why = typeof reason === 'string' ? reason.slice(0, MAX_REASON_LENGTH).replace(/\|/g, '/') : 'revoked';
     const reply = (await this.core.run(SCRIPTS.revoke, resource, [token, why])) as unknown[];
     this.core.updateUsage(resource, reply[1] as UsageTuple);
     const h = this.held.get(token);

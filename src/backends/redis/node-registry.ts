@@ -2,12 +2,14 @@
 // heartbeat TTL; the cluster view is the set of nodes whose heartbeat is live. A node that
 // stops (or dies) disappears once its TTL passes: every register and list call prunes.
 import * as os from 'node:os';
+import { inspect } from 'node:util';
 import { GpuArbiterError } from '../../errors';
 import type { LiveNode, NodeRecord } from '../cluster';
 import type { GpuDevice, GpuSnapshot } from '../../gpu/types';
-import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from '../../util/validate';
+import { integerInRange, invalid, knownKeys, optionsObject } from '../../util/validate';
 import { RedisConnection, checkTarget, type RedisTarget } from './connection';
 import { namespaceKeys } from './keys';
+import { checkNamespace, checkNodeId } from './limits';
 import { parseJson } from './replies';
 import { SCRIPTS } from './scripts';
 import type { RedisLeases } from './leases';
@@ -93,8 +95,8 @@ export class NodeRegistry {
   private constructor(options: NodeRegistryOptions) {
     const opts = optionsObject<NodeRegistryOptions>('options', options);
     knownKeys('options', opts, OPTION_KEYS);
-    this.namespace = opts.namespace === undefined ? 'default' : nonEmptyString('options.namespace', opts.namespace);
-    this.nodeId = opts.nodeId === undefined ? os.hostname() : nonEmptyString('options.nodeId', opts.nodeId);
+    this.namespace = opts.namespace === undefined ? 'default' : checkNamespace('options.namespace', opts.namespace);
+    this.nodeId = checkNodeId('options.nodeId', opts.nodeId === undefined ? os.hostname() : opts.nodeId);
     if (!opts.monitor || typeof (opts.monitor as SnapshotSource).snapshot !== 'function') {
       throw invalid('options.monitor', 'a GpuMonitor (anything with snapshot())', opts.monitor);
     }
@@ -109,6 +111,12 @@ export class NodeRegistry {
     this.leases = opts.leases;
     this.conn = RedisConnection.create(checkTarget('options.redis', opts.redis), 2000);
     this.conn.client.on('error', () => undefined);
+  }
+
+  /** util.inspect(): the registry with its Redis target masked (never a password). */
+  [inspect.custom](_depth: number, options: { stylize(s: string, style: string): string }): string {
+    const fields = { namespace: this.namespace, nodeId: this.nodeId, target: this.conn.shownTarget, ttlMs: this.ttlMs, stopped: this.stopped };
+    return `${options.stylize('NodeRegistry', 'special')} ${inspect(fields, { ...options, depth: 1 } as never)}`;
   }
 
   /** The record this node writes now (from the newest snapshot). */

@@ -1,6 +1,7 @@
 // RedisLeases' options, checked at the boundary (field-naming messages) with their defaults.
-import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from '../../util/validate';
+import { integerInRange, invalid, knownKeys, optionsObject } from '../../util/validate';
 import { checkTarget, type RedisTarget } from './connection';
+import { checkNamespace } from './limits';
 import type { CriticalFailureEvent, RedisLeasesOptions } from './types';
 
 const OPTION_KEYS = [
@@ -33,8 +34,7 @@ export function parseLeasesOptions(options: RedisLeasesOptions): LeasesConfig {
   const opts = optionsObject<RedisLeasesOptions>('options', options);
   knownKeys('options', opts, OPTION_KEYS);
   const target = checkTarget('options.redis', opts.redis);
-  const namespace = opts.namespace === undefined ? 'default' : nonEmptyString('options.namespace', opts.namespace);
-  if (/[{}|]/.test(namespace)) throw invalid('options.namespace', 'a name without {, } or |', namespace);
+  const namespace = opts.namespace === undefined ? 'default' : checkNamespace('options.namespace', opts.namespace);
   const leaseTtlMs = opts.leaseTtlMs === undefined ? 10_000 : integerInRange('options.leaseTtlMs', opts.leaseTtlMs, 100, 86_400_000);
   const waiterTtlMs = opts.waiterTtlMs === undefined ? Math.min(leaseTtlMs, 5000) : integerInRange('options.waiterTtlMs', opts.waiterTtlMs, 100, 86_400_000);
   const pollMs = opts.pollMs === undefined ? Math.max(30, Math.floor(waiterTtlMs / 3)) : integerInRange('options.pollMs', opts.pollMs, 10, 86_400_000);

@@ -42,13 +42,19 @@ export class Releases {
     return h.releasing;
   }
 
-  /** RELEASE by token, owner-checked in Redis ('not-owner' is counted), with retries. */
+  /**
+   * RELEASE by token, with retries. `fencingToken` > 0: the caller's own lease (Redis then tells
+   * a lease its data loss took from a forged token); -1: a release by token only. A lease held
+   * by another instance ends as a revoke does (its holder is told at once); a token that owns
+   * nothing there is refused ('not-owner') and counted.
+   */
   async byToken(resource: string, token: string, fencingToken: number, mayBeGone = false): Promise<ReleaseOutcome> {
     const { releaseRetries } = this.core.config;
+    const args = [token, mayBeGone ? '1' : '0', fencingToken > 0 ? fencingToken : -1, this.core.channel];
     const tried = await retrying(
       releaseRetries,
       async () => {
-        const reply = (await this.core.run(SCRIPTS.release, resource, [token, mayBeGone ? '1' : '0'])) as unknown[];
+        const reply = (await this.core.run(SCRIPTS.release, resource, args)) as unknown[];
         this.core.updateUsage(resource, reply[1] as UsageTuple);
         const outcome = reply[0] as ReleaseOutcome;
         if (outcome === 'not-owner') this.core.counts.ownershipViolations++;
@@ -96,7 +102,7 @@ export class Releases {
   /** One RELEASE at close, no retry: a lease not released then ends by its TTL. */
   async once(resource: string, token: string): Promise<void> {
     try {
-      await this.core.run(SCRIPTS.release, resource, [token, '1']);
+      await this.core.run(SCRIPTS.release, resource, [token, '1', -1, this.core.channel]);
     } catch {
       // the lease ends by its TTL
     }

@@ -1,5 +1,9 @@
-// Validation of a RedisLeases acquire request, at the boundary (field-naming messages).
-import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject } from '../../util/validate';
+// Validation of a RedisLeases acquire request, at the boundary (field-naming messages). The
+// bounds on names and on the holder record are those of ./limits.ts.
+import * as os from 'node:os';
+import { GpuArbiterError } from '../../errors';
+import { integerInRange, invalid, knownKeys, optionsObject } from '../../util/validate';
+import { boundedString, checkResource, MAX_HOLDER_BYTES, MAX_LABEL_LENGTH } from './limits';
 import { PRIORITY_MAX } from './lua/prelude';
 import type { RedisAcquireRequest, RedisHolderInfo } from './types';
 
@@ -8,11 +12,31 @@ const REQUEST_KEYS = ['resource', 'units', 'priority', 'deadline', 'signal', 'ho
 /** The largest unit count a request may ask for (the scripts keep it in a Lua integer). */
 export const MAX_UNITS = 2 ** 31 - 1;
 
+/** A checked request, with the holder record as Redis will keep it (JSON, `host` filled in). */
+export type CheckedRequest = RedisAcquireRequest & { holderJson: string };
+
+/** The holder record as JSON (host defaults to this host's name), at most MAX_HOLDER_BYTES. */
+function holderJson(holder: RedisHolderInfo): string {
+  let json: string;
+  try {
+    json = JSON.stringify({ host: os.hostname(), ...holder });
+  } catch (err) {
+    throw invalid('request.holder', `an object JSON can write (${(err as Error).message})`, holder);
+  }
+  const bytes = Buffer.byteLength(json);
+  if (bytes > MAX_HOLDER_BYTES) {
+    throw new GpuArbiterError('E_INVALID_ARGUMENT', `Expected at most ${MAX_HOLDER_BYTES} bytes of JSON for request.holder but received ${bytes}`, {
+      field: 'request.holder',
+    });
+  }
+  return json;
+}
+
 /** Validates an acquire request; returns it with its checked fields. */
-export function checkRequest(request: RedisAcquireRequest): RedisAcquireRequest {
+export function checkRequest(request: RedisAcquireRequest): CheckedRequest {
   const r = optionsObject<RedisAcquireRequest>('request', request);
   knownKeys('request', r, REQUEST_KEYS);
-  const resource = nonEmptyString('request.resource', r.resource);
+  const resource = checkResource('request.resource', r.resource);
   const units = integerInRange('request.units', r.units, 1, MAX_UNITS);
   const priority = integerInRange('request.priority', r.priority, 0, PRIORITY_MAX);
   if (r.deadline !== undefined && (typeof r.deadline !== 'number' || !Number.isFinite(r.deadline))) {
@@ -21,11 +45,12 @@ export function checkRequest(request: RedisAcquireRequest): RedisAcquireRequest 
   if (r.signal !== undefined && !(r.signal instanceof AbortSignal)) throw invalid('request.signal', 'an AbortSignal', r.signal);
   const holder = optionsObject<RedisHolderInfo>('request.holder', r.holder);
   if (r.holder === undefined) throw invalid('request.holder', 'an object { leaseId, task, pid }', r.holder);
-  nonEmptyString('request.holder.leaseId', holder.leaseId);
-  nonEmptyString('request.holder.task', holder.task);
+  boundedString('request.holder.leaseId', holder.leaseId, MAX_LABEL_LENGTH);
+  boundedString('request.holder.task', holder.task, MAX_LABEL_LENGTH);
   integerInRange('request.holder.pid', holder.pid, 0, 2 ** 31 - 1);
-  if (r.queueGroup !== undefined) nonEmptyString('request.queueGroup', r.queueGroup);
+  if (holder.host !== undefined) boundedString('request.holder.host', holder.host, MAX_LABEL_LENGTH);
+  if (r.queueGroup !== undefined) boundedString('request.queueGroup', r.queueGroup, MAX_LABEL_LENGTH);
   if (r.queueLimit !== undefined) integerInRange('request.queueLimit', r.queueLimit, 0, MAX_UNITS);
   if (r.onLost !== undefined && typeof r.onLost !== 'function') throw invalid('request.onLost', 'a function', r.onLost);
-  return { ...(r as RedisAcquireRequest), resource, units, priority };
+  return { ...(r as RedisAcquireRequest), resource, units, priority, holderJson: holderJson(holder as RedisHolderInfo) };
 }

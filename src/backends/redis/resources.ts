@@ -1,10 +1,11 @@
 // The resources of a namespace as this process sees them: the settings it gave each one
 // (replayed when Redis lost them: restarted without persistence), the namespace's list of
 // resources (a view for inspect and the CLI), and inspect(), which reads everything about them.
-import { booleanValue, integerInRange, knownKeys, nonEmptyString, optionsObject } from '../../util/validate';
+import { booleanValue, integerInRange, knownKeys, optionsObject } from '../../util/validate';
 import type { RedisConnection } from './connection';
 import type { LeasesCore } from './core';
 import { namespaceKeys } from './keys';
+import { checkResource } from './limits';
 import { parseHolder, parseJson } from './replies';
 import type { UsageTuple } from './replies';
 import { MAX_UNITS } from './request';
@@ -28,7 +29,7 @@ export class Resources {
   /** setResource(): checks, writes (SET_RESOURCE), and lists the resource in its namespace. */
   async set(resource: string, settings: ResourceSettings): Promise<ResourceUsage> {
     this.core.assertOpen();
-    nonEmptyString('resource', resource);
+    checkResource('resource', resource);
     const s = optionsObject<ResourceSettings>('settings', settings);
     knownKeys('settings', s, ['capacity', 'external', 'closed']);
     const capacity = integerInRange('settings.capacity', s.capacity, 0, MAX_UNITS);

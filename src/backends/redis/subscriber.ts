@@ -8,7 +8,7 @@ import { quitQuietly } from './connection';
 
 export type WakeMessage =
   /** A release (or expiry, abort, capacity change) granted our waiter `id`. */
-  | { type: 'granted'; id: string; fencingToken: number; grantedAt: number; remainingMs: number; waitedMs: number }
+  | { type: 'granted'; id: string; fencingToken: number; grantedAt: number; expiresAt: number; remainingMs: number; waitedMs: number }
   /** Our holder `token` lost its lease (expired on the server, or revoked). */
   | { type: 'lost'; token: string; reason: string }
   /** Our waiter `id` was removed (the capacity shrank below its request). */
@@ -26,6 +26,7 @@ export function parseWakeMessage(raw: string): WakeMessage | null {
       id: id as string,
       fencingToken: Number(fence),
       grantedAt: Number(at),
+      expiresAt: Number(exp),
       remainingMs: Number(exp) - Number(at),
       waitedMs: Number(waited),
     };

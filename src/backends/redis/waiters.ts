@@ -3,26 +3,35 @@
 // is also the safety net under pub/sub). Grants and refusals made by other processes' calls
 // reach it through the wake-up subscriber (./subscriber.ts), handled here in onWake(). A waiter
 // that gives up (abort, deadline, close) leaves at once (LEAVE, ./release.ts).
+//
+// A grant is handed out only while most of its TTL is still ahead: one that arrives late (a
+// Redis stall held the reply or the published message back) is first confirmed by ACQUIRE (a
+// full TTL from the server's now), or asked for again under a new id when its lease has ended
+// meanwhile; never resolved with a lease that is lost, or about to be, on arrival.
 import { randomBytes } from 'node:crypto';
-import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { GpuArbiterError } from '../../errors';
+import { unavailable } from './connection';
 import type { LeasesCore } from './core';
 import type { HeldLeases } from './held';
 import type { Releases } from './release';
 import type { Renewal } from './renewal';
 import { abortedError, asUnavailable, refusal, timeoutError } from './replies';
 import type { UsageTuple } from './replies';
+import type { CheckedRequest } from './request';
 import type { Resources } from './resources';
 import { SCRIPTS } from './scripts';
 import type { WakeMessage } from './subscriber';
-import type { RedisAcquireRequest, RedisGrant, RedisHolderInfo } from './types';
+import type { RedisGrant } from './types';
+
+/** How often a late grant is confirmed again, or asked for again, before the request fails. */
+const MAX_LATE_TRIES = 3;
 
 interface Waiting {
+  /** Its id in Redis (the lease token once granted); a new one when its grant ended unconfirmed. */
   id: string;
   resource: string;
-  req: RedisAcquireRequest;
-  holderJson: string;
+  req: CheckedRequest;
   resolve: (g: RedisGrant) => void;
   reject: (e: Error) => void;
   settled: boolean;
@@ -35,6 +44,10 @@ interface Waiting {
   inFlight: boolean;
   /** setResource was replayed once for it after Redis lost the resource. */
   restored: boolean;
+  /** Grants that came too late to hand out, so far (confirmed again, or asked for again). */
+  lateTries: number;
+  /** A published grant came too late: the next ACQUIRE goes out at once. */
+  confirmNow: boolean;
 }
 
 /** The parts a waiter hands over to once it is granted, or gives up. */
@@ -56,16 +69,14 @@ export class Waiters {
   ) {}
 
   /** Queues a checked request; resolves with its grant. */
-  enqueue(req: RedisAcquireRequest): Promise<RedisGrant> {
+  enqueue(req: CheckedRequest): Promise<RedisGrant> {
     if (req.signal?.aborted) return Promise.reject(abortedError(req.resource));
     const id = randomBytes(16).toString('hex');
-    const holder: RedisHolderInfo = { host: os.hostname(), ...req.holder };
     return new Promise<RedisGrant>((resolve, reject) => {
       const w: Waiting = {
         id,
         resource: req.resource,
         req,
-        holderJson: JSON.stringify(holder),
         resolve,
         reject,
         settled: false,
@@ -76,6 +87,8 @@ export class Waiters {
         onAbort: undefined,
         inFlight: false,
         restored: false,
+        lateTries: 0,
+        confirmNow: false,
       };
       this.waiting.set(id, w);
       if (req.signal) {
@@ -138,7 +151,7 @@ export class Waiters {
         leaseTtlMs,
         waiterTtlMs,
         remaining,
-        w.holderJson,
+        req.holderJson,
         this.core.channel,
         req.queueLimit ?? 0,
         remaining === 0 ? '1' : '0',
@@ -160,6 +173,7 @@ export class Waiters {
       return;
     }
     w.inFlight = false;
+    const receivedAt = performance.now();
     const status = reply[0] as string;
     const usage = reply[reply.length - 1] as UsageTuple;
     this.core.updateUsage(w.resource, usage);
@@ -171,18 +185,43 @@ export class Waiters {
     w.lastOkAt = sentAt;
     switch (status) {
       case 'granted': {
-        const [, fence, grantedAt, remainingMs, waitedMs] = reply as number[];
+        const [, fence, grantedAt, remainingMs, waitedMs, serverNow] = (reply as unknown[]).map(Number) as number[];
+        this.core.noteServerTime(serverNow as number, sentAt, receivedAt);
+        // Ours for remainingMs from when the script ran, which we place (safely) at sentAt. A
+        // reply that took more than half of that (a stall) would hand out a lease that is lost
+        // at once, or soon: confirm it again first (ACQUIRE of a held id: a full TTL from now).
+        const localExpiry = sentAt + (remainingMs as number);
+        if (localExpiry - receivedAt < (remainingMs as number) / 2) {
+          this.late(w, `the grant's reply took ${Math.round(receivedAt - sentAt)} ms of its ${remainingMs} ms TTL`, () => this.startPoll(w, false));
+          return;
+        }
         this.settle(w, true);
-        w.resolve(this.grant(w, Number(fence), Number(grantedAt), Number(waitedMs), sentAt + Number(remainingMs)));
+        w.resolve(this.grant(w, fence as number, grantedAt as number, waitedMs as number, localExpiry));
         return;
       }
       case 'queued': {
         w.position = Number(reply[1]);
         const nextExpiry = Number(reply[2]);
+        this.core.noteServerTime(Number(reply[3]), sentAt, receivedAt);
         // Re-check when the first holder's lease runs out (an expiry publishes nothing), at
-        // the latest after pollMs (the heartbeat, and the safety net under pub/sub).
-        const delay = nextExpiry >= 0 ? Math.min(pollMs, nextExpiry + 5) : pollMs;
+        // the latest after pollMs (the heartbeat, and the safety net under pub/sub); at once
+        // when a grant published for it came too late to hand out.
+        const delay = w.confirmNow ? 0 : nextExpiry >= 0 ? Math.min(pollMs, nextExpiry + 5) : pollMs;
+        w.confirmNow = false;
         this.schedulePoll(w, delay);
+        return;
+      }
+      case 'ended': {
+        // It was granted (a handoff) and the lease ended before it was confirmed: ask again
+        // under a new id (Redis never grants one id twice).
+        this.late(w, 'its lease ended before it could be confirmed', () => {
+          this.waiting.delete(w.id);
+          w.id = randomBytes(16).toString('hex');
+          this.waiting.set(w.id, w);
+          w.position = -1;
+          w.confirmNow = false;
+          this.startPoll(w, true);
+        });
         return;
       }
       case 'nores': {
@@ -235,6 +274,26 @@ export class Waiters {
     w.timer = w.deadlineTimer = undefined;
   }
 
+  /**
+   * A grant came too late to hand out: `retry` (confirm it, or ask again) up to MAX_LATE_TRIES
+   * times, then fail with E_BACKEND_UNAVAILABLE and give the grant back (LEAVE). The deadline
+   * and abort keep running meanwhile.
+   */
+  private late(w: Waiting, detail: string, retry: () => void): void {
+    if (++w.lateTries <= MAX_LATE_TRIES) {
+      retry();
+      return;
+    }
+    this.settle(w);
+    w.reject(
+      unavailable(
+        `Redis answered too late to hand out a grant of ${w.resource} (${detail}; ${MAX_LATE_TRIES + 1} tries): ` +
+          `the lease TTL (${this.core.config.leaseTtlMs} ms) is too short for this Redis's latency, or Redis is stalling`,
+      ),
+    );
+    void this.parts.releases.leave(w.resource, w.id);
+  }
+
   /** Abort, deadline or close: the waiter leaves at once (LEAVE also undoes a grant made meanwhile). */
   private giveUp(w: Waiting, err: GpuArbiterError): void {
     if (w.settled) return;
@@ -260,15 +319,24 @@ export class Waiters {
           if (resource !== undefined) void this.parts.releases.leave(resource, m.id);
           return;
         }
+        // How much of its (provisional) TTL is left, by our estimate of the Redis clock. A
+        // message a stall held back may carry a grant that is over, or nearly: not handed out;
+        // the next ACQUIRE (at once) confirms it for a full TTL, or finds it ended.
+        const left = Math.min(m.remainingMs, this.core.serverMsUntil(m.expiresAt) ?? m.remainingMs);
+        if (left < m.remainingMs / 2) {
+          w.confirmNow = true;
+          if (!w.inFlight) this.schedulePoll(w, 0);
+          return;
+        }
         this.settle(w, true);
         // The grant was made before this message arrived: count its (provisional) TTL from a
         // little before now. It is confirmed for a full lease TTL a third into the provisional
         // TTL if it is still held then (or by an earlier renewal tick), so a short hold costs
         // no command beyond its release.
         const margin = Math.min(1000, m.remainingMs / 10);
-        const grant = this.grant(w, m.fencingToken, m.grantedAt, m.waitedMs, performance.now() + m.remainingMs - margin);
+        const grant = this.grant(w, m.fencingToken, m.grantedAt, m.waitedMs, performance.now() + left - margin);
         w.resolve(grant);
-        this.parts.renewal.confirmLater(w.resource, grant.token, Math.floor(m.remainingMs / 3));
+        this.parts.renewal.confirmLater(w.resource, grant.token, Math.floor(left / 3));
       } else if (m.type === 'lost') {
         const h = this.parts.held.get(m.token);
         if (h) this.parts.held.lose(h, m.reason.startsWith('revoked') ? 'revoked' : 'expired', m.reason);

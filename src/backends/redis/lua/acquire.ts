@@ -19,9 +19,12 @@ export const ACQUIRE = `-- ACQUIRE: a request for units of one resource. Also th
 --   9: queueLimit (0: none)
 --  10: tryOnly ('1': grant now or answer 'busy', never enqueue)
 --  11: queueGroup ('': none): queueLimit counts this group's waiters only
--- Returns: {'granted', fence, grantedAt, remainingMs, waitedMs, usage}
---        | {'queued', position, nextExpiryMs (-1: no holder), usage}
+-- Returns: {'granted', fence, grantedAt, remainingMs, waitedMs, now, usage}
+--        | {'queued', position, nextExpiryMs (-1: no holder), now, usage}
+--        | {'ended', usage}: this id was granted and its lease has ended since (it expired
+--          before its owner confirmed it, e.g. across a stall); the owner asks again with a new id
 --        | {'nores'|'nofit'|'closed'|'busy'|'full', usage}
+--   now: the Redis server clock (ms), from which the caller tells how old a published grant is
 --   usage = {capacity (-1: unknown resource), external, declared, closed (1|0), waiting, headPriority (-1: none)}
 ${RESOURCE_PRELUDE}
 local id, units, prio = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -36,7 +39,7 @@ if held then
   -- Granted by a handoff; the owner polling for it confirms it: full lease TTL from now.
   local h = cjson.decode(held)
   redis.call('ZADD', K_HEXP, num(now + leaseTtl), id)
-  return { 'granted', h.f, h.at, leaseTtl, h.w, usage() }
+  return { 'granted', h.f, h.at, leaseTtl, h.w, now, usage() }
 end
 if units > tonumber(cap) then return { 'nofit', usage() } end
 local raw = redis.call('HGET', K_WINFO, id)
@@ -46,6 +49,8 @@ if raw then
   if info.dl > 0 and info.dl < e then e = info.dl end
   redis.call('ZADD', K_WEXP, num(e), id)
 else
+  -- Granted once already (a handoff) and ended since: never granted twice under one id.
+  if redis.call('ZSCORE', K_ENDED, id) then return { 'ended', usage() } end
   if m[4] == '1' then return { 'closed', usage() } end
   local seq = redis.call('HINCRBY', K_META, 'seq', 1) % SPAN
   local score = (PMAX - prio) * SPAN + seq
@@ -54,7 +59,7 @@ else
   local avail = tonumber(cap) - tonumber(m[2] or '0') - tonumber(m[3] or '0')
   if units <= avail and redis.call('ZCOUNT', K_WAIT, '-inf', '(' .. num(score)) == 0 then
     local fence, exp = grant(id, info)
-    return { 'granted', fence, now, exp - now, 0, usage() }
+    return { 'granted', fence, now, exp - now, 0, now, usage() }
   end
   if tryOnly then return { 'busy', usage() } end
   if qlimit > 0 then
@@ -72,8 +77,8 @@ else
   if group ~= '' then redis.call('HINCRBY', K_META, 'qg:' .. group, 1) end
 end
 local mine = grantFitting(id)
-if mine then return { 'granted', mine[1], mine[2], mine[3] - now, mine[4], usage() } end
+if mine then return { 'granted', mine[1], mine[2], mine[3] - now, mine[4], now, usage() } end
 local rank = redis.call('ZRANK', K_WAIT, id)
 if not rank then return { 'busy', usage() } end
-return { 'queued', rank, nextExpiry(), usage() }
+return { 'queued', rank, nextExpiry(), now, usage() }
 `;

@@ -10,13 +10,16 @@
 //   free()                    units grantable now (0 when closed or unknown)
 //   grant(id, info, prov)     one grant: fencing token, holder record, lease expiry
 //   grantFitting(selfId)      grants the head waiters that fit, in strict order, and publishes each
+//   dataLost(fence)           Redis lost this resource's data since a lease with that fencing token
+//                             was granted (its settings or fencing counter are gone, or reseeded)
 //   usage()                   the usage tuple every reply ends with:
 //                             {capacity (-1: unknown resource), external, declared, closed (1|0),
 //                              waiting, headPriority (-1: none)}
 //   nextExpiry()              ms until the first holder lease expires (-1: none)
+import { BACKEND_MAX_PRIORITY } from '../../contract';
 
 /** Highest priority a waiter may have; scores are (PRIORITY_MAX - priority) * SEQ_SPAN + seq. */
-export const PRIORITY_MAX = 1_000_000;
+export const PRIORITY_MAX = BACKEND_MAX_PRIORITY;
 /** 2^32: room for 4 billion enqueues per resource; PRIORITY_MAX * SEQ_SPAN < 2^53 stays exact. */
 export const SEQ_SPAN = 4_294_967_296;
 
@@ -86,9 +89,11 @@ local function grant(id, info, provisional)
   if fence == 1 then
     -- A new (or lost: Redis restarted without persistence) counter starts at server ms * 1000,
     -- so fencing tokens keep increasing across a data loss unless the old counter averaged
-    -- more than 1000 grants per ms.
+    -- more than 1000 grants per ms. The seed is kept (meta.fence0): a lease whose fencing token
+    -- is below it was granted before the data loss (see dataLost()).
     fence = now * 1000
     redis.call('SET', K_FENCE, num(fence))
+    redis.call('HSET', K_META, 'fence0', num(fence))
   end
   local ttl = info.ttl
   if provisional and info.wt and info.wt < ttl then ttl = info.wt end
@@ -143,6 +148,17 @@ local function grantFitting(selfId)
     end
   end
   return mine
+end
+
+-- True when a lease with fencing token f cannot be here because Redis lost this resource's
+-- data since it was granted (restarted without persistence, flushed): the resource's settings
+-- are gone, or its fencing counter is (nothing was granted since), or the counter was reseeded
+-- above f. A release of such a lease is no ownership violation.
+local function dataLost(f)
+  local m = redis.call('HMGET', K_META, 'capacity', 'fence0')
+  if not m[1] then return true end
+  if redis.call('EXISTS', K_FENCE) == 0 then return true end
+  return m[2] and f < tonumber(m[2]) or false
 end
 
 local function usage()
