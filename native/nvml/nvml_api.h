@@ -1,6 +1,9 @@
 #pragma once
 // The slice of NVML's C ABI that we call, declared here so no CUDA headers are needed to build.
-// These layouts are NVIDIA's stable ABI (nvml.h); sizes are checked with static_assert below.
+// These layouts are NVIDIA's stable ABI (nvml.h). Every size, field offset and version word is
+// pinned with static_assert below (LP64), and test/nvml-layout.test.ts compiles the same figures
+// against NVIDIA's own nvml.h, so a typo here fails the build and a drift from NVIDIA fails a test.
+#include <cstddef>
 #include <cstdint>
 
 namespace gpu_arbiter::nvml {
@@ -24,30 +27,41 @@ using Device = struct nvmlDevice_st*;  // nvmlDevice_t, opaque
 struct MemoryV1 {  // nvmlMemory_t
   unsigned long long total;
   unsigned long long free;
-  unsigned long long used;
+  unsigned long long used;  // allocated + driver-reserved
 };
+static_assert(sizeof(MemoryV1) == 24, "nvmlMemory_t is 24 bytes");
+static_assert(offsetof(MemoryV1, total) == 0 && offsetof(MemoryV1, free) == 8 && offsetof(MemoryV1, used) == 16,
+              "nvmlMemory_t field offsets");
 
 struct MemoryV2 {  // nvmlMemory_v2_t
   unsigned int version;
   unsigned long long total;
   unsigned long long reserved;
   unsigned long long free;
-  unsigned long long used;
+  unsigned long long used;  // allocated only
 };
 static_assert(sizeof(MemoryV2) == 40, "nvmlMemory_v2_t is 40 bytes on LP64");
+static_assert(offsetof(MemoryV2, version) == 0 && offsetof(MemoryV2, total) == 8 && offsetof(MemoryV2, reserved) == 16 &&
+                  offsetof(MemoryV2, free) == 24 && offsetof(MemoryV2, used) == 32,
+              "nvmlMemory_v2_t field offsets");
 // NVML_STRUCT_VERSION(Memory, 2): sizeof | (version << 24).
 constexpr unsigned int kMemoryV2Version = static_cast<unsigned int>(sizeof(MemoryV2)) | (2u << 24);
+static_assert(kMemoryV2Version == 0x02000028u, "nvmlMemory_v2 is 0x02000028");
 
 struct Utilization {  // nvmlUtilization_t
   unsigned int gpu;
   unsigned int memory;
 };
+static_assert(sizeof(Utilization) == 8 && offsetof(Utilization, gpu) == 0 && offsetof(Utilization, memory) == 4,
+              "nvmlUtilization_t layout");
 
 struct ProcessInfoV1 {  // nvmlProcessInfo_v1_t (plain ...GetComputeRunningProcesses)
   unsigned int pid;
   unsigned long long usedGpuMemory;
 };
 static_assert(sizeof(ProcessInfoV1) == 16, "nvmlProcessInfo_v1_t is 16 bytes");
+static_assert(offsetof(ProcessInfoV1, pid) == 0 && offsetof(ProcessInfoV1, usedGpuMemory) == 8,
+              "nvmlProcessInfo_v1_t field offsets");
 
 struct ProcessInfoV2 {  // nvmlProcessInfo_v2_t == nvmlProcessInfo_t (used by _v2 and _v3)
   unsigned int pid;
@@ -56,6 +70,9 @@ struct ProcessInfoV2 {  // nvmlProcessInfo_v2_t == nvmlProcessInfo_t (used by _v
   unsigned int computeInstanceId;
 };
 static_assert(sizeof(ProcessInfoV2) == 24, "nvmlProcessInfo_v2_t is 24 bytes");
+static_assert(offsetof(ProcessInfoV2, pid) == 0 && offsetof(ProcessInfoV2, usedGpuMemory) == 8 &&
+                  offsetof(ProcessInfoV2, gpuInstanceId) == 16 && offsetof(ProcessInfoV2, computeInstanceId) == 20,
+              "nvmlProcessInfo_v2_t field offsets");
 
 constexpr unsigned long long kValueNotAvailable = ~0ULL;  // NVML_VALUE_NOT_AVAILABLE
 constexpr unsigned int kInitFlagNoGpus = 1;               // NVML_INIT_FLAG_NO_GPUS

@@ -2,6 +2,8 @@
 
 namespace gpu_arbiter::nvml {
 
+// Every code of nvmlReturn_t in NVIDIA's newest nvml.h (NVML 13.3.29, 2026); test/nvml-return-names.test.ts
+// checks the table against that list and test/nvml-layout.test.ts against the header Debian ships.
 std::string ReturnName(Return code) {
   switch (code) {
     case 0: return "NVML_SUCCESS";
@@ -26,7 +28,7 @@ std::string ReturnName(Return code) {
     case 19: return "NVML_ERROR_IN_USE";
     case 20: return "NVML_ERROR_MEMORY";
     case 21: return "NVML_ERROR_NO_DATA";
-    case 22: return "NVML_ERROR_VGPU_ECC_NOT_ENABLED";
+    case 22: return "NVML_ERROR_VGPU_ECC_NOT_SUPPORTED";
     case 23: return "NVML_ERROR_INSUFFICIENT_RESOURCES";
     case 24: return "NVML_ERROR_FREQ_NOT_SUPPORTED";
     case 25: return "NVML_ERROR_ARGUMENT_VERSION_MISMATCH";
@@ -34,6 +36,7 @@ std::string ReturnName(Return code) {
     case 27: return "NVML_ERROR_NOT_READY";
     case 28: return "NVML_ERROR_GPU_NOT_FOUND";
     case 29: return "NVML_ERROR_INVALID_STATE";
+    case 30: return "NVML_ERROR_RESET_TYPE_NOT_SUPPORTED";
     case 999: return "NVML_ERROR_UNKNOWN";
     default: return "NVML_ERROR_CODE_" + std::to_string(code);
   }

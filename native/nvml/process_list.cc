@@ -10,7 +10,7 @@ constexpr uint32_t kPidMaxLimit = 4194304;
 // The list can grow between the sizing call and the reading call: ask for a few more.
 constexpr unsigned kHeadroom = 8;
 constexpr int kAttempts = 3;
-// Room per entry in our buffer. Drivers 535.43-535.85 wrote _v3 entries larger than the 24
+// Room per entry in our buffer. Drivers 535.43-535.86 wrote _v3 entries larger than the 24
 // bytes the header declares; a buffer sized for 24-byte entries would be overrun.
 constexpr size_t kSlotBytes = 64;
 
@@ -26,11 +26,11 @@ bool Plausible(const Entry& e, uint64_t totalBytes) {
 template <typename Entry>
 Return ReadWith(ProcessesFn call, Device dev, uint64_t totalBytes, std::vector<ProcessValue>* out,
                 bool* plausible) {
+  *plausible = true;
   unsigned count = 0;
   Return rc = call(dev, &count, nullptr);
   if (rc == kSuccess) {  // zero processes
     out->clear();
-    *plausible = true;
     return rc;
   }
   std::vector<unsigned char> buf;
@@ -42,7 +42,6 @@ Return ReadWith(ProcessesFn call, Device dev, uint64_t totalBytes, std::vector<P
   }
   if (rc != kSuccess) return rc;
   out->clear();
-  *plausible = true;
   for (unsigned i = 0; i < count; ++i) {
     Entry e;
     std::memcpy(&e, buf.data() + static_cast<size_t>(i) * sizeof(Entry), sizeof(Entry));
@@ -56,31 +55,43 @@ Return ReadWith(ProcessesFn call, Device dev, uint64_t totalBytes, std::vector<P
   return rc;
 }
 
+// One versioned attempt (_v3 or _v2). Its verdict is its own: the entry point is given up for
+// good only when this driver lacks it, refuses its struct version, or answered with entries
+// that cannot be right (a layout we misread). Any other error (NO_PERMISSION, a lost GPU, a
+// list that kept growing) is this sample's answer: reported, not remembered, and not
+// papered over by an older entry point.
+bool TryVersioned(ProcessesFn call, const char* name, Device dev, uint64_t totalBytes, bool* unusable,
+                  Field<std::vector<ProcessValue>>* out, std::string* api) {
+  if (!call || *unusable) return false;
+  bool plausible = true;
+  std::vector<ProcessValue> list;
+  Return rc = ReadWith<ProcessInfoV2>(call, dev, totalBytes, &list, &plausible);
+  if (rc == kErrorFunctionNotFound || rc == kErrorArgumentVersionMismatch || (rc == kSuccess && !plausible)) {
+    *unusable = true;
+    return false;
+  }
+  out->ret = rc;
+  out->value = rc == kSuccess ? std::move(list) : std::vector<ProcessValue>{};
+  *api = name;
+  return true;
+}
+
 }  // namespace
 
 Field<std::vector<ProcessValue>> ReadProcesses(const Symbols& fn, Device dev, uint64_t totalBytes,
                                                FallbackState* state, std::string* api) {
   Field<std::vector<ProcessValue>> out;
-  bool plausible = true;
-  if (fn.processesV3 && !state->processesV3Unusable) {
-    out.ret = ReadWith<ProcessInfoV2>(fn.processesV3, dev, totalBytes, &out.value, &plausible);
-    if (out.ret != kErrorFunctionNotFound && out.ret != kErrorArgumentVersionMismatch && plausible) {
-      *api = "nvmlDeviceGetComputeRunningProcesses_v3";
-      return out;
-    }
-    state->processesV3Unusable = true;  // wrong layout or refused: use _v2 from now on
+  if (TryVersioned(fn.processesV3, "nvmlDeviceGetComputeRunningProcesses_v3", dev, totalBytes,
+                   &state->processesV3Unusable, &out, api)) {
+    return out;
   }
-  if (fn.processesV2 && !state->processesV2Unusable) {
-    out.ret = ReadWith<ProcessInfoV2>(fn.processesV2, dev, totalBytes, &out.value, &plausible);
-    if (out.ret != kErrorFunctionNotFound && out.ret != kErrorArgumentVersionMismatch && plausible) {
-      *api = "nvmlDeviceGetComputeRunningProcesses_v2";
-      return out;
-    }
-    state->processesV2Unusable = true;
+  if (TryVersioned(fn.processesV2, "nvmlDeviceGetComputeRunningProcesses_v2", dev, totalBytes,
+                   &state->processesV2Unusable, &out, api)) {
+    return out;
   }
-  out = {};
-  if (!fn.processesV1) return out;
+  if (!fn.processesV1) return out;  // NOT_SUPPORTED: no entry point left
   *api = "nvmlDeviceGetComputeRunningProcesses";
+  bool plausible = true;  // the oldest layout has no alternative: its answer stands
   out.ret = ReadWith<ProcessInfoV1>(fn.processesV1, dev, totalBytes, &out.value, &plausible);
   return out;
 }

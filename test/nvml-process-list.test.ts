@@ -1,0 +1,80 @@
+// The compute-process list (native/nvml/process_list.cc): each versioned entry point decides for
+// itself whether it is usable, and a passing error is reported for that sample only.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GiB, MiB, defaultDevice } from './helpers/mock-nvml';
+import { useMockMonitor } from './helpers/mock-monitor';
+
+const fixture = useMockMonitor();
+const twoProcesses = [
+  { pid: 101, usedBytes: 2 * GiB },
+  { pid: 202, usedBytes: 512 * MiB },
+];
+const V3 = 'nvmlDeviceGetComputeRunningProcesses_v3';
+const V2 = 'nvmlDeviceGetComputeRunningProcesses_v2';
+const V1 = 'nvmlDeviceGetComputeRunningProcesses';
+
+let logDir: string | undefined;
+function callLog(): string {
+  logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-arbiter-log-'));
+  return path.join(logDir, 'calls.log');
+}
+afterEach(() => {
+  if (logDir) fs.rmSync(logDir, { recursive: true, force: true });
+  logDir = undefined;
+});
+
+describe('process list: per-attempt decisions (issue 16, defect 2)', () => {
+  it('a _v2 error after _v3 was rejected is reported, and _v2 answers again once it passes', async () => {
+    // _v3 misreads (32-byte entries, no driver version to go by) and is given up; then _v2 is
+    // refused once with NO_PERMISSION.
+    const m = await fixture.open({
+      devices: [defaultDevice(0, { processes: twoProcesses })],
+      procV3Stride: 32,
+      fail: { [V2]: 4 },
+      callLog: callLog(),
+    });
+    const d = m.devices()[0];
+    expect(d.processes).toBeNull();
+    expect(d.fieldErrors.processes).toBe('NVML_ERROR_NO_PERMISSION');
+    expect(m.snapshot().api.processes).toBe(V2);
+
+    fixture.nvml.update((s) => {
+      s.fail = {};
+    });
+    const s = await m.sampleNow();
+    expect(s.devices[0].processes).toEqual(twoProcesses);
+    expect(s.api.processes).toBe(V2); // not demoted to the plain call for good
+    expect(fixture.nvml.callLogLines()).not.toContain(V1);
+  });
+
+  it('a passing _v3 error is reported and _v3 is asked again next time', async () => {
+    const m = await fixture.open({ devices: [defaultDevice(0, { processes: twoProcesses })], fail: { [V3]: 4 }, callLog: callLog() });
+    expect(m.devices()[0].fieldErrors.processes).toBe('NVML_ERROR_NO_PERMISSION');
+    expect(m.snapshot().api.processes).toBe(V3);
+    fixture.nvml.update((s) => {
+      s.fail = {};
+    });
+    const s = await m.sampleNow();
+    expect(s.devices[0].processes).toEqual(twoProcesses);
+    expect(s.api.processes).toBe(V3);
+    // _v3's answer was the sample's answer: no older entry point was asked in its place.
+    expect(fixture.nvml.callLogLines().filter((c) => c === V2 || c === V1)).toEqual([]);
+  });
+
+  it('a device-wide error from the process list still marks the device', async () => {
+    const m = await fixture.open({ devices: [defaultDevice(0, { processes: twoProcesses })], fail: { [V3]: 15 } });
+    expect(m.devices()[0].error?.nvmlReturn).toBe('NVML_ERROR_GPU_IS_LOST');
+  });
+
+  it('_v2 refused for its struct version is given up, then the plain call answers', async () => {
+    const m = await fixture.open({ devices: [defaultDevice(0, { processes: twoProcesses })], fail: { [V2]: 25 }, callLog: callLog() }, 'noProcV3');
+    expect(m.snapshot().api.processes).toBe(V1);
+    expect(m.devices()[0].processes).toEqual(twoProcesses);
+    await m.sampleNow();
+    // Given up for good: asked in the first pass only.
+    expect(fixture.nvml.callLogLines().filter((c) => c === V2)).toHaveLength(1);
+  });
+});
