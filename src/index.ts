@@ -56,7 +56,7 @@ export type {
   RedisLeasesCounters,
   RedisLeasesEvents,
 } from './backends/redis/types';
-export type { RedisTarget, RedisSentinelTarget, RedisClusterTarget } from './backends/redis/connection';
+export type { RedisTarget, RedisSentinelTarget, RedisClusterTarget, RedisServerOptions } from './backends/redis/connection';
 export { NodeRegistry } from './backends/redis/node-registry';
 export type { NodeRegistryOptions, NodeRecord, NodeGpu, LiveNode, SnapshotSource } from './backends/redis/node-registry';
 export { collectCluster, formatCluster } from './backends/redis/cluster-view';

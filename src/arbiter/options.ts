@@ -24,8 +24,9 @@ export interface GpuArbiterOptions {
    */
   backend?: 'local' | 'host' | 'redis' | Backend;
   /**
-   * backend 'redis': where Redis is - a redis:// URL, an ioredis Redis or Cluster instance (used
-   * as is, never closed by the arbiter), `{ sentinels, name }` or `{ cluster: seeds }`.
+   * backend 'redis': where Redis is - a redis:// URL, ioredis options for one server
+   * (`{ host, port, password, db, tls }`), an ioredis Redis or Cluster instance (used as is, never
+   * closed by the arbiter), `{ sentinels, name }` or `{ cluster: seeds }`.
    */
   redis?: RedisTarget;
   /**

@@ -24,10 +24,18 @@ export interface RedisClusterTarget {
 }
 
 /**
- * Where Redis is: a URL (`redis://host:6379/0`, `rediss://...`), an ioredis `Redis` or
- * `Cluster` instance (used as is, never closed by us), Sentinel or Cluster seeds.
+ * One server given as ioredis users write it: `{ host, port, password, username, db, tls, ... }`
+ * (ioredis's RedisOptions; connection-behaviour options we own, such as the offline queue and
+ * retries, are ours: see OWNED_OPTIONS).
  */
-export type RedisTarget = string | Redis | Cluster | RedisSentinelTarget | RedisClusterTarget;
+export type RedisServerOptions = RedisOptions & { host?: string; port?: number };
+
+/**
+ * Where Redis is: a URL (`redis://host:6379/0`, `rediss://...`), ioredis options for one server
+ * (`{ host, port, password, db, tls }`), an ioredis `Redis` or `Cluster` instance (used as is,
+ * never closed by us), Sentinel or Cluster seeds.
+ */
+export type RedisTarget = string | Redis | Cluster | RedisSentinelTarget | RedisClusterTarget | RedisServerOptions;
 
 export type RedisClient = Redis | Cluster;
 
@@ -98,10 +106,39 @@ export function checkTarget(field: string, value: unknown): RedisTarget {
   if (isClient(value)) return value;
   if (value && typeof value === 'object') {
     const v = value as Record<string, unknown>;
-    if (Array.isArray(v.sentinels) && typeof v.name === 'string') return value as RedisSentinelTarget;
-    if (Array.isArray(v.cluster)) return value as RedisClusterTarget;
+    if (isSentinelTarget(v)) return v;
+    if (isClusterTarget(v)) return v;
+    if (v.sentinels === undefined && v.cluster === undefined) return checkServerOptions(field, v);
   }
-  throw badTarget(field, 'a redis:// URL, an ioredis Redis or Cluster, { sentinels, name } or { cluster }', value);
+  throw badTarget(field, 'a redis:// URL, ioredis options { host, port, ... }, an ioredis Redis or Cluster, { sentinels, name } or { cluster }', value);
+}
+
+function isSentinelTarget(t: object): t is RedisSentinelTarget {
+  return Array.isArray((t as RedisSentinelTarget).sentinels) && typeof (t as RedisSentinelTarget).name === 'string';
+}
+
+function isClusterTarget(t: object): t is RedisClusterTarget {
+  return Array.isArray((t as RedisClusterTarget).cluster);
+}
+
+/**
+ * ioredis options for one server: the fields that say where and as whom are checked here (a bad
+ * one would otherwise surface as a connect timeout); the rest go to ioredis as given.
+ */
+function checkServerOptions(field: string, v: Record<string, unknown>): RedisServerOptions {
+  if (v.host !== undefined && (typeof v.host !== 'string' || v.host === '')) throw badTarget(`${field}.host`, 'a host name or address', v.host);
+  if (v.port !== undefined && !(Number.isInteger(v.port) && (v.port as number) >= 1 && (v.port as number) <= 65535)) {
+    throw badTarget(`${field}.port`, 'an integer from 1 to 65535', v.port);
+  }
+  if (v.db !== undefined && !(Number.isInteger(v.db) && (v.db as number) >= 0)) throw badTarget(`${field}.db`, 'an integer >= 0', v.db);
+  for (const key of ['password', 'username'] as const) {
+    // The value itself is never shown: it may be a password.
+    if (v[key] !== undefined && typeof v[key] !== 'string') throw badTarget(`${field}.${key}`, 'a string', typeof v[key]);
+  }
+  if (v.host === undefined && v.port === undefined && v.path === undefined) {
+    throw badTarget(field, 'ioredis options with a host, port or path', '{ ' + Object.keys(v).join(', ') + ' }');
+  }
+  return v as RedisServerOptions;
 }
 
 /**
@@ -132,10 +169,11 @@ export class RedisConnection {
     if (isClient(target)) return new RedisConnection(target, false, commandTimeoutMs, shown);
     const { Redis, Cluster } = ioredis();
     if (typeof target === 'string') return new RedisConnection(new Redis(checkUrl('redis', target), OWNED_OPTIONS), true, commandTimeoutMs, shown);
-    if ('sentinels' in target) {
+    if (isSentinelTarget(target)) {
       const client = new Redis({ ...OWNED_OPTIONS, ...target.options, sentinels: target.sentinels, name: target.name });
       return new RedisConnection(client, true, commandTimeoutMs, shown);
     }
+    if (!isClusterTarget(target)) return new RedisConnection(new Redis({ ...target, ...OWNED_OPTIONS }), true, commandTimeoutMs, shown);
     const client = new Cluster(target.cluster, {
       enableOfflineQueue: false,
       clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000),

@@ -35,6 +35,12 @@ export function describeTarget(target: unknown): string {
   };
   if (Array.isArray(t.sentinels)) return `sentinel ${String(t.name)} via ${t.sentinels.map(addr).join(',')}`;
   if (Array.isArray(t.cluster)) return `cluster ${t.cluster.map(addr).join(',')}`;
+  // ioredis options for one server, as given to `redis:` (not an instance: those carry `options`).
+  if (!('options' in t) && !Array.isArray(t.startupNodes) && ('host' in t || 'port' in t || 'path' in t)) {
+    return t.path !== undefined
+      ? `redis unix:${String(t.path)}`
+      : `${t.tls ? 'rediss' : 'redis'}://${addr({ host: t.host ?? 'localhost', port: t.port ?? 6379 })}`;
+  }
   // An ioredis Redis (options.host/port) or Cluster (startupNodes).
   if (Array.isArray(t.startupNodes)) return `ioredis Cluster ${t.startupNodes.map(addr).join(',')}`;
   const options = t.options as Record<string, unknown> | undefined;
