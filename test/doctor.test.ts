@@ -64,7 +64,28 @@ describe('doctor', () => {
   it('without NVML warns (the package still works) and says why', async () => {
     const report = await runDoctor({ libraryPath: '/nonexistent/libnvidia-ml.so.1', hostNamespaces: [] });
     expect(report.ok).toBe(true);
-    expect(report.checks.find((c) => c.id === 'nvml')).toMatchObject({ verdict: 'WARN', detail: expect.stringContaining('not found') });
+    expect(report.checks.find((c) => c.id === 'nvml')).toMatchObject({
+      verdict: 'WARN',
+      detail: expect.stringContaining('not found'),
+      fix: expect.stringContaining('set GPU_ARBITER_NVML_LIB'), // here a library path is the fix
+    });
+  });
+
+  it('a library that loads while the kernel driver is missing gets the driver fix (issue 16, defect 7)', async () => {
+    const m = useMock({ devices: [defaultDevice(0)], fail: { nvmlInitWithFlags: 9 } });
+    const report = await runDoctor({ hostNamespaces: [] });
+    const check = report.checks.find((c) => c.id === 'nvml');
+    expect(check?.verdict).toBe('WARN');
+    expect(check?.detail).toContain(`${m.libraryPath} loaded, but the NVIDIA kernel driver is not loaded`);
+    expect(check?.fix).toMatch(/^load the NVIDIA kernel driver/);
+    expect(check?.fix).not.toMatch(/set GPU_ARBITER_NVML_LIB/);
+  });
+
+  it('a library that does not match the loaded driver is told to match them', async () => {
+    useMock({ devices: [defaultDevice(0)], fail: { nvmlInitWithFlags: 18 } });
+    const check = (await runDoctor({ hostNamespaces: [] })).checks.find((c) => c.id === 'nvml');
+    expect(check?.detail).toContain('does not match the loaded kernel driver');
+    expect(check?.fix).toMatch(/reboot .*GPU_ARBITER_NVML_LIB/);
   });
 
   it('the CLI exits 1 when a check FAILs and 0 otherwise; --json prints the report', async () => {

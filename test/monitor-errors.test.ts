@@ -15,6 +15,10 @@ describe('NVML errors', () => {
     expect(m.snapshot().initError).toBe('NVML_ERROR_DRIVER_NOT_LOADED');
     expect(m.unavailableReason).toMatch(/^nvmlInit failed: NVML_ERROR_DRIVER_NOT_LOADED/);
     expect(m.devices()).toEqual([]);
+    // Which library answered stays visible (issue 16, defect 7), in the reason too.
+    expect(m.snapshot().libraryPath).toBe(fixture.nvml.libraryPath);
+    expect(m.unavailableReason).toContain(`(library ${fixture.nvml.libraryPath})`);
+    expect(m.snapshot().api.init).toBe('nvmlInitWithFlags');
   });
 
   it('a missing library is a reported state, not a crash', async () => {

@@ -67,6 +67,7 @@ std::unique_ptr<Library> Library::Open(const std::string& path, OpenFailure* fai
   fn.uuid = Resolve<DeviceStringFn>(handle, "nvmlDeviceGetUUID");
   fn.memoryV2 = Resolve<MemoryV2Fn>(handle, "nvmlDeviceGetMemoryInfo_v2");
   fn.memoryV1 = Resolve<MemoryV1Fn>(handle, "nvmlDeviceGetMemoryInfo");
+  ResolveChain<void*>(handle, {"nvmlDeviceGetMemoryInfo_v2", "nvmlDeviceGetMemoryInfo"}, "memory", api);
   fn.utilization = Resolve<UtilizationFn>(handle, "nvmlDeviceGetUtilizationRates");
   fn.temperature = Resolve<TemperatureFn>(handle, "nvmlDeviceGetTemperature");
   fn.powerUsage = Resolve<DeviceUintFn>(handle, "nvmlDeviceGetPowerUsage");
@@ -76,6 +77,10 @@ std::unique_ptr<Library> Library::Open(const std::string& path, OpenFailure* fai
   fn.processesV3 = Resolve<ProcessesFn>(handle, "nvmlDeviceGetComputeRunningProcesses_v3");
   fn.processesV2 = Resolve<ProcessesFn>(handle, "nvmlDeviceGetComputeRunningProcesses_v2");
   fn.processesV1 = Resolve<ProcessesFn>(handle, "nvmlDeviceGetComputeRunningProcesses");
+  ResolveChain<void*>(handle,
+                      {"nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2",
+                       "nvmlDeviceGetComputeRunningProcesses"},
+                      "processes", api);
 
   // Init chain: nvmlInitWithFlags(NO_GPUS) succeeds on a driver with zero GPUs (we then report
   // zero devices rather than an error); older drivers have only nvmlInit_v2 or nvmlInit.
@@ -86,16 +91,20 @@ std::unique_ptr<Library> Library::Open(const std::string& path, OpenFailure* fai
   } else if (auto init = ResolveChain<InitFn>(handle, {"nvmlInit_v2", "nvmlInit"}, "init", api)) {
     rc = init();
   } else {
+    failure->libraryPath = lib->resolvedPath_;
     failure->reason = lib->resolvedPath_ + " is not NVML: it has no nvmlInit";
     return nullptr;  // destructor dlcloses; no init was made so no shutdown
   }
   if (rc != kSuccess) {
     failure->initError = rc;
-    failure->reason = "nvmlInit failed: " + ErrorText(fn, rc);
+    failure->libraryPath = lib->resolvedPath_;
+    failure->api = lib->api_;
+    failure->reason = "nvmlInit failed: " + ErrorText(fn, rc) + " (library " + lib->resolvedPath_ + ")";
     return nullptr;
   }
   lib->initialised_ = true;
   if (!fn.count || !fn.handleByIndex) {
+    failure->libraryPath = lib->resolvedPath_;
     failure->reason = lib->resolvedPath_ + " lacks nvmlDeviceGetCount or nvmlDeviceGetHandleByIndex";
     return nullptr;
   }

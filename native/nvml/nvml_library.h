@@ -37,6 +37,10 @@ struct Symbols {
 struct OpenFailure {
   std::string reason;               // human text, e.g. "libnvidia-ml.so.1 not found: ..."
   Return initError = kSuccess;      // NVML's return when nvmlInit itself failed
+  // Set once dlopen succeeded, so a user sees which library answered even when its init
+  // failed (a driver that is not loaded is a different fix from a library that is not found).
+  std::string libraryPath;
+  std::map<std::string, std::string> api;  // the entry points the library would be read through
 };
 
 class Library {
@@ -49,7 +53,9 @@ class Library {
 
   const Symbols& fn() const { return fn_; }
   const std::string& resolvedPath() const { return resolvedPath_; }
-  // Which entry point of each fallback chain is in use ("init" -> "nvmlInitWithFlags", ...).
+  // Which entry point of each fallback chain is in use ("init" -> "nvmlInitWithFlags", ...): the
+  // newest the library exports; the sampler overwrites memory/processes when a sample shows
+  // the driver refuses that one.
   const std::map<std::string, std::string>& api() const { return api_; }
 
  private:

@@ -118,6 +118,8 @@ void SamplerCore::Run() {
     } else {
       snap->reason = lastFailure.reason;
       snap->initError = lastFailure.initError;
+      snap->libraryPath = lastFailure.libraryPath;
+      snap->api = lastFailure.api;
     }
     snap->durationUs =
         std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();

@@ -1,4 +1,5 @@
 import { GpuMonitor } from '../gpu/monitor';
+import { diagnoseNvml } from '../gpu/diagnose';
 import type { GpuDevice, GpuSnapshot } from '../gpu/types';
 import { addonInfo } from '../native/addon';
 import { hostNamespacePath } from '../backends/host/namespaces';
@@ -82,8 +83,12 @@ function deviceLines(d: GpuDevice): string[] {
 export function formatStatus(report: StatusReport): string {
   const s = report.nvml;
   const out = [`addon: ${report.addon.file} (${report.addon.origin})`];
-  if (!s.available) {
+  const problem = diagnoseNvml(s);
+  if (problem !== null) {
     out.push(`NVML: not available - ${s.unavailableReason ?? 'unknown reason'}`);
+    out.push(`  library: ${s.libraryPath ?? 'none opened'}`);
+    out.push(`  cause:   ${problem.cause}`);
+    out.push(`  fix:     ${problem.fix}`);
     out.push('GPUs: none visible (admission can still run on declared capacities)');
     out.push(formatHostLedgers(report.host).trimEnd());
     return out.join('\n');
@@ -107,7 +112,7 @@ export async function runStatus(argv: string[], io: CliIo = defaultIo()): Promis
   const hostNs = flags['host-namespace'] as string | undefined;
   if (hostNs !== undefined) hostNamespacePath(hostNs); // refuses a malformed name (exit 2)
   const report = await collectStatus(flags['nvml-lib'] as string | undefined, hostNs === undefined ? undefined : [hostNs]);
-  const json = { ...report, host: hostLedgersToJson(report.host) };
+  const json = { ...report, nvmlProblem: diagnoseNvml(report.nvml), host: hostLedgersToJson(report.host) };
   io.out.write(flags.json ? `${JSON.stringify(json, null, 2)}\n` : `${formatStatus(report)}\n`);
   return 0;
 }

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isGpuArbiterError } from '../errors';
+import { diagnoseNvml } from '../gpu/diagnose';
 import { GpuMonitor } from '../gpu/monitor';
 import type { GpuSnapshot } from '../gpu/types';
 import { addonInfo } from '../native/addon';
@@ -58,15 +59,14 @@ async function sampleNvml(libraryPath?: string): Promise<GpuSnapshot> {
 }
 
 function nvmlChecks(s: GpuSnapshot): CheckResult[] {
-  if (!s.available) {
+  const problem = diagnoseNvml(s);
+  if (problem !== null) {
     return [
       {
         id: 'nvml',
         verdict: 'WARN',
-        detail: `NVML not available: ${s.unavailableReason}`,
-        fix:
-          'install the NVIDIA driver (in containers: the NVIDIA container runtime), or set GPU_ARBITER_NVML_LIB; ' +
-          'without NVML admission runs on declared capacities only',
+        detail: `NVML not available: ${problem.cause}`,
+        fix: `${problem.fix}; without NVML admission runs on declared capacities only`,
       },
     ];
   }

@@ -21,6 +21,8 @@ export interface HealthFacts {
   closed: boolean;
   /** Managed GPUs: index, usable, and why not. */
   gpus: Array<{ index: number; usable: boolean; reason: string | null }>;
+  /** The GPU monitor's state: with no GPU, its reason is what a probe's reader needs. */
+  nvml?: { available: boolean; reason: string | null };
   /** null: the backend has no notion of reachability (local, host). */
   backendAvailable: boolean | null;
   /** true when acquire() still admits while the ledger is away (onBackendError 'host'). */
@@ -39,13 +41,19 @@ export interface HealthFacts {
 
 const RANK: Record<HealthStatus, number> = { ok: 0, degraded: 1, down: 2 };
 
+function noGpuDetail(nvml: HealthFacts['nvml']): string {
+  if (nvml === undefined) return 'no GPU to admit on';
+  if (!nvml.available) return `no GPU to admit on: NVML not available: ${nvml.reason ?? 'unknown reason'}`;
+  return 'no GPU to admit on: NVML sees none (or options.devices names none it sees)';
+}
+
 /** @internal The health verdict from the facts the arbiter hands in. */
 export function computeHealth(f: HealthFacts): Health {
   const checks: HealthCheck[] = [];
   checks.push(f.closed ? { name: 'arbiter', status: 'down', detail: 'closed' } : { name: 'arbiter', status: 'ok', detail: 'open' });
 
   const lost = f.gpus.filter((g) => !g.usable);
-  if (f.gpus.length === 0) checks.push({ name: 'gpus', status: 'down', detail: 'no GPU to admit on' });
+  if (f.gpus.length === 0) checks.push({ name: 'gpus', status: 'down', detail: noGpuDetail(f.nvml) });
   else if (lost.length === f.gpus.length) {
     checks.push({ name: 'gpus', status: 'down', detail: `every GPU unusable: ${lost.map((g) => `${g.index} (${g.reason})`).join(', ')}` });
   } else if (lost.length > 0) {
