@@ -35,10 +35,14 @@ if command -v flock >/dev/null; then
 fi
 
 manifest="$dest/manifest.tsv"
-if [ "$refresh" = 0 ] && [ -s "$manifest" ] && [ -z "$(find "$manifest" -mmin +"$MAX_AGE_MIN")" ]; then
-  ok=1
-  while IFS=$'\t' read -r _pkg _ver rel; do [ -e "$dest/$rel" ] || ok=0; done < "$manifest"
-  if [ "$ok" = 1 ]; then echo "fetch-real-nvml: cached in $dest"; exit 0; fi
+# True when a manifest exists and every file it names is there.
+manifest_ok() {
+  [ -s "$manifest" ] || return 1
+  while IFS=$'\t' read -r _pkg _ver rel; do [ -e "$dest/$rel" ] || return 1; done < "$manifest"
+}
+if [ "$refresh" = 0 ] && manifest_ok && [ -z "$(find "$manifest" -mmin +"$MAX_AGE_MIN")" ]; then
+  echo "fetch-real-nvml: cached in $dest"
+  exit 0
 fi
 
 for tool in apt-get dpkg-deb; do
@@ -94,6 +98,7 @@ log="$apt/update.log"
 if ! apt-get -c "$apt/apt.conf" -q update > "$log" 2>&1 || grep -qE '^(W|E): (Failed to fetch|Some index files failed)' "$log"; then
   echo "fetch-real-nvml: the Debian archive could not be reached ($MIRROR, $SECURITY_MIRROR):" >&2
   grep -E '^(W|E|Err):' "$log" | head -n 5 >&2 || true
+  if manifest_ok; then echo "fetch-real-nvml: using the older copy in $dest" >&2; exit 0; fi
   exit 2
 fi
 t1=$(date +%s%N)
