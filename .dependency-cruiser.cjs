@@ -71,6 +71,22 @@ module.exports = {
       to: { path: ['(^|/)node_modules/ioredis/', '^ioredis$'] },
     },
     {
+      name: 'only-otel-imports-opentelemetry',
+      severity: 'error',
+      comment:
+        'Only src/otel/ imports @opentelemetry/* (an optional peer dependency), and only src/otel/api.ts at run time, on first use: require("gpu-arbiter") must not load it (issue 18).',
+      from: { path: '^src/', pathNot: '^src/otel/' },
+      to: { path: ['(^|/)node_modules/@opentelemetry/', '^@opentelemetry/'] },
+    },
+    {
+      name: 'otel-beside-the-arbiter',
+      severity: 'error',
+      comment:
+        'src/otel/ is imported by the arbiter facade and reads it through structural shapes: it never imports the arbiter beyond its types and leases, nor backends, cli, pipeline or doctor.',
+      from: { path: '^src/otel/' },
+      to: { path: ['^src/(backends|cli|pipeline|doctor|bullmq)/', '^src/arbiter/(?!lease\\.ts$|types\\.ts$)'] },
+    },
+    {
       name: 'src-never-imports-test',
       severity: 'error',
       comment: 'Product code never imports tests, test fixtures or benchmarks.',

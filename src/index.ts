@@ -34,6 +34,8 @@ export type { SimulatedDeviceSpec } from './gpu/simulated';
 export { Outcomes } from './metrics/counters';
 export type { Outcome, MetricFamily, CounterFamily, HistogramFamily, TaskCounters } from './metrics/counters';
 export { registerMetrics } from './metrics/prom-client';
+export { leaseTraceparent } from './otel/lease-context';
+export type { OtelOption, OtelOptions, OtelMeterLike, OtelTracerLike, OtelBatchResult } from './otel/options';
 export { formatPrometheus, PROM_CONTENT_TYPE } from './metrics/prom-text';
 export type { PromRegistryLike } from './metrics/prom-client';
 export { RedisLeases } from './backends/redis/leases';

@@ -43,6 +43,7 @@ const EXPORTED_NAMES = [
   'hostNamespacePath',
   'inspectHostNamespace',
   'isGpuArbiterError',
+  'leaseTraceparent',
   'listHostNamespaces',
   'readHostLedgers',
   'registerMetrics',
@@ -112,5 +113,45 @@ describe('ioredis is loaded only for Redis', () => {
        })().catch((err) => { console.error(err); process.exit(1); });`,
     ]);
     expect(out).toEqual({ ioredisFiles: 0, loadedBy: [] });
+  });
+});
+
+// Issue 18, part 2: @opentelemetry/api is an optional peer dependency, loaded only for `otel`.
+describe('@opentelemetry/api is loaded only for options.otel', () => {
+  const otelLoaded = `Object.keys(require.cache).filter((f) => f.includes('/node_modules/@opentelemetry/')).length`;
+  const arbiterWith = (otel: string): string => `const { GpuArbiter, SimulatedGpu } = require(${JSON.stringify(dist)});
+       (async () => {
+         const out = {};
+         try {
+           const a = await GpuArbiter.create({ monitor: new SimulatedGpu([{ totalMiB: 16384 }]), policies: { JOB: { priority: 50, vramMiB: 1024 } }${otel} });
+           await (await a.acquire('JOB')).release();
+           await a.close();
+           out.created = true;
+         } catch (err) { out.error = { code: err.code, message: err.message }; }
+         out.otelFiles = ${otelLoaded};
+         console.log(JSON.stringify(out));
+       })();`;
+  // Makes @opentelemetry/api unresolvable, as on a machine where it is not installed.
+  const hideOtel = `const M = require('node:module'); const resolve = M._resolveFilename;
+       M._resolveFilename = function (request, ...rest) {
+         if (request.startsWith('@opentelemetry/')) { const e = new Error("Cannot find module '" + request + "'"); e.code = 'MODULE_NOT_FOUND'; throw e; }
+         return resolve.call(this, request, ...rest);
+       };`;
+
+  it("require('gpu-arbiter') and an arbiter without otel, used and closed, load none of it", () => {
+    expect(nodeJson(['-e', arbiterWith('')])).toEqual({ created: true, otelFiles: 0 });
+  });
+
+  it('without the package installed: no otel works; otel: true fails at create() naming the package', () => {
+    expect(nodeJson(['-e', hideOtel + arbiterWith('')])).toEqual({ created: true, otelFiles: 0 });
+    const out = nodeJson(['-e', hideOtel + arbiterWith(', otel: true')]) as { error: { code: string; message: string } };
+    expect(out.error.code).toBe('E_INVALID_ARGUMENT');
+    expect(out.error.message).toContain('npm install @opentelemetry/api');
+  });
+
+  it('otel: true loads it (the global no-op providers when no SDK is registered)', () => {
+    const out = nodeJson(['-e', arbiterWith(', otel: true')]) as { created: boolean; otelFiles: number };
+    expect(out.created).toBe(true);
+    expect(out.otelFiles).toBeGreaterThan(0);
   });
 });

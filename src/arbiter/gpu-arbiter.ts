@@ -30,6 +30,9 @@ import { parseConfigure, type AcquireOptions, type GpuArbiterConfigInput, type G
 import { Requests } from './requests';
 import { buildSnapshot, type ArbiterSnapshot } from './snapshot';
 import { gpuFamilies } from '../metrics/gpu-families';
+import { loadOtelApi } from '../otel/api';
+import { instrument, type OtelParts } from '../otel/instrument';
+import { type OtelConfig, type OtelOption, parseOtelOption } from '../otel/options';
 import { ArbiterState } from './state';
 import type { QueuePosition, RunOptions, RunResult } from './types';
 import { clearWatchdog } from './watchdog';
@@ -64,6 +67,8 @@ export class GpuArbiter extends EventEmitter {
   readonly #mutex = new Mutex();
   #registry: { stop(): Promise<void> } | null = null;
   #configSource: ConfigSource | null = null;
+  // options.otel (src/otel/): null when off, so acquire() pays one field read for it.
+  #otel: OtelParts | null = null;
 
   private constructor(parts: ArbiterParts) {
     super();
@@ -110,8 +115,26 @@ export class GpuArbiter extends EventEmitter {
    * @example
    * const arbiter = await GpuArbiter.create({ policies: { ASR: { priority: 90, vramMiB: 2500 } } });
    */
-  static create(options: GpuArbiterOptions): Promise<GpuArbiter> {
-    return createArbiter(options, (parts) => new GpuArbiter(parts).#start());
+  static create(options: GpuArbiterOptions & { otel?: OtelOption }): Promise<GpuArbiter> {
+    // `otel` is taken off here (src/otel/options.ts validates it) before the arbiter's options are
+    // parsed; @opentelemetry/api is loaded now, so a missing package fails before anything starts.
+    let otel: OtelConfig | null = null;
+    let rest: GpuArbiterOptions = options;
+    if (options !== null && typeof options === 'object' && 'otel' in options) {
+      const { otel: o, ...others } = options;
+      rest = others;
+      try {
+        otel = parseOtelOption(o);
+        if (otel !== null) loadOtelApi();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return createArbiter(rest, (parts) => {
+      const arbiter = new GpuArbiter(parts);
+      if (otel !== null) arbiter.#otel = instrument(otel, arbiter);
+      return arbiter.#start();
+    });
   }
 
   /**
@@ -126,7 +149,7 @@ export class GpuArbiter extends EventEmitter {
    */
   static async fromFile(
     path: string,
-    options: { profile?: string; watch?: boolean; debounceMs?: number } & Partial<GpuArbiterOptions> = {},
+    options: { profile?: string; watch?: boolean; debounceMs?: number; otel?: OtelOption } & Partial<GpuArbiterOptions> = {},
   ): Promise<GpuArbiter> {
     const { profile: p, watch, debounceMs, ...rest } = options ?? {};
     const profile = p ?? process.env.GPU_ARBITER_PROFILE ?? process.env.NODE_ENV ?? 'dev';
@@ -198,7 +221,9 @@ export class GpuArbiter extends EventEmitter {
    * E_QUEUE_FULL, E_DOES_NOT_FIT, E_NO_DEVICE, E_ABORTED, E_CLOSED.
    */
   acquire(task: string, options?: AcquireOptions): Promise<Lease> {
-    return this.#requests.acquire(task, options);
+    const tracing = this.#otel?.tracing;
+    if (tracing == null) return this.#requests.acquire(task, options);
+    return tracing.acquire(task, options, () => this.#requests.acquire(task, options));
   }
 
   /**
@@ -208,7 +233,9 @@ export class GpuArbiter extends EventEmitter {
    * Errors of `fn` propagate after release.
    */
   run<T, F = T>(task: string, fn: (lease: Lease) => T | Promise<T>, options?: RunOptions<F>): Promise<RunResult<T, F>> {
-    return this.#requests.run(task, fn, options);
+    const tracing = this.#otel?.tracing;
+    if (tracing == null || typeof fn !== 'function') return this.#requests.run(task, fn, options);
+    return tracing.run(task, options, fn, (traced) => this.#requests.run<T, F>(task, traced, options));
   }
 
   /**
@@ -364,6 +391,7 @@ export class GpuArbiter extends EventEmitter {
       if (this.#parts.ownsBackend) await s.backend.close();
       if (this.#parts.stopMonitor !== null) await this.#parts.stopMonitor();
       await s.alerter.flush();
+      this.#otel?.close();
     });
   }
 

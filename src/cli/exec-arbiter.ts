@@ -6,6 +6,8 @@ import { readConfigFile } from '../arbiter/config-file';
 import { GpuArbiter } from '../arbiter/gpu-arbiter';
 import type { GpuArbiterOptions } from '../arbiter/options';
 import { GpuArbiterError } from '../errors';
+import { otelApiAvailable } from '../otel/api';
+import type { OtelOption } from '../otel/options';
 import type { BusyPolicy, TaskPolicy, TaskPolicyInput } from '../policy/task-policy';
 import { DEFAULT_PRIORITY, type ExecBusy, type ExecOptions } from './exec-args';
 
@@ -27,11 +29,14 @@ export async function openExecArbiter(o: ExecOptions): Promise<ExecArbiter> {
   if (o.backend !== undefined) where.backend = o.backend;
   if (o.namespace !== undefined) where.namespace = o.namespace;
   if (o.redis !== undefined) where.redis = o.redis;
+  // Traced where @opentelemetry/api is installed: the spans descend from the caller's TRACEPARENT,
+  // and the command gets the gpu.lease span's (exec.ts). With no SDK registered this costs nothing.
+  const otel: OtelOption = otelApiAvailable() ? { traceparent: process.env.TRACEPARENT } : false;
   let arbiter: GpuArbiter;
   if (o.config === undefined) {
     const policy: TaskPolicyInput = { priority: o.priority ?? DEFAULT_PRIORITY, vramMiB: o.vramMiB!, busyPolicy: BUSY[o.busy ?? 'wait'] };
     if (o.maxWaitMs !== undefined) policy.maxWaitMs = o.maxWaitMs;
-    arbiter = await GpuArbiter.create({ backend: 'host', ...where, policies: { [o.task]: policy } });
+    arbiter = await GpuArbiter.create({ backend: 'host', ...where, policies: { [o.task]: policy }, otel });
   } else {
     const profile = o.profile ?? defaultProfile();
     if (o.busy !== undefined) {
@@ -41,7 +46,7 @@ export async function openExecArbiter(o: ExecOptions): Promise<ExecArbiter> {
       if (task !== undefined && task !== null && typeof task === 'object') policies[o.task] = { ...task, busyPolicy: BUSY[o.busy] };
       where.policies = policies;
     }
-    arbiter = await GpuArbiter.fromFile(o.config, { profile, ...where });
+    arbiter = await GpuArbiter.fromFile(o.config, { profile, ...where, otel });
   }
   const policy = arbiter.policies().get(o.task);
   if (policy === undefined) {

@@ -6,6 +6,8 @@
 import type { GpuArbiter } from '../arbiter/gpu-arbiter';
 import type { Lease } from '../arbiter/lease';
 import { isGpuArbiterError } from '../errors';
+import { flushOtel } from '../otel/api';
+import { leaseTraceparent } from '../otel/lease-context';
 import type { TaskPolicy } from '../policy/task-policy';
 import { type CliIo, defaultIo } from './args';
 import { EXEC_HELP, type ExecOptions, parseExecArgs } from './exec-args';
@@ -16,13 +18,19 @@ import { type RelayedSignal, SignalRelay, terminalDelivered } from './exec-signa
 
 export { ExecExit } from './exec-codes';
 
-/** What the command runs with besides the caller's environment. */
+/**
+ * What the command runs with besides the caller's environment. TRACEPARENT: the lease's
+ * `gpu.lease` span where tracing is on (an inherited TRACEPARENT is passed on as it is otherwise).
+ */
 export function leaseEnvironment(lease: Lease): Record<string, string> {
-  return {
+  const env: Record<string, string> = {
     ...lease.env,
     GPU_ARBITER_FENCING_TOKEN: String(lease.fencingToken),
     GPU_ARBITER_LEASE_ID: lease.id,
   };
+  const traceparent = leaseTraceparent(lease);
+  if (traceparent !== null) env.TRACEPARENT = traceparent;
+  return env;
 }
 
 /** The --json line (stderr, once granted). */
@@ -248,5 +256,7 @@ export async function runExec(argv: string[], io: CliIo = defaultIo()): Promise<
     return await new ExecRun(opened, o, io, death.prefix).run();
   } finally {
     await opened.arbiter.close();
+    // The gpu.lease span ended at the release: export it before this process exits.
+    await flushOtel();
   }
 }

@@ -25,3 +25,10 @@ export function classifyFailure(policy: TaskPolicy, err: unknown): { outcome: Ou
   }
   return { outcome: OUTCOME_OF[err.code] ?? 'error', error: err };
 }
+
+/** The outcome label of an error acquire() handed its caller (after classifyFailure: E_BUSY included). */
+export function outcomeOfError(err: unknown): Outcome {
+  if (!isGpuArbiterError(err)) return 'error';
+  if (err.code === 'E_BUSY') return 'busy';
+  return OUTCOME_OF[err.code] ?? 'error';
+}
