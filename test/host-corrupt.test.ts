@@ -99,7 +99,10 @@ async function realLedgerBytes(): Promise<Buffer> {
   void dead.send({ cmd: 'acquire', resource: 'vram', options: { units: 50 } });
   const ours = ledger.acquire('lock', { timeoutMs: 20_000, priority: -3, label: 'our waiter' });
   ours.catch(() => {});
-  await waitUntil(() => ledger.inspect().waiters.length === 3, 5000, 'three waiters');
+  // An all-or-nothing request: one waiter per resource, linked by request (native/host/ledger_gang.cc).
+  const set = ledger.acquireSet(['gpu', 'lock'], { timeoutMs: 20_000, label: 'our set' });
+  set.catch(() => {});
+  await waitUntil(() => ledger.inspect().waiters.length === 5, 5000, 'five waiters');
   dead.kill('SIGKILL'); // its holds, waiters and alive mutex stay as it left them (owner-died)
   await dead.exited;
   // Copy while nobody holds the lock (our waiter thread polls it every 10 ms).

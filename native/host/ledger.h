@@ -32,6 +32,10 @@ struct GrantInfo {
   uint64_t token;
   uint64_t fence;
   uint32_t lost_reason;  // 0: a grant; else the hold `holder`/`token` was revoked (see Holder)
+  // A grant of an all-or-nothing request: its members arrive one after another, each with the
+  // resource it holds; `gang` says how many there are (0 or 1: a single grant).
+  uint32_t resource = kNone;
+  uint32_t gang = 0;
 };
 
 // Receives grants for one owner. Deliver() runs on the waiter thread with the sink table lock
@@ -87,6 +91,18 @@ struct AcquireResult {
   uint64_t token = 0;
   uint64_t fence = 0;
   uint64_t request = 0;  // kQueued
+};
+
+// One hold of an all-or-nothing grant (AcquireSet).
+struct SetMember {
+  uint32_t resource, slot;
+  uint64_t token, fence;
+};
+struct AcquireSetResult {
+  AcquireStatus status;
+  uint32_t slot = kNone;  // kQueued: the leading waiter slot (what Cancel takes)
+  uint64_t request = 0;   // kQueued
+  std::vector<SetMember> members;  // kGranted: one per resource, in the order asked
 };
 
 // kNotFound: the grant is already on its way to the JS thread (it releases it on arrival).
@@ -173,13 +189,22 @@ class ProcessLedger {
   // on its next sweep (0: never).
   AcquireResult Acquire(uint32_t resource, uint64_t units, int32_t priority, uint32_t owner, uint32_t thread,
                         bool queue, const std::string& label, uint64_t revoke_after_ms = 0);
-  // JS thread (all below, to Inspect).
+  // JS thread. All of `resources` (distinct, 2..kMaxGang), `units` each, in one step or none:
+  // no other process ever sees a part of it held. Queued, it waits in each resource's queue
+  // under one arrival number, and is granted once it is the head of every one of them and fits
+  // on each (docs/host-ledger.md, "All-or-nothing requests").
+  AcquireSetResult AcquireSet(const std::vector<uint32_t>& resources, uint64_t units, int32_t priority, uint32_t owner,
+                              uint32_t thread, bool queue, const std::string& label, uint64_t revoke_after_ms = 0);
+  // JS thread (all below, to Inspect). For an all-or-nothing request, `waiter` is its leading
+  // slot and the whole request is cancelled (or its grant given back).
   CancelStatus Cancel(uint32_t waiter, uint64_t request);
   // kNotOwner: the slot is not held with this token (refused, counted host-wide);
   // kWasRevoked: it was, but the hold had been revoked (nothing to give back, not a violation).
   // A hold of another handle (`owner`) or process ends exactly as Revoke(kLostRevoked) ends it:
   // its units are free at once and its holder is told through its waiter thread (kReleased).
   ReleaseStatus Release(uint32_t holder, uint64_t token, uint32_t owner);
+  // Release of several holds (a set's) under one lock: one status each, in order.
+  std::vector<ReleaseStatus> ReleaseSet(const std::vector<std::pair<uint32_t, uint64_t>>& holds, uint32_t owner);
   // Takes a hold away from any process of the host: its units are free at once, and its
   // process learns through its waiter thread (the grant's `lost` aborts). false: not held.
   bool Revoke(uint32_t holder, uint64_t token, uint32_t reason);
@@ -248,6 +273,9 @@ class ProcessLedger {
     if (w >= kMaxWaiters) Corrupt("waiter index out of range: " + std::to_string(w));
     return hdr_->waiters[w];
   }
+  // Release() under the lock; the resources it freed go to `freed` (the caller schedules them).
+  ReleaseStatus ReleaseLocked(uint32_t holder, uint64_t token, uint32_t owner, std::vector<uint32_t>* wake,
+                              std::vector<uint32_t>* freed);
   // Revokes held slot `h` for `reason`: units free at once, its process told (waiter thread).
   void RevokeLocked(uint32_t h, uint32_t reason, std::vector<uint32_t>* wake);
   // Revokes the holds whose revoke_at_ms has passed (kLostExpired); Sweep runs it.
@@ -257,6 +285,19 @@ class ProcessLedger {
   bool ProcDead(uint32_t i);
   void ReclaimProc(uint32_t p, std::vector<uint32_t>* wake);
   void Schedule(uint32_t r, std::vector<uint32_t>* wake, uint32_t inline_waiter, bool* inline_granted);
+  // All-or-nothing requests (ledger_gang.cc). GangMembers: the slots (in `state`, or any state
+  // when kFree) of the request `member` belongs to, lowest first; Corrupt() unless there are
+  // exactly Waiter::gang of them. IsHead: no waiter on its resource is ahead of it.
+  uint32_t GangMembers(uint32_t member, uint32_t* out);
+  bool IsHead(uint32_t waiter);
+  // Grants the request `member` belongs to if every member is the head of its queue and fits.
+  // deliver: push the lead on its process's granted list (else the caller collects the holds).
+  bool TryGrantGang(uint32_t member, std::vector<uint32_t>* wake, bool deliver);
+  CancelStatus CancelGang(uint32_t lead, std::vector<uint32_t>* wake);
+  // Repair of one all-or-nothing request (`members`: its live slots, lowest first) after its
+  // process died inside the lock: wholly granted, its lead goes back on the granted list; torn
+  // (members missing, or granted in part), what it holds is given back and it queues again.
+  void RepairGang(const std::vector<uint32_t>& members);
   uint32_t NewHolder(uint32_t r, uint64_t units, int32_t priority, uint32_t proc, int32_t pid, uint32_t owner,
                      uint32_t thread, const char* label, uint64_t revoke_after_ms);
   static bool Fits(const Resource& r, uint64_t units);

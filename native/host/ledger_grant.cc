@@ -37,6 +37,11 @@ void ProcessLedger::Schedule(uint32_t r, std::vector<uint32_t>* wake, uint32_t i
       return;
     }
     Waiter& w = hdr_->waiters[best];
+    if (w.gang > 1) {
+      // A member of an all-or-nothing request heads this queue: all of it or nobody here.
+      if (!TryGrantGang(best, wake, /*deliver=*/true)) return;
+      continue;
+    }
     if (!Fits(res, w.units)) return;
     Proc& p = ProcAt(w.proc);
     uint32_t h = NewHolder(r, w.units, w.priority, w.proc, w.pid, w.owner, w.thread, w.label, w.revoke_after_ms);
@@ -105,6 +110,7 @@ AcquireResult ProcessLedger::Acquire(uint32_t r, uint64_t units, int32_t priorit
         w.pid = pid_;
         w.holder = kNone;
         w.next_granted = kNone;
+        w.gang = 1;
         w.units = units;
         w.seq = hdr_->next_seq++;
         w.request = next_request_.fetch_add(1);
@@ -145,53 +151,79 @@ CancelStatus ProcessLedger::Cancel(uint32_t wi, uint64_t request) {
     Locked lock(this);
     Waiter& w = hdr_->waiters[wi];
     if (w.state == kFree || w.proc != proc_ || w.request != request) return out;
-    uint32_t r = w.resource;
-    if (w.state == kWaiting) {
-      Resource& res = ResAt(r);
-      if (res.waiting > 0) res.waiting--;
-      out = CancelStatus::kRemoved;
-    } else {  // kGranted, not yet picked up: give the hold straight back
-      UnlinkGranted(wi);
-      DropHolder(w.holder);
-      out = CancelStatus::kReleasedGrant;
+    if (w.gang > 1) {
+      out = CancelGang(wi, &wake);
+    } else {
+      uint32_t r = w.resource;
+      if (w.state == kWaiting) {
+        Resource& res = ResAt(r);
+        if (res.waiting > 0) res.waiting--;
+        out = CancelStatus::kRemoved;
+      } else {  // kGranted, not yet picked up: give the hold straight back
+        UnlinkGranted(wi);
+        DropHolder(w.holder);
+        out = CancelStatus::kReleasedGrant;
+      }
+      FreeWaiter(wi);
+      pending_.fetch_sub(1);
+      // The head leaving (or capacity freed) may let the next ones in.
+      Schedule(r, &wake, kNone, nullptr);
     }
-    FreeWaiter(wi);
-    pending_.fetch_sub(1);
-    // The head leaving (or capacity freed) may let the next ones in.
-    Schedule(r, &wake, kNone, nullptr);
   }
   WakeAll(wake);
   return out;
 }
 
+ReleaseStatus ProcessLedger::ReleaseLocked(uint32_t hi, uint64_t token, uint32_t owner, std::vector<uint32_t>* wake,
+                                           std::vector<uint32_t>* freed) {
+  const bool revoked = hi < kMaxHolders && hdr_->holders[hi].state == kRevoked && hdr_->holders[hi].token == token;
+  if (revoked && hdr_->holders[hi].proc == proc_ && hdr_->holders[hi].owner == owner) {
+    DropHolder(hi);  // the holder let go of what was already taken: nothing to free
+    return ReleaseStatus::kWasRevoked;
+  }
+  // (Anyone else's token of a revoked hold holds nothing, as a stale one: refused below. The
+  // slot stays for the holder's process, which has still to be told.)
+  if (revoked || hi >= kMaxHolders || hdr_->holders[hi].state != kHeld || hdr_->holders[hi].token != token) {
+    hdr_->ownership_violations++;
+    return ReleaseStatus::kNotOwner;
+  }
+  const Holder& h = hdr_->holders[hi];
+  if (h.proc != proc_ || h.owner != owner) {
+    // Another handle's or process's hold, released by its token (tokens are capabilities):
+    // it ends exactly as a revoke ends it, so its holder is told at once (docs/host-ledger.md).
+    RevokeLocked(hi, kLostRevoked, wake);
+  } else {
+    freed->push_back(h.resource);
+    FreeHolder(hi);
+  }
+  return ReleaseStatus::kReleased;
+}
+
 ReleaseStatus ProcessLedger::Release(uint32_t hi, uint64_t token, uint32_t owner) {
-  std::vector<uint32_t> wake;
+  std::vector<uint32_t> wake, freed;
+  ReleaseStatus out;
   {
     Locked lock(this);
-    const bool revoked = hi < kMaxHolders && hdr_->holders[hi].state == kRevoked && hdr_->holders[hi].token == token;
-    if (revoked && hdr_->holders[hi].proc == proc_ && hdr_->holders[hi].owner == owner) {
-      DropHolder(hi);  // the holder let go of what was already taken: nothing to free
-      return ReleaseStatus::kWasRevoked;
-    }
-    // (Anyone else's token of a revoked hold holds nothing, as a stale one: refused below. The
-    // slot stays for the holder's process, which has still to be told.)
-    if (revoked || hi >= kMaxHolders || hdr_->holders[hi].state != kHeld || hdr_->holders[hi].token != token) {
-      hdr_->ownership_violations++;
-      return ReleaseStatus::kNotOwner;
-    }
-    const Holder& h = hdr_->holders[hi];
-    if (h.proc != proc_ || h.owner != owner) {
-      // Another handle's or process's hold, released by its token (tokens are capabilities):
-      // it ends exactly as a revoke ends it, so its holder is told at once (docs/host-ledger.md).
-      RevokeLocked(hi, kLostRevoked, &wake);
-    } else {
-      uint32_t r = h.resource;
-      FreeHolder(hi);
-      Schedule(r, &wake, kNone, nullptr);
-    }
+    out = ReleaseLocked(hi, token, owner, &wake, &freed);
+    for (uint32_t r : freed) Schedule(r, &wake, kNone, nullptr);
   }
   WakeAll(wake);
-  return ReleaseStatus::kReleased;
+  return out;
+}
+
+std::vector<ReleaseStatus> ProcessLedger::ReleaseSet(const std::vector<std::pair<uint32_t, uint64_t>>& holds,
+                                                     uint32_t owner) {
+  std::vector<uint32_t> wake, freed;
+  std::vector<ReleaseStatus> out;
+  {
+    Locked lock(this);
+    for (const auto& [hi, token] : holds) out.push_back(ReleaseLocked(hi, token, owner, &wake, &freed));
+    // Every unit is back before anyone is scheduled: a set waiting for the same resources
+    // is granted whole, and no view ever shows a set half given back.
+    for (uint32_t r : freed) Schedule(r, &wake, kNone, nullptr);
+  }
+  WakeAll(wake);
+  return out;
 }
 
 void ProcessLedger::Forget(uint32_t hi, uint64_t token) {

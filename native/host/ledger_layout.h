@@ -20,14 +20,17 @@ namespace gpu_arbiter::host {
 // "GPUARBLG" read as a little-endian u64.
 constexpr uint64_t kLedgerMagic = 0x474C425241555047ULL;
 // 2: Holder::revoke_at_ms, Waiter::revoke_after_ms, Header::next_expiry_ms (issue 13).
-constexpr uint32_t kLayoutVersion = 2;
+// 3: Waiter::gang (all-or-nothing requests over several resources), labels of 128 bytes (issue 14).
+constexpr uint32_t kLayoutVersion = 3;
 
 constexpr uint32_t kMaxResources = 64;
 constexpr uint32_t kMaxProcs = 256;
 constexpr uint32_t kMaxHolders = 2048;
 constexpr uint32_t kMaxWaiters = 4096;
 constexpr uint32_t kNameMax = 64;   // resource name bytes, NUL included
-constexpr uint32_t kLabelMax = 48;  // holder/waiter label bytes, NUL included
+constexpr uint32_t kLabelMax = 128;  // holder/waiter label bytes, NUL included
+// The most resources one all-or-nothing request takes (GPUs of one host).
+constexpr uint32_t kMaxGang = 16;
 constexpr uint32_t kNone = 0xFFFFFFFFu;
 
 enum SlotState : uint32_t {
@@ -108,7 +111,10 @@ struct Waiter {
   int32_t pid;
   uint32_t holder;        // kGranted: the holder slot made for it
   uint32_t next_granted;  // kGranted: next in Proc::granted_head list
-  uint32_t pad;
+  // > 1: one member of an all-or-nothing request over `gang` resources (one member each). The
+  // members share proc, request, seq, priority and units; all are granted in one step or none
+  // is. The lowest slot leads: only it goes on the granted list and is what its process knows.
+  uint32_t gang;
   uint64_t units;
   uint64_t seq;      // global arrival order: FIFO within a priority
   uint64_t request;  // per-process request id (JS uses it to find the promise)

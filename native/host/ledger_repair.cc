@@ -3,6 +3,8 @@
 // a mapped ledger. All under the lock.
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <utility>
 
 #include "host/futex_wake.h"
 #include "host/ledger.h"
@@ -129,14 +131,20 @@ void ProcessLedger::Repair() {
     }
   }
   h->waiters_hwm = 0;
+  std::map<std::pair<uint32_t, uint64_t>, std::vector<uint32_t>> gangs;  // (proc, request) -> members
   for (uint32_t i = 0; i < kMaxWaiters; i++) {
     Waiter& w = h->waiters[i];
-    bool ok = (w.state == kWaiting || w.state == kGranted) && res_ok(w.resource) && proc_ok(w.proc);
+    bool ok = (w.state == kWaiting || w.state == kGranted) && res_ok(w.resource) && proc_ok(w.proc) &&
+              w.gang <= kMaxGang;
     if (!ok) {
       w.state = kFree;
       continue;
     }
     h->waiters_hwm = i + 1;
+    if (w.gang > 1) {
+      gangs[{w.proc, w.request}].push_back(i);
+      continue;
+    }
     if (w.state == kGranted) {
       bool holder_ok =
           w.holder < kMaxHolders && h->holders[w.holder].state == kHeld && h->holders[w.holder].proc == w.proc;
@@ -149,6 +157,7 @@ void ProcessLedger::Repair() {
     }
     h->resources[w.resource].waiting++;
   }
+  for (auto& [key, mem] : gangs) RepairGang(mem);
   // A resource can be over capacity only if a grant was torn in a way the rules above missed;
   // it is then left to drain (no new grants until it fits again), never silently "fixed".
   h->repairs++;
@@ -170,6 +179,7 @@ void ProcessLedger::Repair() {
 // (a few microseconds), at open and for status reads; the operations check each index they use.
 void ProcessLedger::Validate() {
   const Header* h = hdr_;
+  std::map<std::pair<uint32_t, uint64_t>, std::vector<uint32_t>> gangs;  // (proc, request) -> members
   auto at = [](const char* table, uint32_t i) { return std::string(table) + " slot " + std::to_string(i) + " "; };
   for (uint32_t i = 0; i < kMaxResources; i++) {
     const Resource& r = h->resources[i];
@@ -200,6 +210,8 @@ void ProcessLedger::Validate() {
     const Waiter& w = h->waiters[i];
     if (w.state == kFree) continue;
     if (w.state != kWaiting && w.state != kGranted) Corrupt(at("waiter", i) + "has state " + std::to_string(w.state));
+    if (w.gang > kMaxGang) Corrupt(at("waiter", i) + "is one of " + std::to_string(w.gang) + " members");
+    if (w.gang > 1) gangs[{w.proc, w.request}].push_back(i);
     if (i >= h->waiters_hwm) Corrupt(at("waiter", i) + "is beyond the scan bound");
     if (!res_ok(w.resource)) Corrupt(at("waiter", i) + "names resource " + std::to_string(w.resource));
     if (!proc_ok(w.proc)) Corrupt(at("waiter", i) + "names process " + std::to_string(w.proc));
@@ -209,6 +221,18 @@ void ProcessLedger::Validate() {
       Corrupt(at("waiter", i) + "was granted holder " + std::to_string(w.holder));
     }
     if (w.next_granted != kNone && w.next_granted >= kMaxWaiters) Corrupt(at("waiter", i) + "has a bad grant link");
+  }
+  // All-or-nothing requests: all members there, one arrival, one resource each, granted all
+  // together or not at all.
+  for (const auto& [key, mem] : gangs) {
+    const Waiter& lead = h->waiters[mem[0]];
+    bool ok = mem.size() == lead.gang;
+    for (uint32_t i : mem) {
+      const Waiter& w = h->waiters[i];
+      ok = ok && w.gang == lead.gang && w.seq == lead.seq && w.state == lead.state;
+      for (uint32_t j : mem) ok = ok && (j == i || h->waiters[j].resource != w.resource);
+    }
+    if (!ok) Corrupt(at("waiter", mem[0]) + "leads a torn request over several resources");
   }
   // Each list: only slots of its own process in the right state, each slot at most once (so no
   // cycle, and no slot on two lists).

@@ -116,6 +116,8 @@ Napi::Function LedgerWrap::DefineClass(Napi::Env env) {
           InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::SetResourceState>>("setResourceState"),
           InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::Usage>>("usage"),
           InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::Acquire>>("acquire"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::AcquireSet>>("acquireSet"),
+          InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::ReleaseSet>>("releaseSet"),
           InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::Cancel>>("cancel"),
           InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::Release>>("release"),
           InstanceMethod<&LedgerWrap::Coded<&LedgerWrap::Revoke>>("revoke"),
@@ -204,7 +206,9 @@ void CallGrantJs(Napi::Env env, Napi::Function cb, LedgerWrap* self, GrantInfo* 
     cb.Call({Napi::Number::New(env, static_cast<double>(grant->request)), Napi::Number::New(env, grant->holder),
              Napi::Number::New(env, static_cast<double>(grant->token >> 32)),
              Napi::Number::New(env, static_cast<double>(grant->token & 0xFFFFFFFFu)),
-             Napi::Number::New(env, static_cast<double>(grant->fence)), Napi::Number::New(env, grant->lost_reason)});
+             Napi::Number::New(env, static_cast<double>(grant->fence)), Napi::Number::New(env, grant->lost_reason),
+             Napi::Number::New(env, grant->resource == kNone ? -1.0 : static_cast<double>(grant->resource)),
+             Napi::Number::New(env, grant->gang)});
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();  // surfaces as an uncaught exception, never a C++ abort
   }
@@ -267,6 +271,33 @@ Napi::Value LedgerWrap::Acquire(const Napi::CallbackInfo& info) {
   return Code(env, r.status);
 }
 
+// acquireSet(resources[], units, priority, queue, label, revokeAfterMs) -> [status, slot,
+// request, then per member: resource, holderSlot, tokenHi, tokenLo, fence]: all of the
+// resources or none (ProcessLedger::AcquireSet). An array, not the scratch: not the hot path.
+Napi::Value LedgerWrap::AcquireSet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<uint32_t> resources;
+  for (uint32_t i = 0; i < list.Length(); i++) resources.push_back(list.Get(i).As<Napi::Number>().Uint32Value());
+  AcquireSetResult r = Ledger(env).AcquireSet(
+      resources, U64(info[1]), info[2].As<Napi::Number>().Int32Value(), owner_, thread_,
+      info[3].As<Napi::Boolean>().Value(), info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : std::string(),
+      info[5].IsNumber() ? U64(info[5]) : 0);
+  Napi::Array out = Napi::Array::New(env, 3 + 5 * r.members.size());
+  uint32_t k = 0;
+  out.Set(k++, Code(env, r.status));
+  out.Set(k++, Napi::Number::New(env, r.slot == kNone ? -1.0 : static_cast<double>(r.slot)));
+  out.Set(k++, Napi::Number::New(env, static_cast<double>(r.request)));
+  for (const SetMember& m : r.members) {
+    out.Set(k++, Napi::Number::New(env, m.resource));
+    out.Set(k++, Napi::Number::New(env, m.slot));
+    out.Set(k++, Napi::Number::New(env, static_cast<double>(m.token >> 32)));
+    out.Set(k++, Napi::Number::New(env, static_cast<double>(m.token & 0xFFFFFFFFu)));
+    out.Set(k++, Napi::Number::New(env, static_cast<double>(m.fence)));
+  }
+  return out;
+}
+
 // cancel(waiterSlot, request) -> a CancelStatus code (codes.cancel).
 Napi::Value LedgerWrap::Cancel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -278,6 +309,21 @@ Napi::Value LedgerWrap::Cancel(const Napi::CallbackInfo& info) {
 Napi::Value LedgerWrap::Release(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Code(env, Ledger(env).Release(info[0].As<Napi::Number>().Uint32Value(), Token(info[1], info[2]), owner_));
+}
+
+// releaseSet([holderSlot, tokenHi, tokenLo, ...]) -> a ReleaseStatus code per hold, all under one
+// lock (ProcessLedger::ReleaseSet).
+Napi::Value LedgerWrap::ReleaseSet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<std::pair<uint32_t, uint64_t>> holds;
+  for (uint32_t i = 0; i + 2 < list.Length(); i += 3) {
+    holds.emplace_back(list.Get(i).As<Napi::Number>().Uint32Value(), Token(list.Get(i + 1), list.Get(i + 2)));
+  }
+  std::vector<ReleaseStatus> statuses = Ledger(env).ReleaseSet(holds, owner_);
+  Napi::Array out = Napi::Array::New(env, statuses.size());
+  for (uint32_t i = 0; i < statuses.size(); i++) out.Set(i, Code(env, statuses[i]));
+  return out;
 }
 
 // forget(holderSlot, tokenHi, tokenLo): the revocation notice reached the grant; free its slot.

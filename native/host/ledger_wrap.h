@@ -49,6 +49,8 @@ class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
   Napi::Value SetResourceState(const Napi::CallbackInfo& info);
   Napi::Value Usage(const Napi::CallbackInfo& info);
   Napi::Value Acquire(const Napi::CallbackInfo& info);
+  Napi::Value AcquireSet(const Napi::CallbackInfo& info);
+  Napi::Value ReleaseSet(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value Revoke(const Napi::CallbackInfo& info);

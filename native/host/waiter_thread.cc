@@ -70,11 +70,25 @@ void ProcessLedger::ThreadMain() {
         for (uint32_t guard = 0; wi != kNone && guard < kMaxWaiters; guard++) {
           Waiter& w = WaiterAt(wi);
           if (w.state != kGranted || w.proc != proc_) Corrupt("a grant list entry that is not this process's");
-          const Holder& h = HolderAt(w.holder);
-          grants.push_back(GrantInfo{w.owner, w.request, w.holder, h.token, h.fence, 0});
           uint32_t next = w.next_granted;
-          FreeWaiter(wi);
-          pending_.fetch_sub(1);
+          if (w.gang > 1) {
+            // The lead of an all-or-nothing grant: every member goes up, one after another.
+            uint32_t mem[kMaxGang];
+            const uint32_t n = GangMembers(wi, mem);
+            for (uint32_t k = 0; k < n; k++) {
+              const Waiter& x = hdr_->waiters[mem[k]];
+              if (x.state != kGranted) Corrupt("a request over several resources is partly granted");
+              const Holder& h = HolderAt(x.holder);
+              grants.push_back(GrantInfo{x.owner, x.request, x.holder, h.token, h.fence, 0, x.resource, n});
+            }
+            for (uint32_t k = 0; k < n; k++) FreeWaiter(mem[k]);
+            pending_.fetch_sub(static_cast<int>(n));
+          } else {
+            const Holder& h = HolderAt(w.holder);
+            grants.push_back(GrantInfo{w.owner, w.request, w.holder, h.token, h.fence, 0});
+            FreeWaiter(wi);
+            pending_.fetch_sub(1);
+          }
           wi = next;
         }
         if (wi != kNone) Corrupt("a grant list that never ends");

@@ -150,9 +150,11 @@ export interface RawHostLedgerOptions {
   /**
    * Called on the JS thread (through a ThreadSafeFunction) for each grant the waiter thread
    * picked up for one of this handle's queued requests (lostReason 0), and for each hold of
-   * this handle that was revoked (request 0, lostReason one of RawHostCodes.lostReason).
+   * this handle that was revoked (request 0, lostReason one of RawHostCodes.lostReason). A grant
+   * of an all-or-nothing request (acquireSet) comes as `gang` calls, one per member, each with
+   * the resource index it holds (resource -1 and gang 0 otherwise).
    */
-  onGrant: (request: number, slot: number, tokenHi: number, tokenLo: number, fence: number, lostReason: number) => void;
+  onGrant: (request: number, slot: number, tokenHi: number, tokenLo: number, fence: number, lostReason: number, resource: number, gang: number) => void;
   /**
    * Length >= 6: acquire() writes [slot, tokenHi, tokenLo, fence, request] here, usage()
    * [capacity, external, used, closed (0/1), waiting, headPriority or NaN].
@@ -190,7 +192,15 @@ export interface RawHostLedger {
    * uncontended request), else queues. Details in the scratch array.
    */
   acquire(resource: number, units: number, priority: number, queue: boolean, label?: string, revokeAfterMs?: number): number;
-  /** One of RawHostCodes.cancel. */
+  /**
+   * All of `resources` (2..16, distinct), `units` each, or none: [status (RawHostCodes.acquire),
+   * waiter slot (QUEUED) or -1, request (QUEUED), then per member when GRANTED, in the order
+   * asked: resource, holder slot, tokenHi, tokenLo, fence].
+   */
+  acquireSet(resources: number[], units: number, priority: number, queue: boolean, label?: string, revokeAfterMs?: number): number[];
+  /** Releases [slot, tokenHi, tokenLo, ...] under one lock: one RawHostCodes.release each. */
+  releaseSet(holds: number[]): number[];
+  /** One of RawHostCodes.cancel; for an acquireSet request, its waiter slot cancels all of it. */
   cancel(waiterSlot: number, request: number): number;
   /**
    * One of RawHostCodes.release. A hold of another handle or process ends as revoke() ends it

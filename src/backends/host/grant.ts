@@ -88,9 +88,14 @@ export class HostGrant {
 
   /** Synchronous form of {@link release} (the ledger operation takes microseconds). */
   releaseSync(): void {
-    if (this.#released) return;
+    if (this._claimRelease()) this.#giveBack(this);
+  }
+
+  /** @internal Marks it released; true the first time (HostLedger.releaseSet gives it back). */
+  _claimRelease(): boolean {
+    if (this.#released) return false;
     this.#released = true;
-    this.#giveBack(this);
+    return true;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -11,6 +11,7 @@ import { fromNative, type RawHostCodes, type RawHostLedger } from '../../native/
 import { invalid } from '../../util/validate';
 import { hostModule } from './addon';
 import { HostGrant, type HostLostReason } from './grant';
+import { abortError, acquireFailure, quietly } from './ledger-errors';
 import {
   checkAcquireOptions,
   checkOpenOptions,
@@ -23,6 +24,7 @@ import {
   type HostResourceUsage,
 } from './options';
 import { QueuedRequests } from './queued';
+import { checkSetResources, SetRequests } from './set-requests';
 import { resourcesFromRaw, statusFromRaw, type HostLedgerStatus, type HostResourcesStatus } from './view';
 
 /** What acquire reaches the ledger with, validated (by HostLedger's public methods or the backend). */
@@ -41,6 +43,7 @@ interface Checked {
 /** The module-private doors into a HostLedger, set by its static block (see the end of the file). */
 let inside: {
   acquire(l: HostLedger, resource: string, c: Checked): HostGrant | Promise<HostGrant> | null;
+  acquireSet(l: HostLedger, resources: string[], c: Checked): HostGrant[] | Promise<HostGrant[]> | null;
   resourceView(l: HostLedger, resource: string): HostResourcesStatus | null;
   raw(l: HostLedger): RawHostLedger;
   index(l: HostLedger, resource: string): number;
@@ -66,6 +69,7 @@ export class HostLedger {
   readonly #capacity = new Map<string, number>();
   readonly #queued: QueuedRequests;
   readonly #grants = new Set<HostGrant>();
+  readonly #sets: SetRequests;
   /** Given to every grant: HostGrant.release() gives the hold back through it. */
   readonly #giveBack = (grant: HostGrant): void => this.#releaseGrant(grant);
   #closed = false;
@@ -78,6 +82,10 @@ export class HostLedger {
         let index = l.#resources.get(resource);
         if (index === undefined) index = l.#resourceIndex(validateResourceName('resource', resource));
         return l.#acquire(resource, index, c);
+      },
+      acquireSet: (l, resources, c) => {
+        l.#ensureOpen();
+        return l.#sets.acquire(resources, c);
       },
       resourceView: (l, resource) => {
         l.#ensureOpen();
@@ -101,6 +109,17 @@ export class HostLedger {
     this.#codes = codes;
     this.#raw = raw(this);
     this.#queued = new QueuedRequests(this.#raw, () => this.#closed);
+    this.#sets = new SetRequests({
+      raw: this.#raw,
+      codes: this.#codes,
+      queued: this.#queued,
+      call: (fn) => this.#call(fn),
+      index: (name) => this.#resourceIndex(name),
+      grant: (...a) => this.#grant(...a),
+      failure: (code, resource, index, units) => this.#failure(code, resource, index, units),
+      capacity: (resource, index) => this.#capacityOf(resource, index),
+      closed: () => this.#closed,
+    });
   }
 
   /**
@@ -135,7 +154,8 @@ export class HostLedger {
             ...(access.group === undefined ? {} : { group: access.group }),
             trustOwner: access.trustOwner,
             scratch: self.#scratch,
-            onGrant: (request, slot, hi, lo, fence, lostReason) => self.#onGrant(request, slot, hi, lo, fence, lostReason),
+            onGrant: (request, slot, hi, lo, fence, lostReason, resource, gang) =>
+              gang > 1 ? self.#sets.onGrant(request, gang, { resource, slot, hi, lo, fence }) : self.#onGrant(request, slot, hi, lo, fence, lostReason),
           }),
       );
     } catch (err) {
@@ -178,9 +198,26 @@ export class HostLedger {
     const { units, priority, timeoutMs, signal, label, revokeAfterMs } = checkAcquireOptions(resource, options, true);
     this.#ensureOpen();
     const index = this.#resourceIndex(resource);
-    if (signal?.aborted) throw this.#abortError(resource, signal);
+    if (signal?.aborted) throw abortError(resource, signal);
     const got = this.#acquire(resource, index, { units, priority, label, queue: timeoutMs !== 0, timeoutMs, signal, revokeAfterMs });
     if (got === null) throw new GpuArbiterError('E_TIMEOUT', `${resource} is busy and timeoutMs is 0`, { resource });
+    return got;
+  }
+
+  /**
+   * All of `resources` (2 to 16, e.g. the GPUs a tensor-parallel job spans), `units` of each,
+   * or none: waits as acquire() does, in every resource's queue at once, and is granted in one
+   * step when it is first in line on each and fits on each, so no process ever sees a part of
+   * it held and two such requests never deadlock (docs/host-ledger.md, "All-or-nothing
+   * requests"). Resolves with one HostGrant per resource, in the order asked; release each.
+   */
+  async acquireSet(resources: readonly string[], options?: HostAcquireOptions): Promise<HostGrant[]> {
+    const names = checkSetResources(resources);
+    const { units, priority, timeoutMs, signal, label, revokeAfterMs } = checkAcquireOptions(names[0]!, options, true);
+    this.#ensureOpen();
+    if (signal?.aborted) throw abortError(names.join(' + '), signal);
+    const got = this.#sets.acquire(names, { units, priority, label, queue: timeoutMs !== 0, timeoutMs, signal, revokeAfterMs });
+    if (got === null) throw new GpuArbiterError('E_TIMEOUT', `${names.join(' + ')} are busy and timeoutMs is 0`, { resources: names });
     return got;
   }
 
@@ -313,23 +350,46 @@ export class HostLedger {
     if (code === GRANTED) return this.#grant(resource, c.units, c.priority, s[0]!, s[1]!, s[2]!, s[3]!);
     if (code === BUSY) return null;
     if (code !== QUEUED) throw this.#failure(code, resource, index, c.units);
-    return this.#queued.wait(s[4]!, s[0]!, { resource, ...c }, () => this.#abortError(resource, c.signal!));
+    return this.#queued.wait(s[4]!, s[0]!, { resource, ...c }, () => abortError(resource, c.signal!));
+  }
+
+  /**
+   * Gives back the holds of a set (acquireSet's grants) in one step: no process ever sees part
+   * of it still held, and a set waiting for the same resources is granted whole. Grants already
+   * released are skipped. `E_NOT_OWNER` as release() when a hold was already gone.
+   */
+  releaseSet(grants: readonly HostGrant[]): void {
+    if (!Array.isArray(grants) || grants.some((g) => !(g instanceof HostGrant))) throw invalid('grants', 'an array of HostGrants', grants);
+    const mine = grants.filter((g) => g._claimRelease());
+    for (const g of mine) this.#grants.delete(g);
+    if (this.#closed || mine.length === 0) return;
+    const statuses = this.#call(() => this.#raw.releaseSet(mine.flatMap((g) => [g.slot, g.tokenHi, g.tokenLo])));
+    let refused: GpuArbiterError | undefined;
+    for (const [k, g] of mine.entries()) refused = this.#afterRelease(g, statuses[k]!) ?? refused;
+    if (refused) throw refused;
   }
 
   // HostGrant.release(), through #giveBack.
   #releaseGrant(grant: HostGrant): void {
     this.#grants.delete(grant);
     if (this.#closed) return; // close() already gave it back
-    const { RELEASED, WAS_REVOKED } = this.#codes.release;
     const status = this.#call(() => this.#raw.release(grant.slot, grant.tokenHi, grant.tokenLo));
+    const refused = this.#afterRelease(grant, status);
+    if (refused) throw refused;
+  }
+
+  // What a release status means for the grant: the refusal to throw, if any.
+  #afterRelease(grant: HostGrant, status: number): GpuArbiterError | undefined {
+    const { RELEASED, WAS_REVOKED } = this.#codes.release;
     if (status === WAS_REVOKED) {
       // Revoked before we heard of it: nothing to give back, and not the caller's fault.
       grant._markLost(`The hold on ${grant.resource} had been revoked`, 'revoked');
     } else if (status !== RELEASED) {
       this.#violations++;
       grant._markLost(`The hold on ${grant.resource} was already gone when released`);
-      throw new GpuArbiterError('E_NOT_OWNER', `The hold on ${grant.resource} was already gone when released`, { resource: grant.resource });
+      return new GpuArbiterError('E_NOT_OWNER', `The hold on ${grant.resource} was already gone when released`, { resource: grant.resource });
     }
+    return undefined;
   }
 
   #resourceIndex(resource: string): number {
@@ -356,18 +416,7 @@ export class HostLedger {
   }
 
   #failure(code: number, resource: string, index: number, units: number): GpuArbiterError {
-    const { DOES_NOT_FIT, TABLE_FULL, UNKNOWN_RESOURCE } = this.#codes.acquire;
-    if (code === DOES_NOT_FIT) {
-      return new GpuArbiterError('E_DOES_NOT_FIT', `${units} unit(s) can never fit ${resource} (capacity ${this.#capacityOf(resource, index)})`, {
-        resource,
-        units,
-      });
-    }
-    if (code === TABLE_FULL) {
-      return new GpuArbiterError('E_QUEUE_FULL', `The host ledger ${this.namespace} has no free holder/waiter slot`, { resource });
-    }
-    if (code === UNKNOWN_RESOURCE) return invalid('resource', `a resource defined in namespace ${this.namespace}`, resource);
-    return new GpuArbiterError('E_BACKEND_UNAVAILABLE', `Unexpected ledger status ${code}`, { resource });
+    return acquireFailure(this.#codes.acquire, code, this.namespace, resource, units, () => this.#capacityOf(resource, index));
   }
 
   #capacityOf(resource: string, index: number): string {
@@ -375,10 +424,6 @@ export class HostLedger {
     if (known !== undefined) return String(known);
     const r = this.#raw.inspectResource(index).resources[0];
     return r ? String(r.capacity) : 'unknown';
-  }
-
-  #abortError(resource: string, signal: AbortSignal): GpuArbiterError {
-    return new GpuArbiterError('E_ABORTED', `Acquiring ${resource} was aborted`, { resource, reason: signal.reason });
   }
 
   #grant(resource: string, units: number, priority: number, slot: number, hi: number, lo: number, fence: number): HostGrant {
@@ -420,16 +465,6 @@ export class HostLedger {
       return;
     }
     p.resolve(this.#grant(p.resource, p.units, p.priority, slot, hi, lo, fence));
-  }
-}
-
-// A native call made from the waiter thread's callback, where a throw would be an uncaught
-// exception: a ledger that refuses (corrupt, lock stuck) tells the next JS call instead.
-function quietly(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    // see above
   }
 }
 

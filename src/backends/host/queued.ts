@@ -12,7 +12,10 @@ export interface QueuedRequest {
   readonly resource: string;
   readonly units: number;
   readonly priority: number;
-  resolve(grant: HostGrant): void;
+  /** An all-or-nothing request (HostLedger.acquireSet): its resources, names and indices. */
+  readonly set: { names: string[]; indices: number[] } | undefined;
+  /** A HostGrant; for a set, every HostGrant in the order asked. */
+  resolve(grant: HostGrant | HostGrant[]): void;
   reject(err: GpuArbiterError): void;
 }
 
@@ -31,6 +34,7 @@ export interface WaitOptions {
   priority: number;
   timeoutMs: number | undefined;
   signal: AbortSignal | undefined;
+  set?: { names: string[]; indices: number[] };
 }
 
 /** @internal One handle's queued requests (see the file comment). */
@@ -50,16 +54,17 @@ export class QueuedRequests {
    * The promise of the grant of request `request`, queued in waiter slot `slot`: rejects with
    * E_TIMEOUT after `timeoutMs` and `abortError` when `signal` aborts, leaving the queue.
    */
-  wait(request: number, slot: number, o: WaitOptions, abortError: () => GpuArbiterError): Promise<HostGrant> {
+  wait<T extends HostGrant | HostGrant[] = HostGrant>(request: number, slot: number, o: WaitOptions, abortError: () => GpuArbiterError): Promise<T> {
     const { resource, units, priority, timeoutMs, signal } = o;
-    return new Promise<HostGrant>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       const entry: Entry = {
         request,
         slot,
         resource,
         units,
         priority,
-        resolve,
+        set: o.set,
+        resolve: resolve as (grant: HostGrant | HostGrant[]) => void,
         reject,
         signal,
         timer: undefined,

@@ -136,7 +136,7 @@ function checkServerOptions(field: string, v: Record<string, unknown>): RedisSer
     if (v[key] !== undefined && typeof v[key] !== 'string') throw badTarget(`${field}.${key}`, 'a string', typeof v[key]);
   }
   if (v.host === undefined && v.port === undefined && v.path === undefined) {
-    throw badTarget(field, 'ioredis options with a host, port or path', '{ ' + Object.keys(v).join(', ') + ' }');
+    throw badTarget(field, 'ioredis options with a host, port or path', `{ ${Object.keys(v).join(', ')} }`);
   }
   return v as RedisServerOptions;
 }
