@@ -57,7 +57,7 @@ describe('gpu-arbiter status', () => {
     expect(out).toContain('driver 550.54.15, NVML 12.550.54.15, CUDA 12.4');
     expect(out).toContain('GPUs: 2');
     expect(out).toMatch(/GPU 0 {2}NVIDIA A100-SXM4-40GB {2}GPU-/);
-    expect(out).toMatch(/VRAM +\[#+\.+\] 10\.0 GiB \/ 40\.0 GiB used, 30\.0 GiB free/);
+    expect(out).toMatch(/VRAM +\[#+\.+\] 10\.0 GiB \/ 40\.0 GiB used \(0 MiB reserved by the driver\), 30\.0 GiB free/);
     expect(out).toContain('util   gpu 37%, memory bus 0%');
     expect(out).toMatch(/pid 31337 +9\.0 GiB/);
     expect(out).toMatch(/GPU 1 {2}NVIDIA L4[\s\S]*ERROR NVML_ERROR_GPU_IS_LOST/);

@@ -37,7 +37,7 @@ describe('NVML errors', () => {
   it('a per-field error nulls that field only and names the NVML return', async () => {
     const m = await fixture.open({
       devices: [defaultDevice(0, { utilGpu: 50 })],
-      fail: { nvmlDeviceGetUtilizationRates: 4, 'nvmlDeviceGetTemperature.0': 3 },
+      fail: { nvmlDeviceGetUtilizationRates: 4, 'nvmlDeviceGetTemperatureV.0': 3 },
     });
     const d = m.devices()[0];
     expect(d.utilization).toBeNull();

@@ -43,6 +43,8 @@ describe('GpuMonitor on the mock NVML', () => {
       handle: 'nvmlDeviceGetHandleByIndex_v2',
       memory: 'nvmlDeviceGetMemoryInfo_v2',
       processes: 'nvmlDeviceGetComputeRunningProcesses_v3',
+      temperature: 'nvmlDeviceGetTemperatureV',
+      cudaDriverVersion: 'nvmlSystemGetCudaDriverVersion',
     });
     expect(s.devices).toHaveLength(2);
     const [d0, d1] = s.devices;
@@ -50,7 +52,7 @@ describe('GpuMonitor on the mock NVML', () => {
     expect(d0.uuid).toMatch(/^GPU-/);
     expect(d0.memory).toEqual({
       totalBytes: 16 * GiB,
-      usedBytes: 10 * GiB,
+      usedBytes: 10 * GiB + 300 * MiB, // allocated + driver-reserved, as v1 counts it
       reservedBytes: 300 * MiB,
       freeBytes: 16 * GiB - 10 * GiB - 300 * MiB,
     });

@@ -78,3 +78,28 @@ describe('process list: per-attempt decisions (issue 16, defect 2)', () => {
     expect(fixture.nvml.callLogLines().filter((c) => c === V2)).toHaveLength(1);
   });
 });
+
+describe('_v3 on drivers 535.43-535.86: 32-byte entries (issue 16, defect 1)', () => {
+  // With confidential computing on, usedGpuCcProtectedMemory (offset 24) can read as a pid when
+  // entries are taken 24 bytes apart: 4096 bytes of protected memory makes the second entry
+  // {pid 4096, usedBytes 202}, which no plausibility check can tell from a real process.
+  it.each(['535.43.02', '535.54.03', '535.86.10'])('driver %s: read 32 bytes apart, right even where a misread looks plausible', async (driverVersion) => {
+    const m = await fixture.open({ driverVersion, devices: [defaultDevice(0, { processes: twoProcesses })], procV3Stride: 32, ccProtectedMemory: 4096 });
+    expect(m.snapshot().api).toMatchObject({ processes: V3, processesEntryBytes: '32' });
+    expect(m.devices()[0].processes).toEqual(twoProcesses);
+  });
+
+  it.each(['535.104.05', '535.42.99', '550.54.15', '470.256.02'])('driver %s: 24-byte entries, as NVIDIA declares them', async (driverVersion) => {
+    const m = await fixture.open({ driverVersion, devices: [defaultDevice(0, { processes: twoProcesses })] });
+    expect(m.snapshot().api.processes).toBe(V3);
+    expect(m.snapshot().api.processesEntryBytes).toBeUndefined();
+    expect(m.devices()[0].processes).toEqual(twoProcesses);
+  });
+
+  it('one process on a 535.54 driver reads the same either way, and stays on _v3', async () => {
+    const one = [{ pid: 4242, usedBytes: 3 * GiB }];
+    const m = await fixture.open({ driverVersion: '535.54.03', devices: [defaultDevice(0, { processes: one })], procV3Stride: 32 });
+    expect(m.devices()[0].processes).toEqual(one);
+    expect(m.snapshot().api.processes).toBe(V3);
+  });
+});

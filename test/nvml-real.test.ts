@@ -17,7 +17,8 @@ const NEWEST = {
   handle: 'nvmlDeviceGetHandleByIndex_v2',
   memory: 'nvmlDeviceGetMemoryInfo_v2',
   processes: 'nvmlDeviceGetComputeRunningProcesses_v3',
-  cudaDriverVersion: 'nvmlSystemGetCudaDriverVersion_v2',
+  cudaDriverVersion: 'nvmlSystemGetCudaDriverVersion', // not _v2: that one loads libcuda.so.1
+  temperature: 'nvmlDeviceGetTemperature', // nvmlDeviceGetTemperatureV arrived after 535
 };
 const EXPECTED_API: Record<string, Record<string, string>> = {
   'libnvidia-ml1': NEWEST, // 535
@@ -34,7 +35,8 @@ const CHAINS: Record<string, string[]> = {
   handle: ['nvmlDeviceGetHandleByIndex_v2', 'nvmlDeviceGetHandleByIndex'],
   memory: ['nvmlDeviceGetMemoryInfo_v2', 'nvmlDeviceGetMemoryInfo'],
   processes: ['nvmlDeviceGetComputeRunningProcesses_v3', 'nvmlDeviceGetComputeRunningProcesses_v2', 'nvmlDeviceGetComputeRunningProcesses'],
-  cudaDriverVersion: ['nvmlSystemGetCudaDriverVersion_v2', 'nvmlSystemGetCudaDriverVersion'],
+  cudaDriverVersion: ['nvmlSystemGetCudaDriverVersion', 'nvmlSystemGetCudaDriverVersion_v2'],
+  temperature: ['nvmlDeviceGetTemperatureV', 'nvmlDeviceGetTemperature'],
 };
 
 const count = (dir: string) => fs.readdirSync(dir).length;

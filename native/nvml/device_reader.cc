@@ -27,7 +27,10 @@ Field<std::string> ReadDeviceString(DeviceStringFn fn, Device dev) {
 }
 
 // nvmlDeviceGetMemoryInfo_v2 (adds `reserved`), falling back to v1 when the symbol is missing
-// or the driver refuses the struct version.
+// or the driver refuses the struct version. `used` is reported as v1 defines it on every driver,
+// allocated + driver-reserved (so total = used + free): v2's `used` leaves the reserved share out,
+// and admission (src/policy/admission.ts) must see the same figure for the same card whichever
+// call answered - reserved memory is not free for anyone to allocate.
 Field<MemoryValue> ReadMemory(const Symbols& fn, Device dev, FallbackState* state, std::string* api) {
   Field<MemoryValue> out;
   if (fn.memoryV2 && !state->memoryV2Unusable) {
@@ -38,7 +41,7 @@ Field<MemoryValue> ReadMemory(const Symbols& fn, Device dev, FallbackState* stat
       state->memoryV2Unusable = true;
     } else {
       *api = "nvmlDeviceGetMemoryInfo_v2";
-      if (out.ok()) out.value = {m.total, m.used, m.free, m.reserved, true};
+      if (out.ok()) out.value = {m.total, m.used + m.reserved, m.free, m.reserved, true};
       return out;
     }
   }
@@ -50,6 +53,31 @@ Field<MemoryValue> ReadMemory(const Symbols& fn, Device dev, FallbackState* stat
   return out;
 }
 
+// nvmlDeviceGetTemperatureV (the plain call is deprecated from NVIDIA's 570 headers), falling back
+// to nvmlDeviceGetTemperature where the driver lacks it or refuses the struct version.
+Field<int> ReadTemperature(const Symbols& fn, Device dev, FallbackState* state, std::string* api) {
+  Field<int> out;
+  if (fn.temperatureV && !state->temperatureVUnusable) {
+    TemperatureV1 t{};
+    t.version = kTemperatureV1Version;
+    t.sensorType = kTemperatureGpu;
+    out.ret = fn.temperatureV(dev, &t);
+    if (out.ret == kErrorArgumentVersionMismatch || out.ret == kErrorFunctionNotFound) {
+      state->temperatureVUnusable = true;
+    } else {
+      *api = "nvmlDeviceGetTemperatureV";
+      if (out.ok()) out.value = t.temperature;
+      return out;
+    }
+  }
+  if (!fn.temperature) return out;
+  unsigned celsius = 0;
+  *api = "nvmlDeviceGetTemperature";
+  out.ret = fn.temperature(dev, kTemperatureGpu, &celsius);
+  if (out.ok()) out.value = static_cast<int>(celsius);
+  return out;
+}
+
 // Records a device-wide failure; returns true when reading this device must stop.
 bool Fatal(DeviceSample* d, Return ret, const char* call) {
   if (!IsDeviceFatal(ret)) return false;
@@ -58,7 +86,7 @@ bool Fatal(DeviceSample* d, Return ret, const char* call) {
   return true;
 }
 
-void SampleDevice(const Symbols& fn, unsigned index, FallbackState* state, Snapshot* snap) {
+void SampleDevice(const Symbols& fn, size_t v3EntryBytes, unsigned index, FallbackState* state, Snapshot* snap) {
   DeviceSample d;
   d.index = index;
   Device dev = nullptr;
@@ -71,6 +99,7 @@ void SampleDevice(const Symbols& fn, unsigned index, FallbackState* state, Snaps
     return;
   }
   std::string memoryApi;
+  std::string temperatureApi;
   // Each read stops the device at the first device-wide error: a lost GPU answers every call
   // with GPU_IS_LOST, and waiting on each of them only delays the other devices.
   do {
@@ -84,10 +113,8 @@ void SampleDevice(const Symbols& fn, unsigned index, FallbackState* state, Snaps
       d.utilization.ret = fn.utilization(dev, &d.utilization.value);
       if (Fatal(&d, d.utilization.ret, "nvmlDeviceGetUtilizationRates")) break;
     }
-    if (fn.temperature) {
-      d.temperatureC.ret = fn.temperature(dev, kTemperatureGpu, &d.temperatureC.value);
-      if (Fatal(&d, d.temperatureC.ret, "nvmlDeviceGetTemperature")) break;
-    }
+    d.temperatureC = ReadTemperature(fn, dev, state, &temperatureApi);
+    if (Fatal(&d, d.temperatureC.ret, temperatureApi.c_str())) break;
     if (fn.powerUsage) {
       d.powerMw.ret = fn.powerUsage(dev, &d.powerMw.value);
       if (Fatal(&d, d.powerMw.ret, "nvmlDeviceGetPowerUsage")) break;
@@ -110,11 +137,12 @@ void SampleDevice(const Symbols& fn, unsigned index, FallbackState* state, Snaps
     }
     uint64_t total = d.memory.ok() ? d.memory.value.total : 0;
     std::string processApi;
-    d.processes = ReadProcesses(fn, dev, total, state, &processApi);
+    d.processes = ReadProcesses(fn, v3EntryBytes, dev, total, state, &processApi);
     if (!processApi.empty()) snap->api["processes"] = processApi;
     if (Fatal(&d, d.processes.ret, "nvmlDeviceGetComputeRunningProcesses")) break;
   } while (false);
   if (!memoryApi.empty()) snap->api["memory"] = memoryApi;
+  if (!temperatureApi.empty()) snap->api["temperature"] = temperatureApi;
   snap->devices.push_back(std::move(d));
 }
 
@@ -131,7 +159,7 @@ void SampleAll(const Library& lib, FallbackState* state, Snapshot* snap) {
   unsigned count = 0;
   snap->countError = fn.count(&count);
   if (snap->countError != kSuccess) return;
-  for (unsigned i = 0; i < count; ++i) SampleDevice(fn, i, state, snap);
+  for (unsigned i = 0; i < count; ++i) SampleDevice(fn, lib.processV3EntryBytes(), i, state, snap);
 }
 
 }  // namespace gpu_arbiter::nvml

@@ -9,6 +9,7 @@ namespace gpu_arbiter::nvml {
 // ARGUMENT_VERSION_MISMATCH or returned implausible entries is not tried again).
 struct FallbackState {
   bool memoryV2Unusable = false;
+  bool temperatureVUnusable = false;
   bool processesV3Unusable = false;
   bool processesV2Unusable = false;
 };

@@ -74,6 +74,30 @@ static_assert(offsetof(ProcessInfoV2, pid) == 0 && offsetof(ProcessInfoV2, usedG
                   offsetof(ProcessInfoV2, gpuInstanceId) == 16 && offsetof(ProcessInfoV2, computeInstanceId) == 20,
               "nvmlProcessInfo_v2_t field offsets");
 
+// _v3 entries as drivers 535.43.02-535.86.x wrote them (their headers added this field; 535.98
+// dropped _v3 and 535.104.05 brought it back at 24 bytes): ProcessInfoV2 plus 8 bytes.
+struct ProcessInfoV3Cc {
+  unsigned int pid;
+  unsigned long long usedGpuMemory;
+  unsigned int gpuInstanceId;
+  unsigned int computeInstanceId;
+  unsigned long long usedGpuCcProtectedMemory;
+};
+static_assert(sizeof(ProcessInfoV3Cc) == 32 && offsetof(ProcessInfoV3Cc, usedGpuCcProtectedMemory) == 24,
+              "535.43-535.86 _v3 entries are 32 bytes, usedGpuCcProtectedMemory at 24");
+
+struct TemperatureV1 {  // nvmlTemperature_v1_t (nvmlDeviceGetTemperatureV, drivers 565+)
+  unsigned int version;
+  int sensorType;  // nvmlTemperatureSensors_t
+  int temperature;
+};
+static_assert(sizeof(TemperatureV1) == 12 && offsetof(TemperatureV1, sensorType) == 4 &&
+                  offsetof(TemperatureV1, temperature) == 8,
+              "nvmlTemperature_v1_t layout");
+// NVML_STRUCT_VERSION(Temperature, 1).
+constexpr unsigned int kTemperatureV1Version = static_cast<unsigned int>(sizeof(TemperatureV1)) | (1u << 24);
+static_assert(kTemperatureV1Version == 0x0100000Cu, "nvmlTemperature_v1 is 0x0100000C");
+
 constexpr unsigned long long kValueNotAvailable = ~0ULL;  // NVML_VALUE_NOT_AVAILABLE
 constexpr unsigned int kInitFlagNoGpus = 1;               // NVML_INIT_FLAG_NO_GPUS
 constexpr int kTemperatureGpu = 0;                        // NVML_TEMPERATURE_GPU
@@ -93,6 +117,7 @@ using MemoryV1Fn = Return (*)(Device, MemoryV1*);
 using MemoryV2Fn = Return (*)(Device, MemoryV2*);
 using UtilizationFn = Return (*)(Device, Utilization*);
 using TemperatureFn = Return (*)(Device, int, unsigned int*);
+using TemperatureVFn = Return (*)(Device, TemperatureV1*);
 using DeviceUintFn = Return (*)(Device, unsigned int*);
 using DeviceEnableStateFn = Return (*)(Device, int*);
 using MigModeFn = Return (*)(Device, unsigned int*, unsigned int*);

@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 #include <link.h>
 
+#include <cstdio>
+
 #include "nvml/nvml_errors.h"
 
 namespace gpu_arbiter::nvml {
@@ -34,6 +36,15 @@ std::string ErrorText(const Symbols& fn, Return code) {
   return text;
 }
 
+// The _v3 entry size a driver version ("535.54.03") implies: 535.43.02 (the first with
+// usedGpuCcProtectedMemory) to 535.86.x wrote 32 bytes; 535.98 had no _v3; 535.104.05 is 24 again.
+size_t ProcessV3EntryBytesFor(const char* driverVersion) {
+  unsigned major = 0, minor = 0;
+  if (std::sscanf(driverVersion, "%u.%u", &major, &minor) != 2) return sizeof(ProcessInfoV2);
+  bool cc = major == 535 && minor >= 43 && minor < 98;
+  return cc ? sizeof(ProcessInfoV3Cc) : sizeof(ProcessInfoV2);
+}
+
 }  // namespace
 
 std::unique_ptr<Library> Library::Open(const std::string& path, OpenFailure* failure) {
@@ -58,8 +69,11 @@ std::unique_ptr<Library> Library::Open(const std::string& path, OpenFailure* fai
   fn.shutdown = Resolve<ShutdownFn>(handle, "nvmlShutdown");
   fn.driverVersion = Resolve<StringFn>(handle, "nvmlSystemGetDriverVersion");
   fn.nvmlVersion = Resolve<StringFn>(handle, "nvmlSystemGetNVMLVersion");
+  // The plain call first: _v2 asks libcuda.so.1, loading it into this process, and fails with
+  // LIBRARY_NOT_FOUND where it is absent (utility-only containers); the plain one answers from
+  // the driver, with a known supported version when libcuda is missing (NVIDIA's nvml.h).
   fn.cudaDriverVersion = ResolveChain<IntFn>(
-      handle, {"nvmlSystemGetCudaDriverVersion_v2", "nvmlSystemGetCudaDriverVersion"}, "cudaDriverVersion", api);
+      handle, {"nvmlSystemGetCudaDriverVersion", "nvmlSystemGetCudaDriverVersion_v2"}, "cudaDriverVersion", api);
   fn.count = ResolveChain<CountFn>(handle, {"nvmlDeviceGetCount_v2", "nvmlDeviceGetCount"}, "count", api);
   fn.handleByIndex = ResolveChain<HandleByIndexFn>(
       handle, {"nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex"}, "handle", api);
@@ -69,7 +83,9 @@ std::unique_ptr<Library> Library::Open(const std::string& path, OpenFailure* fai
   fn.memoryV1 = Resolve<MemoryV1Fn>(handle, "nvmlDeviceGetMemoryInfo");
   ResolveChain<void*>(handle, {"nvmlDeviceGetMemoryInfo_v2", "nvmlDeviceGetMemoryInfo"}, "memory", api);
   fn.utilization = Resolve<UtilizationFn>(handle, "nvmlDeviceGetUtilizationRates");
+  fn.temperatureV = Resolve<TemperatureVFn>(handle, "nvmlDeviceGetTemperatureV");
   fn.temperature = Resolve<TemperatureFn>(handle, "nvmlDeviceGetTemperature");
+  ResolveChain<void*>(handle, {"nvmlDeviceGetTemperatureV", "nvmlDeviceGetTemperature"}, "temperature", api);
   fn.powerUsage = Resolve<DeviceUintFn>(handle, "nvmlDeviceGetPowerUsage");
   fn.powerLimit = Resolve<DeviceUintFn>(handle, "nvmlDeviceGetEnforcedPowerLimit");
   fn.persistenceMode = Resolve<DeviceEnableStateFn>(handle, "nvmlDeviceGetPersistenceMode");
@@ -103,6 +119,15 @@ std::unique_ptr<Library> Library::Open(const std::string& path, OpenFailure* fai
     return nullptr;
   }
   lib->initialised_ = true;
+  if (fn.driverVersion) {
+    char version[kStringBufferSize] = {0};
+    if (fn.driverVersion(version, sizeof(version)) == kSuccess) {
+      lib->processV3EntryBytes_ = ProcessV3EntryBytesFor(version);
+      if (lib->processV3EntryBytes_ != sizeof(ProcessInfoV2)) {
+        (*api)["processesEntryBytes"] = std::to_string(lib->processV3EntryBytes_);
+      }
+    }
+  }
   if (!fn.count || !fn.handleByIndex) {
     failure->libraryPath = lib->resolvedPath_;
     failure->reason = lib->resolvedPath_ + " lacks nvmlDeviceGetCount or nvmlDeviceGetHandleByIndex";

@@ -16,7 +16,7 @@ struct Symbols {
   ErrorStringFn errorString = nullptr;
   StringFn driverVersion = nullptr;
   StringFn nvmlVersion = nullptr;
-  IntFn cudaDriverVersion = nullptr;  // _v2, else plain
+  IntFn cudaDriverVersion = nullptr;  // plain, else _v2 (which loads libcuda.so.1 into the process)
   CountFn count = nullptr;            // _v2, else plain
   HandleByIndexFn handleByIndex = nullptr;  // _v2, else plain
   DeviceStringFn name = nullptr;
@@ -24,6 +24,7 @@ struct Symbols {
   MemoryV2Fn memoryV2 = nullptr;
   MemoryV1Fn memoryV1 = nullptr;
   UtilizationFn utilization = nullptr;
+  TemperatureVFn temperatureV = nullptr;  // 565+; the plain call is deprecated from 570's headers
   TemperatureFn temperature = nullptr;
   DeviceUintFn powerUsage = nullptr;
   DeviceUintFn powerLimit = nullptr;
@@ -53,6 +54,9 @@ class Library {
 
   const Symbols& fn() const { return fn_; }
   const std::string& resolvedPath() const { return resolvedPath_; }
+  // Bytes per nvmlDeviceGetComputeRunningProcesses_v3 entry on this driver: 32 on 535.43-535.86
+  // (read from nvmlSystemGetDriverVersion after init), 24 everywhere else.
+  size_t processV3EntryBytes() const { return processV3EntryBytes_; }
   // Which entry point of each fallback chain is in use ("init" -> "nvmlInitWithFlags", ...): the
   // newest the library exports; the sampler overwrites memory/processes when a sample shows
   // the driver refuses that one.
@@ -65,6 +69,7 @@ class Library {
   Symbols fn_;
   std::string resolvedPath_;
   std::map<std::string, std::string> api_;
+  size_t processV3EntryBytes_ = sizeof(ProcessInfoV2);
 };
 
 }  // namespace gpu_arbiter::nvml

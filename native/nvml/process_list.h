@@ -8,9 +8,10 @@
 
 namespace gpu_arbiter::nvml {
 
-// `totalBytes` (0 = unknown) bounds plausible per-process use; `api` receives the entry point
-// that produced the answer. Runs on the sampler thread.
-Field<std::vector<ProcessValue>> ReadProcesses(const Symbols& fn, Device dev, uint64_t totalBytes,
-                                               FallbackState* state, std::string* api);
+// `v3EntryBytes`: the driver's _v3 entry size (Library::processV3EntryBytes); `totalBytes`
+// (0 = unknown) bounds plausible per-process use; `api` receives the entry point that produced
+// the answer. Runs on the sampler thread.
+Field<std::vector<ProcessValue>> ReadProcesses(const Symbols& fn, size_t v3EntryBytes, Device dev,
+                                               uint64_t totalBytes, FallbackState* state, std::string* api);
 
 }  // namespace gpu_arbiter::nvml

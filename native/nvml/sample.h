@@ -40,7 +40,7 @@ struct DeviceSample {
   Field<std::string> uuid;
   Field<MemoryValue> memory;
   Field<Utilization> utilization;
-  Field<unsigned> temperatureC;
+  Field<int> temperatureC;  // nvmlTemperature_v1_t holds a signed value
   Field<unsigned> powerMw;
   Field<unsigned> powerLimitMw;
   Field<bool> persistenceMode;

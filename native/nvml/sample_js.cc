@@ -40,7 +40,7 @@ Napi::Object DeviceToJs(Napi::Env env, const DeviceSample& d) {
           uo.Set("memory", u.memory);
           return uo;
         }));
-  o.Set("temperatureC", Or(env, d.temperatureC, [&](unsigned v) { return Num(env, v); }));
+  o.Set("temperatureC", Or(env, d.temperatureC, [&](int v) { return Num(env, v); }));
   o.Set("powerW", Or(env, d.powerMw, [&](unsigned v) { return Num(env, v / 1000.0); }));
   o.Set("powerLimitW", Or(env, d.powerLimitMw, [&](unsigned v) { return Num(env, v / 1000.0); }));
   o.Set("persistenceMode", Or(env, d.persistenceMode, [&](bool v) { return Napi::Boolean::New(env, v); }));

@@ -53,7 +53,9 @@ function deviceLines(d: GpuDevice): string[] {
   const lines = [head];
   if (d.memory) {
     const ratio = d.memory.totalBytes > 0 ? d.memory.usedBytes / d.memory.totalBytes : 0;
-    lines.push(`  VRAM   ${bar(ratio)} ${bytes(d.memory.usedBytes)} / ${bytes(d.memory.totalBytes)} used, ${bytes(d.memory.freeBytes)} free`);
+    // used counts the driver-reserved share (src/gpu/types.ts); say how much of it that is where NVML tells.
+    const reserved = d.memory.reservedBytes === null ? '' : ` (${bytes(d.memory.reservedBytes)} reserved by the driver)`;
+    lines.push(`  VRAM   ${bar(ratio)} ${bytes(d.memory.usedBytes)} / ${bytes(d.memory.totalBytes)} used${reserved}, ${bytes(d.memory.freeBytes)} free`);
   } else {
     lines.push(`  VRAM   unknown (${d.fieldErrors.memory ?? 'not reported'})`);
   }

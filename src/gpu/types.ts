@@ -9,12 +9,18 @@ export interface GpuProcess {
   usedBytes: number | null;
 }
 
-/** Memory as NVML reports it. `used` includes allocator caches (PyTorch keeps freed blocks). */
+/**
+ * Memory as NVML reports it. `used` includes allocator caches (PyTorch keeps freed blocks).
+ * Same meaning on every driver: nvmlDeviceGetMemoryInfo (v1) counts driver-reserved memory in
+ * `used`, nvmlDeviceGetMemoryInfo_v2 reports it apart, so with v2 `usedBytes` is its used +
+ * reserved. Admission budgets on this figure: reserved memory is not free for any process.
+ */
 export interface GpuMemory {
   totalBytes: number;
+  /** Not free: allocated plus driver-reserved (totalBytes = usedBytes + freeBytes). */
   usedBytes: number;
   freeBytes: number;
-  /** Reserved by the driver (nvmlDeviceGetMemoryInfo_v2 only); null with the v1 call. */
+  /** The driver-reserved part of usedBytes (nvmlDeviceGetMemoryInfo_v2 only); null with the v1 call. */
   reservedBytes: number | null;
 }
 
@@ -70,7 +76,11 @@ export interface GpuSnapshot {
   nvmlVersion: string | null;
   /** CUDA driver API version as NVML encodes it (e.g. 12040 = 12.4). */
   cudaDriverVersion: number | null;
-  /** Which NVML entry points were used (versioned fallbacks), e.g. { processes: 'v3' }. */
+  /**
+   * Which NVML entry point of each fallback chain is in use, e.g. { memory: 'nvmlDeviceGetMemoryInfo_v2',
+   * temperature: 'nvmlDeviceGetTemperature' }; also set when init failed (what the library would be
+   * read through). `processesEntryBytes: '32'` on drivers 535.43-535.86, whose _v3 entries are 32 bytes.
+   */
   api: Record<string, string>;
   devices: GpuDevice[];
 }

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 export interface MockNvmlLibs {
   /** Every symbol. */
   full: string;
-  /** No nvmlDeviceGetComputeRunningProcesses_v3 (older drivers): the binding must fall back to _v2. */
+  /** No nvmlDeviceGetComputeRunningProcesses_v3 nor nvmlDeviceGetTemperatureV (drivers before 510): _v2 and the plain temperature call. */
   noProcV3: string;
   /** Only the unversioned entry points, as in old drivers: every _v2/_v3 fallback is taken. */
   legacy: string;
@@ -26,7 +26,7 @@ const CFLAGS = ['-std=c11', '-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-f
 /** Symbols each variant leaves out (compiled with -DOMIT_<symbol>). */
 const OMIT: Record<MockNvmlVariant, readonly string[]> = {
   full: [],
-  noProcV3: ['nvmlDeviceGetComputeRunningProcesses_v3'],
+  noProcV3: ['nvmlDeviceGetComputeRunningProcesses_v3', 'nvmlDeviceGetTemperatureV'],
   legacy: [
     'nvmlInitWithFlags',
     'nvmlInit_v2',
@@ -36,6 +36,7 @@ const OMIT: Record<MockNvmlVariant, readonly string[]> = {
     'nvmlDeviceGetComputeRunningProcesses_v3',
     'nvmlDeviceGetComputeRunningProcesses_v2',
     'nvmlSystemGetCudaDriverVersion_v2',
+    'nvmlDeviceGetTemperatureV',
   ],
 };
 

@@ -20,7 +20,10 @@ export interface MockDevice {
   uuid?: string;
   memoryTotal?: number;
   memoryUsed?: number;
-  /** nvmlDeviceGetMemoryInfo_v2 only (default 0): v2 free = total - reserved - used, v1 free = total - used. */
+  /**
+   * Driver-reserved memory (default 0), as a real card has: v2 reports it apart (free = total -
+   * reserved - used); v1's used includes it (used = memoryUsed + memoryReserved, free = total - that).
+   */
   memoryReserved?: number;
   utilGpu?: number;
   utilMemory?: number;
@@ -45,8 +48,10 @@ export interface MockNvmlState {
   fail?: Record<string, number>;
   /** Milliseconds to sleep before answering, keyed like `fail`; applied before `fail`. */
   delayMs?: Record<string, number>;
-  /** Entry stride of nvmlDeviceGetComputeRunningProcesses_v3 (32 reproduces drivers 535.43-535.85). */
+  /** Entry stride of nvmlDeviceGetComputeRunningProcesses_v3 (32 reproduces drivers 535.43-535.86). */
   procV3Stride?: number;
+  /** usedGpuCcProtectedMemory written in each 32-byte _v3 entry (confidential computing on); default 0. */
+  ccProtectedMemory?: number;
   /** File the library appends "<symbol>\n" to on every call. */
   callLog?: string;
 }
@@ -133,6 +138,7 @@ export function serializeMockState(s: MockNvmlState): string {
     }
   }
   if (s.procV3Stride !== undefined) put('proc_v3_stride', uint('procV3Stride', s.procV3Stride));
+  if (s.ccProtectedMemory !== undefined) put('cc_protected_memory', uint('ccProtectedMemory', s.ccProtectedMemory));
   if (s.callLog !== undefined) put('call_log', text('callLog', s.callLog));
   return `${lines.join('\n')}\n`;
 }
