@@ -6,7 +6,9 @@
 # signed by the Debian archive keyring), its own lists, cache and status, and its update hooks
 # cleared; packages are downloaded (never installed) and unpacked with dpkg -x.
 #
-# Usage: scripts/fetch-real-nvml.sh [--refresh] [DEST]    (DEST default: build/real-nvml)
+# Usage: scripts/fetch-real-nvml.sh [--refresh] [DEST]
+#   DEST defaults to node_modules/.cache/gpu-arbiter-real-nvml: ignored by git, and left out of
+#   the bundle of build outputs carried to a GPU host (its packer leaves node_modules/.cache out).
 # Output: DEST/manifest.tsv, one line per package: <package> <version> <path of the library or
 # header>, paths relative to DEST. A manifest younger than 7 days is reused as it is (the whole
 # run then takes a few milliseconds); the apt index and the .debs are kept under DEST/apt, so a
@@ -16,7 +18,7 @@ set -euo pipefail
 
 refresh=0
 if [ "${1:-}" = "--refresh" ]; then refresh=1; shift; fi
-dest=${1:-build/real-nvml}
+dest=${1:-node_modules/.cache/gpu-arbiter-real-nvml}
 mkdir -p "$dest"
 dest=$(cd "$dest" && pwd)
 

@@ -1,5 +1,5 @@
 // NVIDIA's real libnvidia-ml.so.1 (several driver branches) and nvml.h, fetched from Debian's
-// non-free archive by scripts/fetch-real-nvml.sh into build/real-nvml (cached there). Where the
+// non-free archive by scripts/fetch-real-nvml.sh into node_modules/.cache (cached there). Where the
 // archive cannot be reached the suites that need them skip and say why - except under CI,
 // where they must run: there the fetch failing fails the suite.
 import { spawnSync } from 'node:child_process';
@@ -8,7 +8,7 @@ import * as path from 'node:path';
 
 const REPO_ROOT = path.resolve(__dirname, '../..');
 const SCRIPT = path.join(REPO_ROOT, 'scripts/fetch-real-nvml.sh');
-export const REAL_NVML_DIR = path.join(REPO_ROOT, 'build/real-nvml');
+export const REAL_NVML_DIR = path.join(REPO_ROOT, 'node_modules/.cache/gpu-arbiter-real-nvml');
 
 export interface RealNvmlLib {
   /** Debian package, e.g. libnvidia-tesla-470-ml1. */
