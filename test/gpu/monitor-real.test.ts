@@ -1,17 +1,13 @@
 // `npm run test:gpu`: the monitor against this host's real NVML. On a host without NVML every
-// test is skipped, and the suite's title says why (the reason NVML gave).
+// test is skipped, and the suite's title and the report say why (the cause and the fix).
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GpuMonitor } from '../../src/gpu/monitor';
+import { probeGpu, report, title } from './real-gpu';
 
-const probe = await GpuMonitor.create();
-const available = probe.available;
-const reason = probe.unavailableReason;
-await probe.stop();
-
-if (!available) {
-  console.log(`test:gpu: skipping the real-NVML checks: ${reason}`);
-}
+const { skip } = await probeGpu();
+const available = skip === null;
+if (!available) console.log(`test:gpu: skipping the real-NVML checks: ${skip}`);
 
 function nvidiaSmi(query: string): string[] | null {
   try {
@@ -23,7 +19,7 @@ function nvidiaSmi(query: string): string[] | null {
   }
 }
 
-describe.skipIf(!available)(`real NVML${available ? '' : ` (skipped: no usable NVML on this host: ${reason})`}`, () => {
+describe.skipIf(!available)(title('real NVML', skip), () => {
   let monitor: GpuMonitor;
   beforeAll(async () => {
     monitor = await GpuMonitor.create({ intervalMs: 100 });
@@ -49,7 +45,7 @@ describe.skipIf(!available)(`real NVML${available ? '' : ` (skipped: no usable N
       if (d.processes === null) expect(d.fieldErrors.processes).toBeTruthy();
       else for (const p of d.processes) expect(p.pid).toBeGreaterThan(0);
     }
-    console.log(JSON.stringify({ api: s.api, devices: s.devices.map((d) => [d.index, d.name, d.memory]) }));
+    report(`NVML ${s.nvmlVersion} at ${s.libraryPath}: ${s.devices.length} GPU(s), sampled in ${s.durationMs.toFixed(2)} ms`);
   });
 
   it('takes fresh samples on request', async () => {
