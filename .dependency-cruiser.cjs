@@ -87,6 +87,14 @@ module.exports = {
       to: { path: ['^src/(backends|cli|pipeline|doctor|bullmq)/', '^src/arbiter/(?!lease\\.ts$|types\\.ts$)'] },
     },
     {
+      name: 'bullmq-only-by-subpath',
+      severity: 'error',
+      comment:
+        'src/bullmq/ is the `gpu-arbiter/bullmq` subpath export: nothing else in src/ imports it, so require("gpu-arbiter") never loads it; only it imports bullmq (an optional peer dependency, loaded by src/bullmq/load.ts on the first GpuWorker).',
+      from: { path: '^src/', pathNot: '^src/bullmq/' },
+      to: { path: ['^src/bullmq/', '(^|/)node_modules/bullmq/', '^bullmq$'] },
+    },
+    {
       name: 'src-never-imports-test',
       severity: 'error',
       comment: 'Product code never imports tests, test fixtures or benchmarks.',

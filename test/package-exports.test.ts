@@ -155,3 +155,40 @@ describe('@opentelemetry/api is loaded only for options.otel', () => {
     expect(out.otelFiles).toBeGreaterThan(0);
   });
 });
+
+// Issue 18, part 3: the `gpu-arbiter/bullmq` subpath export; bullmq is an optional peer dependency.
+describe('gpu-arbiter/bullmq', () => {
+  const bullmqFiles = `Object.keys(require.cache).filter((f) => f.includes('/node_modules/bullmq/')).length`;
+
+  it('resolves to dist/bullmq/index.js and exports GpuWorker; the main entry loads no bullmq', () => {
+    const out = nodeJson([
+      '-e',
+      `require('gpu-arbiter'); const before = ${bullmqFiles};
+       const m = require('gpu-arbiter/bullmq');
+       console.log(JSON.stringify({ file: require.resolve('gpu-arbiter/bullmq'), names: Object.keys(m).sort(), before, after: ${bullmqFiles} }));`,
+    ]);
+    expect(out).toEqual({ file: path.join(dist, 'bullmq/index.js'), names: ['GpuWorker'], before: 0, after: 0 });
+  });
+
+  it('an ES module import sees GpuWorker too', () => {
+    const out = nodeJson(['--input-type=module', '-e', `import { GpuWorker } from 'gpu-arbiter/bullmq'; console.log(JSON.stringify(typeof GpuWorker));`]);
+    expect(out).toBe('function');
+  });
+
+  it('without bullmq installed: a GpuWorker fails at construction naming the package', () => {
+    const out = nodeJson([
+      '-e',
+      `const M = require('node:module'); const resolve = M._resolveFilename;
+       M._resolveFilename = function (request, ...rest) {
+         if (request === 'bullmq') { const e = new Error("Cannot find module 'bullmq'"); e.code = 'MODULE_NOT_FOUND'; throw e; }
+         return resolve.call(this, request, ...rest);
+       };
+       const { GpuWorker } = require('gpu-arbiter/bullmq');
+       const arbiter = { acquire: async () => { throw new Error('unused'); }, policies: () => new Map([['OCR', {}]]) };
+       try { new GpuWorker(arbiter, 'ocr', async () => 1, { connection: {}, task: 'OCR' }); console.log('null'); }
+       catch (err) { console.log(JSON.stringify({ code: err.code, message: err.message })); }`,
+    ]) as { code: string; message: string };
+    expect(out.code).toBe('E_INVALID_ARGUMENT');
+    expect(out.message).toContain('npm install bullmq');
+  });
+});
