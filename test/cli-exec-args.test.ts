@@ -16,6 +16,7 @@ describe('gpu-arbiter exec: flags', () => {
       command: ['python3', 'ocr.py', '--flag'],
       task: 'EXEC',
       vramMiB: 6000,
+      gpus: 1,
       priority: undefined,
       maxWaitMs: undefined,
       busy: undefined,
@@ -92,8 +93,8 @@ describe('gpu-arbiter exec: flags', () => {
     [['--vram', '10', '--redis', 'redis://r', '--', 'x'], /^Expected nothing unless --backend is redis for --redis but received "redis:\/\/r"$/],
     [['--vram', '10', '--backend', 'local', '--namespace', 'a', '--', 'x'], /^Expected a namespace with --backend host or redis for --namespace/],
     [['--vram', '10', '--profile', 'prod', '--', 'x'], /^Expected nothing without --config for --profile but received "prod"$/],
-    [['--vram', '10', '--gpus', '2', '--', 'x'], /^gang allocation \(--gpus > 1\) is not available yet; received --gpus 2$/],
-    [['--vram', '10', '--gpus', 'two', '--', 'x'], /^Expected an integer from 1 to 1024 for --gpus but received "two"$/],
+    [['--vram', '10', '--gpus', '17', '--', 'x'], /^Expected an integer from 1 to 16 for --gpus but received "17"$/],
+    [['--vram', '10', '--gpus', 'two', '--', 'x'], /^Expected an integer from 1 to 16 for --gpus but received "two"$/],
     [['--vram', '10', '--label', 'é', '--', 'x'], /^Expected 1 to 128 printable ASCII characters for --label but received "é"$/],
     [['--vram', '10', '--fallback', ' ', '--', 'x'], /^Expected a shell command for --fallback but received " "$/],
     [['--vram', '10', '--task', '', '--', 'x'], /for --task but received ""$/],
@@ -112,10 +113,10 @@ describe('gpu-arbiter exec: flags', () => {
   });
 
   it('the CLI exits 2 with the message (and runs nothing); --help exits 0', () => {
-    const bad = spawnSync(process.execPath, [cli, 'exec', '--vram', '10', '--gpus', '2', '--', 'sh', '-c', 'echo RAN'], { encoding: 'utf8' });
+    const bad = spawnSync(process.execPath, [cli, 'exec', '--vram', '10', '--gpus', '17', '--', 'sh', '-c', 'echo RAN'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stdout).toBe('');
-    expect(bad.stderr).toMatch(/^gpu-arbiter exec: E_INVALID_ARGUMENT: gang allocation \(--gpus > 1\) is not available yet/);
+    expect(bad.stderr).toMatch(/^gpu-arbiter exec: E_INVALID_ARGUMENT: Expected an integer from 1 to 16 for --gpus/);
     const help = spawnSync(process.execPath, [cli, 'exec', '--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/^Usage: gpu-arbiter exec \[options\] -- <command> \[args...\]/);

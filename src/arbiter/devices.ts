@@ -134,7 +134,7 @@ export class DeviceBook {
       let held = (holders.get(d.resource)?.length ?? 0) > 0;
       if (shared) {
         held = false; // other processes' holders do not keep it in this arbiter's list
-        for (const l of this.s.leases) if (l.grant.resource === d.resource) held = true;
+        for (const l of this.s.leases) if (l.holds(d.resource)) held = true;
       }
       const busy = held || (prev?.waiting ?? 0) > 0;
       if (excluded && !busy) continue;
@@ -181,7 +181,7 @@ export class DeviceBook {
     if (gpu.processes === null || gpu.processes.length === 0) return;
     const byPid = new Map<number, Lease | null>(); // null: the process holds several leases here
     for (const l of this.s.leases) {
-      if (l.grant.resource === resource) byPid.set(l.pid, byPid.has(l.pid) ? null : l);
+      if (l.holds(resource)) byPid.set(l.pid, byPid.has(l.pid) ? null : l);
     }
     if (byPid.size === 0) return;
     for (const p of gpu.processes) {
@@ -226,7 +226,7 @@ export class DeviceBook {
 
   private checkOveruse(resource: string, index: number, admission: DeviceAdmission): void {
     for (const lease of this.s.leases) {
-      if (lease.grant.resource !== resource) continue;
+      if (!lease.holds(resource)) continue;
       const o = admission.overuse.find((x) => x.pid === lease.pid);
       if (o === undefined) {
         lease.overuse = false;

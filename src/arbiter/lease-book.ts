@@ -8,6 +8,7 @@ import type { Lease } from './lease';
 import type { CriticalFailure } from './options';
 import type { ArbiterState } from './state';
 import { clearWatchdog, type WatchdogHooks } from './watchdog';
+import { SetGrant } from './set-grant';
 
 /** @internal */
 export class LeaseBook {
@@ -53,11 +54,14 @@ export class LeaseBook {
   /** The backend took a hold away (AcquireRequest.onLost). */
   readonly lost = (reason: LostReason, holder: HolderInfo): void => {
     const s = this.s;
-    s.metrics.leaseLost++;
     let lease: Lease | undefined;
     for (const l of s.leases) if (l.holder === holder || l.id === holder.leaseId) lease = l;
+    // Counted once per lease: a lease on several GPUs hears once per member.
     if (lease === undefined) return;
+    s.metrics.leaseLost++;
     s.leases.remove(lease);
+    // A lease on several GPUs lost one: give the others back (the job needs all of them).
+    if (lease.grant instanceof SetGrant) lease.grant.release();
     clearWatchdog(lease);
     s.learner.finish(lease, lease.task);
     s.checkIdle();

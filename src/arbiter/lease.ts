@@ -27,6 +27,9 @@ export interface LeaseInfo {
   id: string;
   task: string;
   device: LeaseDevice;
+  /** Every GPU of the lease (acquire's `gpus`); `device` is the first. */
+  devices: LeaseDevice[];
+  /** VRAM declared on each GPU of the lease. */
   vramMiB: number;
   fencingToken: number;
   pid: number;
@@ -91,7 +94,14 @@ export class Lease implements AsyncDisposable, Disposable {
     /** @internal The task's counters, looked up once at grant. */
     readonly stats: TaskStats,
     private readonly onRelease: ReleaseHook,
-  ) {}
+    /** Every GPU of the lease (one, or `gpus` of them), in CUDA_VISIBLE_DEVICES order. */
+    devices?: readonly LeaseDevice[],
+  ) {
+    this.devices = devices ?? [device];
+  }
+
+  /** Every GPU of the lease, in CUDA_VISIBLE_DEVICES order (`device` is the first). */
+  readonly devices: readonly LeaseDevice[];
 
   // Watchdog and overuse state, kept on the lease itself so a grant allocates one object, not two.
   /** @internal */
@@ -108,6 +118,12 @@ export class Lease implements AsyncDisposable, Disposable {
   nextLink: Lease | null = null;
   /** @internal */
   inList = false;
+
+  /** @internal True where the lease holds `resource` (any of its GPUs). */
+  holds(resource: string): boolean {
+    const members = (this.grant as Grant & { members?: readonly Grant[] }).members;
+    return members === undefined ? this.grant.resource === resource : members.some((m) => m.resource === resource);
+  }
 
   /** Unique per arbiter, e.g. 'L42'. */
   get id(): string {
@@ -169,6 +185,7 @@ export class Lease implements AsyncDisposable, Disposable {
       id: this.id,
       task: this.task,
       device: { ...this.device },
+      devices: this.devices.map((d) => ({ ...d })),
       vramMiB: this.vramMiB,
       fencingToken: this.fencingToken,
       pid: this.pid,

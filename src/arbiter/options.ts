@@ -362,6 +362,13 @@ export interface AcquireOptions {
   priority?: number;
   /** What the job is: free text (up to 128 printable characters) or `{ job, session, stage }`. */
   label?: string | JobLabel;
+  /**
+   * GPUs the job needs at once, `vramMiB` on each (tensor parallel, a pipeline split over
+   * cards): all granted together or none, never one held while it waits for another (1 to 16).
+   * `lease.devices` lists them and CUDA_VISIBLE_DEVICES names them all. Backends local and host.
+   * @default 1
+   */
+  gpus?: number;
 }
 
 export interface ParsedAcquireOptions {
@@ -372,9 +379,12 @@ export interface ParsedAcquireOptions {
   priority: number | undefined;
   /** The label as one line of text (`job=.. session=.. stage=..` for an object). */
   label: string | undefined;
+  gpus: number;
 }
 
-const ACQUIRE_KEYS = ['signal', 'maxWaitMs', 'pid', 'vramMiB', 'priority', 'label', 'fallback'] as const;
+/** The most GPUs one request takes together (the host ledger's limit, native/host/ledger_layout.h). */
+export const MAX_GPUS = 16;
+const ACQUIRE_KEYS = ['signal', 'maxWaitMs', 'pid', 'vramMiB', 'priority', 'label', 'gpus', 'fallback'] as const;
 const DEFAULT_ACQUIRE: ParsedAcquireOptions = Object.freeze({
   signal: undefined,
   maxWaitMs: undefined,
@@ -382,6 +392,7 @@ const DEFAULT_ACQUIRE: ParsedAcquireOptions = Object.freeze({
   vramMiB: undefined,
   priority: undefined,
   label: undefined,
+  gpus: 1,
 });
 const LABEL_MAX = 128;
 const LABEL_TEXT = /^[\x20-\x7e]+$/;
@@ -399,6 +410,7 @@ export function parseAcquireOptions(value: unknown): ParsedAcquireOptions {
     vramMiB: o.vramMiB === undefined ? undefined : integerInRange('options.vramMiB', o.vramMiB, 1, MAX_MIB),
     priority: o.priority === undefined ? undefined : integerInRange('options.priority', o.priority, 0, MAX_PRIORITY),
     label: o.label === undefined ? undefined : parseLabel(o.label),
+    gpus: o.gpus === undefined ? 1 : integerInRange('options.gpus', o.gpus, 1, MAX_GPUS),
   };
 }
 

@@ -1,12 +1,12 @@
 // The request path: one acquire() or run() from the caller's arguments to a Lease - place it on
 // a GPU, hand it to the backend once, wrap the grant - and the busy policies that decide what a
 // miss means. Waiters on a multi-GPU host may move to the GPU that frees first (rebalance).
-import type { AcquireRequest, Grant, ResourceView } from '../backends/contract';
+import type { AcquireRequest, Grant, ResourceView, SetRequest } from '../backends/contract';
 import { waitTimeout } from '../backends/wait-errors';
 import { GpuArbiterError, isGpuArbiterError } from '../errors';
 import { estimateWait } from '../observe/eta';
 import { classifyFailure } from '../policy/outcome';
-import { place, type Placement } from '../policy/placement';
+import { place, placeSet, type Placement } from '../policy/placement';
 import type { TaskPolicy } from '../policy/task-policy';
 import { IntrusiveList } from '../util/intrusive-list';
 import { invalid, MAX_TIMER_MS, nonEmptyString } from '../util/validate';
@@ -14,7 +14,8 @@ import type { DeviceBook } from './devices';
 import { Lease, LeaseHolderInfo } from './lease';
 import type { LeaseBook } from './lease-book';
 import { MovingWait } from './moving-wait';
-import { parseAcquireOptions, type AcquireOptions } from './options';
+import { parseAcquireOptions, type AcquireOptions, type ParsedAcquireOptions } from './options';
+import { SetGrant } from './set-grant';
 import type { ArbiterState } from './state';
 import type { ManagedDevice, QueuePosition, RunOptions, RunResult } from './types';
 import { armWatchdog } from './watchdog';
@@ -136,6 +137,7 @@ export class Requests {
     // Per-call values win over the task's policy (and over a learned estimate).
     const units = opts.vramMiB ?? (policy.autoVram ? s.learner.estimate(policy.task, policy.vramMiB) : policy.vramMiB);
     const priority = opts.priority ?? policy.priority;
+    if (opts.gpus > 1) return this.acquireSetFor(policy, opts, units, priority, mapErrors);
     const dev = this.placeOrThrow(policy, units, priority);
     const maxWait = opts.maxWaitMs ?? policy.maxWaitMs;
     const deadline = policy.busyPolicy === 'REJECT' ? Date.now() : maxWait === null ? undefined : Date.now() + maxWait;
@@ -150,9 +152,7 @@ export class Requests {
       queueGroup: policy.task,
       queueLimit: policy.queueLimit ?? undefined,
       onLost: this.book.lost,
-      // The holder's own watchdog revokes at this age too, but cannot while its process is
-      // stopped or hung: a backend that can (host) lets the other processes do it.
-      revokeAfterMs: policy.revokeOnHoldMax && policy.holdMaxMs !== null ? Math.min(policy.holdMaxMs + policy.revokeGraceMs, MAX_TIMER_MS) : undefined,
+      revokeAfterMs: revokeAfter(policy),
     };
     const stats = s.metrics.stats(policy.task);
     const toLease = (grant: Grant, on: ManagedDevice, waitedMs: number): Lease => {
@@ -194,6 +194,69 @@ export class Requests {
       s.events.emit('waiting', pos ?? { requestId: id, task: policy.task, resource: dev.resource, device: dev.index, position: null, etaMs: null });
     }
     return waiting;
+  }
+
+  /**
+   * A job on `opts.gpus` GPUs at once: placed together (placeSet), asked for in one all-or-nothing
+   * backend request, held as one lease whose env names every GPU. Such a waiter does not move
+   * between GPUs.
+   */
+  private acquireSetFor(policy: TaskPolicy, opts: ParsedAcquireOptions, units: number, priority: number, mapErrors: boolean): Promise<Lease> {
+    const s = this.s;
+    const backend = s.backend;
+    if (backend.acquireSet === undefined) throw invalid('options.gpus', `1 (backend ${backend.kind} grants one GPU per request)`, opts.gpus);
+    const devs = this.placeSetOrThrow(policy, units, priority, opts.gpus);
+    const maxWait = opts.maxWaitMs ?? policy.maxWaitMs;
+    const deadline = policy.busyPolicy === 'REJECT' ? Date.now() : maxWait === null ? undefined : Date.now() + maxWait;
+    const holder = new LeaseHolderInfo(++this.leaseSeq, policy.task, opts.pid, opts.label);
+    const request: SetRequest = {
+      resources: devs.map((d) => d.resource),
+      units,
+      priority,
+      deadline,
+      signal: opts.signal,
+      holder,
+      onLost: this.book.lost,
+      revokeAfterMs: revokeAfter(policy),
+    };
+    const env = { CUDA_VISIBLE_DEVICES: devs.map((d) => d.env.CUDA_VISIBLE_DEVICES).join(','), CUDA_DEVICE_ORDER: 'PCI_BUS_ID' as const };
+    const stats = s.metrics.stats(policy.task);
+    s.inflight++;
+    s.idle?.update(true);
+    const settled = (): void => {
+      s.inflight--;
+      s.checkIdle();
+    };
+    return backend.acquireSet(request).then(
+      (grants) => {
+        settled();
+        const grant = new SetGrant(grants);
+        const info = devs.map((d) => d.info);
+        const lease = new Lease(holder, policy.task, info[0]!, env, units, opts.pid, grant, grant.waitedMs, policy, stats, this.book.release, info);
+        s.leases.add(lease);
+        if (policy.holdMaxMs !== null) armWatchdog(lease, policy.holdMaxMs, this.book.watchdog);
+        return this.granted(lease);
+      },
+      (err: unknown) => {
+        settled();
+        throw mapErrors ? this.failed(policy, err) : err;
+      },
+    );
+  }
+
+  /** The GPUs a job on several goes to; throws E_NO_DEVICE / E_DOES_NOT_FIT (and notes the demand). */
+  private placeSetOrThrow(policy: TaskPolicy, units: number, priority: number, count: number): ManagedDevice[] {
+    const placed = placeSet(units, priority, count, this.devices.candidates(), this.s.config.placement);
+    if (placed.kind === 'no-device') return [this.placeOrThrow(policy, units, priority)]; // throws E_NO_DEVICE
+    if (placed.kind === 'does-not-fit') {
+      this.s.demand.note(policy.task, units, placed.largestCapacityMiB, 'too-small');
+      throw new GpuArbiterError(
+        'E_DOES_NOT_FIT',
+        `${policy.task} needs ${count} GPUs with ${units} MiB each; ${placed.fitting} GPU(s) here could ever hold that much (total * maxFraction)`,
+        { task: policy.task, vramMiB: units, gpus: count, fitting: placed.fitting },
+      );
+    }
+    return placed.indices.map((i) => this.devices.byIndex(i)!);
   }
 
   /** The GPU a request goes to; throws E_NO_DEVICE / E_DOES_NOT_FIT (and notes the demand). */
@@ -324,4 +387,12 @@ export class Requests {
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown }).then === 'function';
+}
+
+/**
+ * The age at which the backend itself may revoke a hold: the holder's own watchdog revokes then
+ * too, but cannot while its process is stopped or hung (host: the other processes do it).
+ */
+function revokeAfter(policy: TaskPolicy): number | undefined {
+  return policy.revokeOnHoldMax && policy.holdMaxMs !== null ? Math.min(policy.holdMaxMs + policy.revokeGraceMs, MAX_TIMER_MS) : undefined;
 }

@@ -7,6 +7,7 @@ import type { Backend } from '../backends/contract';
 import type { ArbiterMetrics, TaskCounters } from '../metrics/counters';
 import type { GpuSnapshot } from '../gpu/types';
 import type { TaskPolicy } from '../policy/task-policy';
+import { SetGrant } from './set-grant';
 
 export interface DeviceView {
   index: number;
@@ -140,7 +141,7 @@ export function buildSnapshot(input: {
   for (const r of inspect.resources) {
     for (const h of r.holders) {
       const rec = leases.get(h.holder.leaseId);
-      const own = rec !== undefined && rec.grant.token === h.token;
+      const own = rec !== undefined && (rec.grant.token === h.token || (rec.grant instanceof SetGrant && rec.grant.holds(h.token)));
       holders.push({
         leaseId: h.holder.leaseId,
         task: h.holder.task,

@@ -74,6 +74,14 @@ export interface AcquireRequest {
 }
 
 /**
+ * An all-or-nothing request: `units` on each of `resources` (2 to 16, distinct), granted together
+ * or not at all (a job spanning several GPUs). Everything else as in AcquireRequest.
+ */
+export interface SetRequest extends Omit<AcquireRequest, 'resource'> {
+  resources: string[];
+}
+
+/**
  * Why a grant was lost; `lost.reason` is a GpuArbiterError with code E_LEASE_LOST carrying this.
  * 'renewal-failed': a remote ledger (Redis) could not be reached to renew the hold before its TTL
  * ran out, so it may have been given to someone else.
@@ -236,6 +244,13 @@ export interface Backend {
    * synchronously leave it out.
    */
   tryAcquire?(request: AcquireRequest): Grant | null;
+  /**
+   * Optional: every resource of the request in one step, or none: no other user of the ledger
+   * ever sees a part of it held, and two such requests never deadlock. Resolves with one Grant
+   * per resource, in the order asked; releasing any of them gives the whole set back. Backends
+   * without it cannot serve a job that needs several GPUs (the arbiter refuses `gpus` > 1).
+   */
+  acquireSet?(request: SetRequest): Promise<Grant[]>;
   /** Release by token: a wrong token is refused and counted, never applied. Remote: a promise. */
   release(resource: string, token: string): ReleaseResult | Promise<ReleaseResult>;
   /** Takes a hold away: frees its units and aborts its `lost` signal. False if not held. Remote: a promise. */

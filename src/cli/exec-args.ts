@@ -3,6 +3,7 @@
 import { GpuArbiterError } from '../errors';
 import { MAX_MIB, MAX_PRIORITY } from '../policy/task-policy';
 import { describe, invalid, MAX_TIMER_MS } from '../util/validate';
+import { MAX_GPUS } from '../arbiter/options';
 import { parseFlags } from './args';
 
 export const EXEC_HELP = `Usage: gpu-arbiter exec [options] -- <command> [args...]
@@ -20,7 +21,7 @@ too unless exec runs in a terminal's foreground (Ctrl-C there reaches the comman
   --busy POLICY        wait | skip | reject (default wait)
   --fallback CMD       shell command to run instead when no GPU was granted (busy, timed out,
                        never fits, ledger unreachable); its exit code becomes exec's
-  --gpus N             GPUs the command needs (only 1 today)
+  --gpus N             GPUs the command needs at once, --vram on each, all or none (default 1)
   --backend NAME       host | local | redis (default host)
   --namespace NS       ledger namespace (host, redis; default $GPU_ARBITER_NAMESPACE, then
                        "default"; with --config the profile's)
@@ -44,6 +45,8 @@ export interface ExecOptions {
   command: string[];
   task: string;
   vramMiB: number | undefined;
+  /** GPUs at once (acquire's `gpus`). */
+  gpus: number;
   priority: number | undefined;
   maxWaitMs: number | undefined;
   busy: ExecBusy | undefined;
@@ -120,12 +123,7 @@ export function parseExecArgs(argv: string[], env: NodeJS.ProcessEnv = process.e
 
   const task = str('task') ?? DEFAULT_TASK;
   if (!/^[\x20-\x7e]{1,128}$/.test(task)) throw invalid('--task', '1 to 128 printable ASCII characters', task);
-  if (str('gpus') !== undefined) {
-    const gpus = integerFlag('--gpus', str('gpus')!, 1, 1024);
-    if (gpus !== 1) {
-      throw new GpuArbiterError('E_INVALID_ARGUMENT', `gang allocation (--gpus > 1) is not available yet; received --gpus ${gpus}`, { field: '--gpus' });
-    }
-  }
+  const gpus = str('gpus') === undefined ? 1 : integerFlag('--gpus', str('gpus')!, 1, MAX_GPUS);
   const backend = str('backend') === undefined ? undefined : oneOf('--backend', str('backend')!, ['host', 'local', 'redis'] as const);
   const busy = str('busy') === undefined ? undefined : oneOf('--busy', str('busy')!, ['wait', 'skip', 'reject'] as const);
   const config = str('config');
@@ -160,6 +158,7 @@ export function parseExecArgs(argv: string[], env: NodeJS.ProcessEnv = process.e
     command,
     task,
     vramMiB,
+    gpus,
     priority,
     maxWaitMs,
     busy,

@@ -35,11 +35,10 @@ export function leaseEnvironment(lease: Lease): Record<string, string> {
 
 /** The --json line (stderr, once granted). */
 export function leaseJson(lease: Lease, pid: number): string {
-  const { index, uuid, name } = lease.device;
   return JSON.stringify({
     leaseId: lease.id,
     task: lease.task,
-    devices: [{ index, uuid, name }],
+    devices: lease.devices.map(({ index, uuid, name }) => ({ index, uuid, name })),
     fencingToken: lease.fencingToken,
     waitedMs: lease.waitedMs,
     vramMiB: lease.vramMiB,
@@ -123,6 +122,7 @@ class ExecRun {
         pid: child.pid,
         signal: waiting.signal,
         ...(o.vramMiB === undefined ? {} : { vramMiB: o.vramMiB }),
+        ...(o.gpus === 1 ? {} : { gpus: o.gpus }),
         ...(o.priority === undefined ? {} : { priority: o.priority }),
         ...(o.maxWaitMs === undefined ? {} : { maxWaitMs: o.maxWaitMs }),
         ...(o.label === undefined ? {} : { label: o.label }),

@@ -73,3 +73,48 @@ function betterWait(a: PlacementCandidate, b: PlacementCandidate): boolean {
   if (util(a) !== util(b)) return util(a) < util(b);
   return a.index < b.index;
 }
+
+export type SetPlacement =
+  /** Every GPU of the set fits now: granted at once (where nobody is ahead). */
+  | { kind: 'now'; indices: number[] }
+  /** Enough GPUs could hold it, not all now: the set waits on these. */
+  | { kind: 'wait'; indices: number[] }
+  /** Fewer than `count` usable GPUs could ever hold `units` each: E_DOES_NOT_FIT. */
+  | { kind: 'does-not-fit'; largestCapacityMiB: number; fitting: number }
+  | { kind: 'no-device' };
+
+/**
+ * Picks `count` distinct GPUs for a job that needs `units` MiB on each (all granted together or
+ * none; see HostLedger.acquireSet): GPU by GPU by the rule of {@link place}, so a set that fits now
+ * is packed (or spread) as single requests are, and one that does not waits on the GPUs closest
+ * to fitting. Indices ascending (the order CUDA_VISIBLE_DEVICES lists them).
+ */
+export function placeSet(
+  units: number,
+  priority: number,
+  count: number,
+  candidates: readonly PlacementCandidate[],
+  strategy: PlacementStrategy = 'binpack',
+): SetPlacement {
+  let left = candidates;
+  const indices: number[] = [];
+  let allNow = true;
+  for (let k = 0; k < count; k++) {
+    const p = place(units, priority, left, strategy);
+    if (p.kind === 'no-device') {
+      if (k === 0) return p;
+      break;
+    }
+    if (p.kind === 'does-not-fit') break;
+    indices.push(p.index);
+    allNow &&= p.kind === 'now';
+    left = left.filter((c) => c.index !== p.index);
+  }
+  if (indices.length < count) {
+    const usable = candidates.filter((c) => c.usable);
+    if (usable.length === 0) return { kind: 'no-device' };
+    return { kind: 'does-not-fit', largestCapacityMiB: Math.max(...usable.map((c) => c.capacityMiB)), fitting: indices.length };
+  }
+  indices.sort((a, b) => a - b);
+  return { kind: allNow ? 'now' : 'wait', indices };
+}

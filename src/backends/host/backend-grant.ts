@@ -13,6 +13,8 @@ export class HostBackendGrant implements Grant {
   readonly units: number;
   readonly fencingToken: number;
   private cachedToken: string | null = null;
+  /** @internal The grants of one set (HostBackend.acquireSet), given back together; else undefined. */
+  set: { members: HostBackendGrant[]; giveBack(grants: HostGrant[]): void } | undefined;
 
   /** `forget`: the backend stops tracking it (called once, when released or lost). */
   constructor(
@@ -40,10 +42,15 @@ export class HostBackendGrant implements Grant {
 
   release(): boolean {
     if (this.done) return false;
-    this.done = true;
-    this.forget(this);
+    // A set's members go back together, under one ledger lock (HostLedger.releaseSet).
+    const members = this.set ? this.set.members.filter((m) => !m.done) : [this];
+    for (const m of members) {
+      m.done = true;
+      m.forget(m);
+    }
     try {
-      this.hostGrant.releaseSync();
+      if (this.set) this.set.giveBack(members.map((m) => m.hostGrant));
+      else this.hostGrant.releaseSync();
     } catch (err) {
       // E_NOT_OWNER: the hold was already gone (released by its token elsewhere); its `lost`
       // has aborted. Nothing was given back by this call.

@@ -40,6 +40,7 @@ import type {
   ResourceSpec,
   ResourceUsage,
   ResourceView,
+  SetRequest,
   WaiterView,
 } from '../contract';
 import { HostBackendGrant } from './backend-grant';
@@ -200,6 +201,39 @@ export class HostBackend implements Backend {
     }
     if (!(got instanceof Promise)) return this.wrap(got, request, start, 0);
     return this.waitFor(got, request, label, start);
+  }
+
+  /**
+   * Every resource of the request in one ledger step, or none (HostLedger.acquireSet): one grant
+   * per resource, in the order asked; releasing any gives the whole set back under one lock.
+   * queueGroup/queueLimit are not applied to sets (documented in docs/host-ledger.md).
+   */
+  async acquireSet(request: SetRequest): Promise<Grant[]> {
+    this.check(request as SetRequest & AcquireRequest);
+    const start = Date.now();
+    const { deadline } = request;
+    const shown: AcquireRequest = { ...request, resource: request.resources.join(' + ') };
+    const timeoutMs = deadline === undefined ? undefined : Math.max(0, Math.ceil(deadline - start));
+    let hostGrants: HostGrant[];
+    try {
+      hostGrants = await this.ledger.acquireSet(request.resources, {
+        units: request.units,
+        priority: request.priority,
+        label: holderLabel(request.holder),
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        ...(request.signal === undefined ? {} : { signal: request.signal }),
+        ...(request.revokeAfterMs === undefined ? {} : { revokeAfterMs: request.revokeAfterMs }),
+      });
+    } catch (err) {
+      if (isGpuArbiterError(err, 'E_TIMEOUT')) throw waitTimeout(shown, Date.now() - start);
+      if (isGpuArbiterError(err, 'E_ABORTED') && request.signal !== undefined) throw waitAborted(request.signal);
+      throw err;
+    }
+    const waited = Date.now() - start;
+    const grants = hostGrants.map((hg) => this.wrap(hg, shown, Date.now(), waited));
+    const set = { members: grants, giveBack: (gs: HostGrant[]) => this.ledger.releaseSet(gs) };
+    for (const g of grants) g.set = set;
+    return grants;
   }
 
   release(resource: string, token: string): ReleaseResult {

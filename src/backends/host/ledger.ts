@@ -43,7 +43,6 @@ interface Checked {
 /** The module-private doors into a HostLedger, set by its static block (see the end of the file). */
 let inside: {
   acquire(l: HostLedger, resource: string, c: Checked): HostGrant | Promise<HostGrant> | null;
-  acquireSet(l: HostLedger, resources: string[], c: Checked): HostGrant[] | Promise<HostGrant[]> | null;
   resourceView(l: HostLedger, resource: string): HostResourcesStatus | null;
   raw(l: HostLedger): RawHostLedger;
   index(l: HostLedger, resource: string): number;
@@ -82,10 +81,6 @@ export class HostLedger {
         let index = l.#resources.get(resource);
         if (index === undefined) index = l.#resourceIndex(validateResourceName('resource', resource));
         return l.#acquire(resource, index, c);
-      },
-      acquireSet: (l, resources, c) => {
-        l.#ensureOpen();
-        return l.#sets.acquire(resources, c);
       },
       resourceView: (l, resource) => {
         l.#ensureOpen();

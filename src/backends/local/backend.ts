@@ -9,10 +9,26 @@ import { GpuArbiterError } from '../../errors';
 import { IntrusiveList, type Linked } from '../../util/intrusive-list';
 import { integerInRange, invalid, knownKeys, nonEmptyString, optionsObject, nonNegativeNumber } from '../../util/validate';
 import { waitAborted, waitTimeout } from '../wait-errors';
-import type { AcquireRequest, Backend, BackendSnapshot, Grant, HolderInfo, LostReason, ReleaseResult, ResourceSpec, ResourceUsage } from '../contract';
+import type {
+  AcquireRequest,
+  Backend,
+  BackendSnapshot,
+  Grant,
+  HolderInfo,
+  LostReason,
+  ReleaseResult,
+  ResourceSpec,
+  ResourceUsage,
+  SetRequest,
+} from '../contract';
+
+/** The most resources one all-or-nothing request takes (as the host ledger's kMaxGang). */
+const MAX_SET = 16;
 
 class LocalGrant implements Grant, Linked<LocalGrant> {
   released = false;
+  /** The grants of one set (acquireSet): released together. */
+  siblings: LocalGrant[] | null = null;
   prevLink: LocalGrant | null = null;
   nextLink: LocalGrant | null = null;
   inList = false;
@@ -51,7 +67,7 @@ class LocalGrant implements Grant, Linked<LocalGrant> {
 
   release(): boolean {
     if (this.released) return false;
-    this.state.free(this);
+    for (const g of this.siblings ?? [this]) if (!g.released) g.state.free(g);
     return true;
   }
 
@@ -80,6 +96,18 @@ interface Waiter {
   reject(err: unknown): void;
   timer: NodeJS.Timeout | null;
   onAbort: (() => void) | null;
+  /** A member of an all-or-nothing request (one Waiter per resource); null for a single one. */
+  set: SetWait | null;
+}
+
+/** An all-or-nothing request waiting: granted when every member heads its queue and fits. */
+interface SetWait {
+  readonly members: Array<{ state: ResourceState; waiter: Waiter }>;
+  resolve(grants: Grant[]): void;
+  reject(err: unknown): void;
+  timer: NodeJS.Timeout | null;
+  onAbort: (() => void) | null;
+  done: boolean;
 }
 
 class ResourceState implements ResourceUsage {
@@ -176,6 +204,11 @@ class ResourceState implements ResourceUsage {
     this.reorder(now);
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
+      if (head.set !== null) {
+        // All of the set or nobody here (the host ledger's rule, native/host/ledger_gang.cc).
+        if (!grantSet(head.set, now)) return;
+        continue;
+      }
       if (!this.fits(head.request.units)) return;
       this.queue.shift();
       if (head.timer !== null) clearTimeout(head.timer);
@@ -307,6 +340,7 @@ export class LocalBackend implements Backend {
         reject,
         timer: null,
         onAbort: null,
+        set: null,
       };
       if (request.deadline !== undefined) {
         w.timer = setTimeout(() => {
@@ -321,6 +355,61 @@ export class LocalBackend implements Backend {
         signal.addEventListener('abort', w.onAbort, { once: true });
       }
       state.enqueue(w);
+    });
+  }
+
+  /**
+   * Every resource of the request at once, or none (see {@link Backend.acquireSet}): it waits in
+   * each resource's queue and is granted when it heads every one of them and fits on each.
+   * queueGroup/queueLimit do not apply to sets.
+   */
+  acquireSet(request: SetRequest): Promise<Grant[]> {
+    let states: ResourceState[];
+    try {
+      const rs: unknown = request.resources;
+      if (!Array.isArray(rs) || rs.length < 2 || rs.length > MAX_SET || new Set(rs).size !== rs.length) {
+        throw invalid('request.resources', `an array of 2 to ${MAX_SET} distinct resources`, rs);
+      }
+      states = request.resources.map((resource) => this.check({ ...request, resource }));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const now = Date.now();
+    const shown: AcquireRequest = { ...request, resource: request.resources.join(' + ') };
+    return new Promise<Grant[]>((resolve, reject) => {
+      const seq = ++this.waiterSeq;
+      const fail = (err: unknown) => {
+        if (set.done) return;
+        set.done = true;
+        cancelSet(set);
+        reject(err);
+      };
+      const set: SetWait = { members: [], resolve, reject: fail, timer: null, onAbort: null, done: false };
+      for (const state of states) {
+        const waiter: Waiter = {
+          request: { ...request, resource: state.name },
+          seq,
+          enqueuedAt: now,
+          eff: request.priority,
+          resolve: () => {},
+          reject: fail,
+          timer: null,
+          onAbort: null,
+          set,
+        };
+        set.members.push({ state, waiter });
+        state.enqueue(waiter);
+      }
+      if (grantSet(set, now)) return;
+      if (request.deadline !== undefined) {
+        if (request.deadline <= now) return fail(waitTimeout(shown, 0));
+        set.timer = setTimeout(() => fail(waitTimeout(shown, Date.now() - now)), request.deadline - now);
+      }
+      if (request.signal !== undefined) {
+        const signal = request.signal;
+        set.onAbort = () => fail(waitAborted(signal));
+        signal.addEventListener('abort', set.onAbort, { once: true });
+      }
     });
   }
 
@@ -397,6 +486,32 @@ export class LocalBackend implements Backend {
       }
     }
   }
+}
+
+/** Grants the set if every member heads its queue and fits; true when granted. */
+function grantSet(set: SetWait, now: number): boolean {
+  if (set.done) return false;
+  for (const { state, waiter } of set.members) {
+    state.reorder(now);
+    if (state.queue[0] !== waiter || !state.fits(waiter.request.units)) return false;
+  }
+  set.done = true;
+  if (set.timer !== null) clearTimeout(set.timer);
+  if (set.onAbort !== null) set.members[0]!.waiter.request.signal?.removeEventListener('abort', set.onAbort);
+  const grants = set.members.map(({ state, waiter }) => {
+    state.queue.shift();
+    return state.grant(waiter.request, now - waiter.enqueuedAt, now);
+  });
+  for (const g of grants) g.siblings = grants;
+  set.resolve(grants);
+  return true;
+}
+
+/** Takes every member of a set that gave up out of its queue (each queue then moves on). */
+function cancelSet(set: SetWait): void {
+  if (set.timer !== null) clearTimeout(set.timer);
+  if (set.onAbort !== null) set.members[0]!.waiter.request.signal?.removeEventListener('abort', set.onAbort);
+  for (const { state, waiter } of set.members) state.dequeue(waiter);
 }
 
 /** A plain copy; reads the fields (a holder may compute leaseId in a getter). */
