@@ -36,3 +36,22 @@ describe('health: the gpus check with no GPU', () => {
     expect(gpus(facts(undefined))).toEqual({ name: 'gpus', status: 'down', detail: 'no GPU to admit on' });
   });
 });
+
+describe('GpuArbiter.health() with NVML unavailable', () => {
+  it("hands the monitor's NVML reason to the gpus check", async () => {
+    const { GpuArbiter } = await import('../src/arbiter/gpu-arbiter');
+    const prev = process.env.GPU_ARBITER_NVML_LIB;
+    process.env.GPU_ARBITER_NVML_LIB = '/nonexistent/libnvidia-ml.so.1';
+    try {
+      const a = await GpuArbiter.create({ policies: { T: { priority: 1, vramMiB: 1 } } });
+      try {
+        expect(a.health().checks.find((c) => c.name === 'gpus')?.detail).toMatch(/^no GPU to admit on: NVML not available: .*nonexistent/);
+      } finally {
+        await a.close();
+      }
+    } finally {
+      if (prev === undefined) delete process.env.GPU_ARBITER_NVML_LIB;
+      else process.env.GPU_ARBITER_NVML_LIB = prev;
+    }
+  });
+});

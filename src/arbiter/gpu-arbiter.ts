@@ -359,6 +359,7 @@ export class GpuArbiter extends EventEmitter {
     return computeHealth({
       closed: s.closed,
       gpus: this.#devices.list.map((d) => ({ index: d.index, usable: d.admission.usable, reason: d.admission.reason })),
+      nvml: nvmlFacts(s.monitor.snapshot()),
       backendAvailable: s.backend.available === undefined ? null : s.backend.available,
       hasFallback: s.backend.hasFallback === true,
       backendKind: s.backend.kind,
@@ -398,4 +399,9 @@ export class GpuArbiter extends EventEmitter {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** Why there may be no GPU to admit on, for health(): NVML's own reason where it is not available. */
+function nvmlFacts(snap: { available: boolean; unavailableReason: string | null }): { available: boolean; reason: string | null } {
+  return { available: snap.available, reason: snap.unavailableReason };
 }
