@@ -19,4 +19,18 @@ describe('examples/', () => {
       'free GPU     -> ran GPU text',
     ]);
   });
+
+  it('otel.js prints the GPU spans inside the request span, and the metrics', () => {
+    const res = spawnSync(process.execPath, [path.resolve(__dirname, '../examples/otel.js')], { encoding: 'utf8', timeout: 20_000 });
+    expect(res.stderr).toBe('');
+    expect(res.status).toBe(0);
+    expect(res.stdout.split('\n').filter(Boolean)).toEqual([
+      'POST /transcribe > gpu.acquire [gpu.task=ASR gpu.outcome=acquired gpu.vram.requested_mib=2500]',
+      'gpu.lease > asr inference',
+      'POST /transcribe > gpu.lease [gpu.task=ASR gpu.vram.requested_mib=2500]',
+      '(root) > POST /transcribe',
+      'gpu_arbiter_hold_seconds{task="ASR"} count=1',
+      'gpu_arbiter_acquire_total{task="ASR",outcome="acquired"} 1',
+    ]);
+  });
 });
