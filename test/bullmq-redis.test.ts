@@ -242,6 +242,28 @@ describe('GpuWorker: a job is taken only when the GPU has room', () => {
     await blocker.release();
   });
 
+  it('a fractional size is rounded up to whole MiB; a queue name that is no valid label is made one', async () => {
+    const a = await arbiterWith({ JOB: { priority: 50, vramMiB: 1024 } });
+    const q = new Queue(`scan queue é ${++seq}`, { connection: connection() });
+    open.push(q);
+    const job = await q.add('scan', { pages: 7 });
+    const leases: Array<{ vramMiB: number; label: string | null }> = [];
+    worker(
+      a,
+      q,
+      async (_job, { lease }) => {
+        leases.push({ vramMiB: lease.vramMiB, label: lease.label });
+      },
+      { vramFor: (j: Job<{ pages: number }>) => j.data.pages * 100.5 },
+    );
+    await until(
+      () => stateOf(q, job.id!),
+      (s) => s === 'completed',
+      'the job',
+    );
+    expect(leases).toEqual([{ vramMiB: 704, label: `stage=scan_queue___${seq}` }]);
+  });
+
   it('refuses a queue whose task the arbiter does not have', async () => {
     const a = await arbiterWith({ JOB: { priority: 50, vramMiB: 1024 } });
     expect(() => new GpuWorker(a, 'ocr', async () => 1, { connection: connection() })).toThrow(expect.objectContaining({ code: 'E_UNKNOWN_TASK' }));

@@ -117,9 +117,12 @@ export class GpuWorker<D = unknown, R = unknown> extends EventEmitter {
     }
   }
 
-  /** The VRAM a job asks for (vramFor), or undefined for the task's policy. */
+  /** The VRAM a job asks for (vramFor, whole MiB rounded up), or undefined for the task's policy. */
   private async sizeOf(job: Job<D, R>): Promise<number | undefined> {
-    return this.o.vramFor === null ? undefined : await this.o.vramFor(job as unknown as Job<D>);
+    if (this.o.vramFor === null) return undefined;
+    const mib = await this.o.vramFor(job as unknown as Job<D>);
+    // A size computed from the job (pages * 1.5) need not be whole; anything else is acquire()'s to refuse.
+    return typeof mib === 'number' && Number.isFinite(mib) ? Math.ceil(mib) : mib;
   }
 
   /** Looks, leases, takes: a job with its lease, or null (nothing taken; paused if idle or refused). */
@@ -135,7 +138,8 @@ export class GpuWorker<D = unknown, R = unknown> extends EventEmitter {
       lease = await this.arbiter.acquire(this.task, {
         ...(mib === undefined ? {} : { vramMiB: mib }),
         signal: this.closing.signal,
-        label: { stage: this.queueName.replace(/\s/g, '_').slice(0, 100) },
+        // The label names the queue; a label is printable ASCII without spaces (arbiter/options.ts).
+        label: { stage: this.queueName.replace(/[^\x21-\x7e]/g, '_').slice(0, 100) },
       });
     } catch (err) {
       if (this.isClosing) return null;
