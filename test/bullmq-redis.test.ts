@@ -264,6 +264,26 @@ describe('GpuWorker: a job is taken only when the GPU has room', () => {
     expect(leases).toEqual([{ vramMiB: 704, label: `stage=scan_queue___${seq}` }]);
   });
 
+  it('a paused queue: the worker takes nothing and does not spin on lease after lease; it runs the job after resume', async () => {
+    const a = await arbiterWith({ JOB: { priority: 50, vramMiB: 1024 } });
+    const q = queue();
+    await q.pause();
+    const job = await q.add('scan', {});
+    let grants = 0;
+    a.on('acquired', () => grants++);
+    worker(a, q, async () => 'ok', { idlePollMs: 50 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await stateOf(q, job.id!)).not.toBe('completed');
+    // One look per idlePollMs (about 6 in 300 ms), not one per Redis round trip.
+    expect(grants).toBeLessThan(20);
+    await q.resume();
+    await until(
+      () => stateOf(q, job.id!),
+      (st) => st === 'completed',
+      'the job after resume',
+    );
+  });
+
   it('refuses a queue whose task the arbiter does not have', async () => {
     const a = await arbiterWith({ JOB: { priority: 50, vramMiB: 1024 } });
     expect(() => new GpuWorker(a, 'ocr', async () => 1, { connection: connection() })).toThrow(expect.objectContaining({ code: 'E_UNKNOWN_TASK' }));

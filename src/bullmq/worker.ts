@@ -161,8 +161,10 @@ export class GpuWorker<D = unknown, R = unknown> extends EventEmitter {
       throw err;
     }
     if (job === undefined || job === null) {
-      // Another worker took it meanwhile.
+      // Another worker took it meanwhile, or BullMQ hands out nothing now (the queue is paused,
+      // a rate limit holds): look again after a pause, not at once.
       await lease.release();
+      await this.pause();
       return null;
     }
     if (job.id !== head.id && !(await this.fits(job, lease))) {
