@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import { inspectHostNamespace } from '../src/backends/host/namespaces';
+import { formatHostLedgers, readHostLedgers } from '../src/backends/host/status';
 import type { HostLedgerStatus } from '../src/backends/host/view';
 import { HostChild } from './helpers/host-child';
 import { removeTestNamespaces, uniqueNamespace, waitUntil } from './helpers/host-ns';
@@ -174,6 +175,17 @@ describe("GpuArbiter backend 'host' across processes", () => {
     expect(r.ok).toBe(true);
     expect(r.at! - killedAt).toBeLessThan(2000);
     expect(ledger().holders.map((h) => h.pid)).toEqual([b.pid]);
+  });
+
+  it("a job's label travels with its hold: another process's snapshot() and gpu-arbiter status show it", async () => {
+    const a = await child();
+    expect(await a.cmd({ cmd: 'acquire', task: 'MID', key: 'm', label: 'job=video-42 stage=ocr' })).toMatchObject({ ok: true });
+    const { fakeGpus } = await import('./helpers/fake-monitor');
+    const b = await GpuArbiter.create({ backend: 'host', namespace: ns, monitor: fakeGpus({ totalMiB: 16 * GiB, uuid: UUID }), policies });
+    arbiters.push(b);
+    expect(b.snapshot().holders).toMatchObject([{ task: 'MID', pid: a.pid, own: false, label: 'job=video-42 stage=ocr' }]);
+    const text = formatHostLedgers(await readHostLedgers([ns]));
+    expect(text).toContain(`task MID, lease L1, job=video-42 stage=ocr`);
   });
 
   it('revokeOnHoldMax: a holder stopped with SIGSTOP loses its hold past holdMaxMs + grace, taken by the other processes', async () => {

@@ -8,7 +8,7 @@ import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import { LocalBackend } from '../src/backends/local/backend';
 import { RedisBackend } from '../src/backends/redis/backend';
 import type { MetricFamily } from '../src/metrics/counters';
-import { fakeGpus, GiB } from './helpers/fake-monitor';
+import { fakeGpus, GiB, sample } from './helpers/fake-monitor';
 import { killAll, spawnLeaseClient, type LeaseChild } from './helpers/redis-children';
 import { RedisServer } from './helpers/redis-server';
 import { waitFor, waitForAsync } from './helpers/wait';
@@ -221,6 +221,26 @@ describe('GpuArbiter on Redis', () => {
     for (const c of [p1, p2]) c.send('exit');
     await Promise.all([p1.exited, p2.exited]);
   }, 30_000);
+});
+
+describe('GpuArbiter on Redis: per-call sizing (issue 14, part 1)', () => {
+  it("vramMiB, priority and label per call; another arbiter on the node sees the job's label; gpus > 1 is refused", async () => {
+    const namespace = ns();
+    const a = await make({ namespace, nodeId: 'node-p' });
+    const monitor = fakeGpus({ totalMiB: 16 * GiB, uuid: 'GPU-a0' }, { totalMiB: 8 * GiB, uuid: 'GPU-a1' });
+    const b = await make({ namespace, nodeId: 'node-p', registerNode: false, monitor });
+    const lease = await a.acquire('ASR', { vramMiB: 7 * GiB, priority: 10, label: { job: 'call-7', stage: 'asr' } });
+    expect(lease.vramMiB).toBe(7 * GiB);
+    // b reads Redis on every sample of its monitor.
+    await waitForAsync(async () => {
+      await sample(monitor);
+      return b.snapshot().holders.length === 1;
+    }, 'the other arbiter to see the hold');
+    expect(b.snapshot().holders[0]).toMatchObject({ own: false, vramMiB: 7 * GiB, label: 'job=call-7 stage=asr' });
+    await expect(a.acquire('ASR', { vramMiB: 17 * GiB })).rejects.toMatchObject({ code: 'E_DOES_NOT_FIT' });
+    await expect(a.acquire('ASR', { gpus: 2 })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', message: expect.stringContaining('options.gpus') });
+    await lease.release();
+  });
 });
 
 describe('GpuArbiter on Redis: issue 13', () => {

@@ -30,9 +30,14 @@ describe('HostBackend specifics', () => {
     expect(holderLabel(holder('L7', 'ASR', 123))).toBe('123 L7 ASR');
     expect(parseHolderLabel('123 L7 ASR repair', 9)).toEqual({ pid: 123, leaseId: 'L7', task: 'ASR repair' });
     expect(parseHolderLabel('raw label', 9)).toEqual({ leaseId: '', task: 'raw label', pid: 9 });
-    const long = holderLabel(holder('L1', `Ü${'x'.repeat(60)}`, 5));
-    expect(long).toHaveLength(47);
+    const long = holderLabel(holder('L1', `Ü${'x'.repeat(140)}`, 5));
+    expect(long).toHaveLength(127);
     expect(long.startsWith('5 L1 ?xx')).toBe(true);
+    // The job's label follows " // " (cut first when too long); a task's own " // " cannot start it.
+    const job = holderLabel({ leaseId: 'L2', task: 'A // B', pid: 6, label: 'job=42 stage=ocr' });
+    expect(job).toBe('6 L2 A / B // job=42 stage=ocr');
+    expect(parseHolderLabel(job, 1)).toEqual({ pid: 6, leaseId: 'L2', task: 'A / B', label: 'job=42 stage=ocr' });
+    expect(holderLabel({ leaseId: 'L3', task: 'T', pid: 7, label: 'x'.repeat(200) })).toBe(`7 L3 T // ${'x'.repeat(127 - 10)}`);
   });
 
   it('two handles share capacity and queue; inspect() shows the other handle holder from its label', async () => {

@@ -359,7 +359,10 @@ export class HostBackend implements Backend {
             fencingToken: g.fencingToken,
             units: g.units,
             grantedAt: g.grantedAt,
-            holder: { leaseId: g.holder.leaseId, task: g.holder.task, pid: g.holder.pid },
+            holder:
+              g.holder.label === undefined
+                ? { leaseId: g.holder.leaseId, task: g.holder.task, pid: g.holder.pid }
+                : { leaseId: g.holder.leaseId, task: g.holder.task, pid: g.holder.pid, label: g.holder.label },
           }
         : // Another process's (or handle's) hold: its token is a capability and is not published.
           { token: '', fencingToken: h.fencingToken, units: h.units, grantedAt: h.since.getTime(), holder: parseHolderLabel(h.label, h.pid) };

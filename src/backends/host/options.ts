@@ -7,7 +7,7 @@ import { checkAccessOptions, type CheckedAccess, type HostAccessOptions } from '
 import { validateNamespace } from './namespaces';
 
 const RESOURCE_RE = /^[\x21-\x7e]{1,63}$/;
-const LABEL_RE = /^[\x20-\x7e]{0,47}$/;
+const LABEL_RE = /^[\x20-\x7e]{0,127}$/;
 const TOKEN_RE = /^h(\d{1,5})\.([0-9a-f]{8})([0-9a-f]{8})$/;
 /** @internal Units are integers the ledger (u64) and a double both hold exactly. */
 export const MAX_UNITS = Number.MAX_SAFE_INTEGER;
@@ -44,7 +44,7 @@ export interface HostAcquireOptions {
   signal?: AbortSignal;
   /**
    * Shown with the holder or waiter in inspect() and `gpu-arbiter status` (e.g. task and lease
-   * id): up to 47 printable ASCII characters.
+   * id): up to 127 printable ASCII characters.
    * @default ''
    */
   label?: string;
@@ -141,7 +141,7 @@ export function checkAcquireOptions(resource: string, options: HostAcquireOption
   const signal = opts.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalid('options.signal', 'an AbortSignal', signal);
   const label = opts.label === undefined ? '' : opts.label;
-  if (typeof label !== 'string' || !LABEL_RE.test(label)) throw invalid('options.label', 'a label of up to 47 printable ASCII characters', label);
+  if (typeof label !== 'string' || !LABEL_RE.test(label)) throw invalid('options.label', 'a label of up to 127 printable ASCII characters', label);
   const revokeAfterMs = opts.revokeAfterMs === undefined ? 0 : integerInRange('options.revokeAfterMs', opts.revokeAfterMs, 1, MAX_TIMER_MS);
   return { units, priority, timeoutMs, signal, label, revokeAfterMs };
 }

@@ -5,14 +5,14 @@ import { parseHolderLabel } from './labels';
 import { inspectHostNamespace, listHostNamespaces } from './namespaces';
 import type { HostLedgerStatus } from './view';
 
-// A GpuArbiter with backend 'host' labels its holders and waiters "<pid> <leaseId> <task>"
-// (./labels.ts); shown as "task ASR, lease L7" (plus the pid that will use the VRAM when it is
-// not the holding process). Any other label is shown as it is.
+// A GpuArbiter with backend 'host' labels its holders and waiters "<pid> <leaseId> <task>" and
+// the job's label (./labels.ts); shown as "task ASR, lease L7, job=42" (plus the pid that will
+// use the VRAM when it is not the holding process). Any other label is shown as it is.
 function describeLabel(label: string, pid: number): string {
   if (!label) return '';
   const h = parseHolderLabel(label, pid);
   if (h.leaseId === '') return `, ${label}`;
-  return `, task ${h.task}, lease ${h.leaseId}${h.pid === pid ? '' : `, VRAM used by pid ${h.pid}`}`;
+  return `, task ${h.task}, lease ${h.leaseId}${h.pid === pid ? '' : `, VRAM used by pid ${h.pid}`}${h.label === undefined ? '' : `, ${h.label}`}`;
 }
 
 /** One namespace's status, or why it could not be read (e.g. an incompatible layout). */

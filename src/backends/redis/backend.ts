@@ -55,7 +55,10 @@ class RedisBackendGrant extends ForwardingGrant<RedisGrant> {
 
 /** The contract's HolderInfo of a record read back from Redis (its other fields dropped); '?' when there is none. */
 function holderInfo(h: RedisHolderInfo | null): HolderInfo {
-  return h ? { leaseId: String(h.leaseId), task: String(h.task), pid: Number(h.pid) } : { leaseId: '?', task: '?', pid: 0 };
+  if (!h) return { leaseId: '?', task: '?', pid: 0 };
+  const info: HolderInfo = { leaseId: String(h.leaseId), task: String(h.task), pid: Number(h.pid) };
+  if (typeof h.label === 'string') info.label = h.label;
+  return info;
 }
 
 const LOST_REASONS: Record<LeaseLostEvent['reason'], LostReason> = {
@@ -173,7 +176,10 @@ export class RedisBackend implements Backend {
         deadline: request.deadline,
         signal: request.signal,
         // A plain copy: the arbiter's holder computes leaseId in a getter, which JSON would drop.
-        holder: { leaseId: holder.leaseId, task: holder.task, pid: holder.pid },
+        holder:
+          holder.label === undefined
+            ? { leaseId: holder.leaseId, task: holder.task, pid: holder.pid }
+            : { leaseId: holder.leaseId, task: holder.task, pid: holder.pid, label: holder.label },
         queueGroup: request.queueGroup,
         queueLimit: request.queueLimit,
         onLost:

@@ -49,6 +49,7 @@ export function checkRequest(request: RedisAcquireRequest): CheckedRequest {
   boundedString('request.holder.task', holder.task, MAX_LABEL_LENGTH);
   integerInRange('request.holder.pid', holder.pid, 0, 2 ** 31 - 1);
   if (holder.host !== undefined) boundedString('request.holder.host', holder.host, MAX_LABEL_LENGTH);
+  if (holder.label !== undefined) boundedString('request.holder.label', holder.label, MAX_LABEL_LENGTH);
   if (r.queueGroup !== undefined) boundedString('request.queueGroup', r.queueGroup, MAX_LABEL_LENGTH);
   if (r.queueLimit !== undefined) integerInRange('request.queueLimit', r.queueLimit, 0, MAX_UNITS);
   if (r.onLost !== undefined && typeof r.onLost !== 'function') throw invalid('request.onLost', 'a function', r.onLost);
