@@ -2,6 +2,12 @@
 // grant to release, both children of the caller's active span (or of options.otel.traceparent
 // when the caller has none), so a slow request shows its GPU wait in its own trace. The facade
 // (arbiter/gpu-arbiter.ts) routes acquire() and run() through here only when tracing is on.
+//
+// Attributes (README "OpenTelemetry"): gpu.task, gpu.priority, gpu.vram.requested_mib,
+// gpu.device, gpu.device.uuid, gpu.waited_ms, gpu.outcome, gpu.reason; gpu.lease.id,
+// gpu.lease.label, gpu.lease.fencing_token, gpu.lease.held_ms, gpu.lease.oom,
+// gpu.lease.lost_reason. Written as literal keys, and only on spans that record: without an SDK
+// (or unsampled) a span costs its allocation and nothing else (bench/otel-overhead.js).
 import type { EventEmitter } from 'node:events';
 import type { Context, Span, Tracer } from '@opentelemetry/api';
 import type { Lease } from '../arbiter/lease';
@@ -11,24 +17,6 @@ import type { TaskPolicy } from '../policy/task-policy';
 import type { OtelApiModule } from './api';
 import { noteLeaseSpan } from './lease-context';
 import { parseTraceparent } from './traceparent';
-
-/** Attribute names (one place, so tests and README name the same keys). */
-export const SpanAttr = {
-  task: 'gpu.task',
-  priority: 'gpu.priority',
-  requestedMiB: 'gpu.vram.requested_mib',
-  device: 'gpu.device',
-  deviceUuid: 'gpu.device.uuid',
-  waitedMs: 'gpu.waited_ms',
-  outcome: 'gpu.outcome',
-  reason: 'gpu.reason',
-  leaseId: 'gpu.lease.id',
-  label: 'gpu.lease.label',
-  heldMs: 'gpu.lease.held_ms',
-  fencingToken: 'gpu.lease.fencing_token',
-  lostReason: 'gpu.lease.lost_reason',
-  oom: 'gpu.lease.oom',
-} as const;
 
 /** What tracing reads from the arbiter: its policies (priority, size) and its lease events. */
 export interface TracedArbiter extends Pick<EventEmitter, 'on' | 'off'> {
@@ -42,8 +30,8 @@ interface AcquireOptionsSeen {
 
 /** @internal */
 export class OtelTracing {
-  /** Open `gpu.lease` spans by lease id (ids are unique per arbiter). */
-  private readonly open = new Map<string, Span>();
+  /** Open `gpu.lease` spans that record (a span that does not need no end). */
+  private readonly open = new Map<Lease, Span>();
   private readonly remote: Context | null;
 
   constructor(
@@ -66,13 +54,14 @@ export class OtelTracing {
   }
 
   private startAcquire(task: string, options: AcquireOptionsSeen | undefined, parent: Context): Span {
+    const span = this.tracer.startSpan('gpu.acquire', { kind: this.api.SpanKind.INTERNAL, attributes: { 'gpu.task': task } }, parent);
+    if (!span.isRecording()) return span;
     const policy = this.arbiter.policies().get(task);
-    const attributes: Record<string, string | number> = { [SpanAttr.task]: task };
     const priority = typeof options?.priority === 'number' ? options.priority : policy?.priority;
-    if (priority !== undefined) attributes[SpanAttr.priority] = priority;
+    if (priority !== undefined) span.setAttribute('gpu.priority', priority);
     const mib = typeof options?.vramMiB === 'number' ? options.vramMiB : policy?.vramMiB;
-    if (mib !== undefined) attributes[SpanAttr.requestedMiB] = mib;
-    return this.tracer.startSpan('gpu.acquire', { kind: this.api.SpanKind.INTERNAL, attributes }, parent);
+    if (mib !== undefined) span.setAttribute('gpu.vram.requested_mib', mib);
+    return span;
   }
 
   /** acquire() under a `gpu.acquire` span; the lease gets its `gpu.lease` span. */
@@ -116,7 +105,8 @@ export class OtelTracing {
     return call(traced).then(
       (r) => {
         if (!granted && r.status !== 'ran') {
-          span.setAttributes({ [SpanAttr.outcome]: r.status, [SpanAttr.reason]: r.reason });
+          span.setAttribute('gpu.outcome', r.status);
+          span.setAttribute('gpu.reason', r.reason);
           span.end();
         }
         return r;
@@ -129,49 +119,53 @@ export class OtelTracing {
   }
 
   private granted(span: Span, lease: Lease, parent: Context): Span {
-    const common: Record<string, string | number> = {
-      [SpanAttr.task]: lease.task,
-      [SpanAttr.device]: lease.device.index,
-      [SpanAttr.leaseId]: lease.id,
-      [SpanAttr.fencingToken]: lease.fencingToken,
-    };
-    if (lease.device.uuid !== null) common[SpanAttr.deviceUuid] = lease.device.uuid;
-    span.setAttributes({ ...common, [SpanAttr.requestedMiB]: lease.vramMiB, [SpanAttr.waitedMs]: lease.waitedMs, [SpanAttr.outcome]: 'acquired' });
+    if (span.isRecording()) {
+      span.setAttributes(leaseAttributes(lease));
+      span.setAttribute('gpu.waited_ms', lease.waitedMs);
+      span.setAttribute('gpu.outcome', 'acquired');
+    }
     span.end();
-    const attributes: Record<string, string | number> = { ...common, [SpanAttr.requestedMiB]: lease.vramMiB };
-    if (lease.label !== null) attributes[SpanAttr.label] = lease.label;
-    const leaseSpan = this.tracer.startSpan('gpu.lease', { kind: this.api.SpanKind.INTERNAL, attributes }, parent);
-    // A lease released before its span exists (impossible today: release needs the lease the
-    // caller gets after this) would leave the span open; the release listener finds it by id.
-    this.open.set(lease.id, leaseSpan);
-    noteLeaseSpan(lease, leaseSpan);
+    const leaseSpan = this.tracer.startSpan('gpu.lease', { kind: this.api.SpanKind.INTERNAL, attributes: { 'gpu.task': lease.task } }, parent);
+    if (leaseSpan.isRecording()) {
+      leaseSpan.setAttributes(leaseAttributes(lease));
+      if (lease.label !== null) leaseSpan.setAttribute('gpu.lease.label', lease.label);
+      this.open.set(lease, leaseSpan);
+      noteLeaseSpan(lease, leaseSpan);
+    } else if (this.api.trace.getSpan(parent) !== undefined) {
+      // Not recorded, but it carries the parent's trace (no SDK here, a traceparent given):
+      // leaseTraceparent still hands that on.
+      noteLeaseSpan(lease, leaseSpan);
+    }
     return leaseSpan;
   }
 
   private failed(span: Span, err: unknown): void {
     const outcome = outcomeOfError(err);
-    span.setAttribute(SpanAttr.outcome, outcome);
+    span.setAttribute('gpu.outcome', outcome);
     const code = (err as { code?: unknown })?.code;
-    if (typeof code === 'string') span.setAttribute(SpanAttr.reason, code);
+    if (typeof code === 'string') span.setAttribute('gpu.reason', code);
     // A caller's own abort is not a failure of the request.
     if (outcome !== 'aborted') span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: (err as Error)?.message });
     span.end();
   }
 
   private readonly onReleased = (lease: Lease, heldMs: number, oom: boolean): void => {
-    const span = this.open.get(lease.id);
+    const span = this.open.get(lease);
     if (span === undefined) return;
-    this.open.delete(lease.id);
-    span.setAttributes({ [SpanAttr.heldMs]: heldMs, [SpanAttr.oom]: oom });
+    this.open.delete(lease);
+    span.setAttribute('gpu.lease.held_ms', heldMs);
+    span.setAttribute('gpu.lease.oom', oom);
     span.end();
   };
 
   private readonly onLost = (e: { lease: { id: string }; reason: string }): void => {
-    const span = this.open.get(e.lease.id);
-    if (span === undefined) return;
-    span.setAttribute(SpanAttr.lostReason, e.reason);
-    span.addEvent('gpu.lease.lost', { [SpanAttr.lostReason]: e.reason });
-    span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: `lease lost: ${e.reason}` });
+    // Rare: a scan of the open spans rather than an index kept up on every grant.
+    for (const [lease, span] of this.open) {
+      if (lease.id !== e.lease.id) continue;
+      span.setAttribute('gpu.lease.lost_reason', e.reason);
+      span.addEvent('gpu.lease.lost', { 'gpu.lease.lost_reason': e.reason });
+      span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: `lease lost: ${e.reason}` });
+    }
   };
 
   /** Ends the spans of leases still held when the arbiter closes (close() takes their holds). */
@@ -179,9 +173,22 @@ export class OtelTracing {
     this.arbiter.off('released', this.onReleased);
     this.arbiter.off('lease-lost', this.onLost);
     for (const span of this.open.values()) {
-      span.setAttribute(SpanAttr.reason, 'arbiter-closed');
+      span.setAttribute('gpu.reason', 'arbiter-closed');
       span.end();
     }
     this.open.clear();
   }
+}
+
+/** What both spans say about a granted lease. */
+function leaseAttributes(lease: Lease): Record<string, string | number> {
+  const a: Record<string, string | number> = {
+    'gpu.task': lease.task,
+    'gpu.device': lease.device.index,
+    'gpu.vram.requested_mib': lease.vramMiB,
+    'gpu.lease.id': lease.id,
+    'gpu.lease.fencing_token': lease.fencingToken,
+  };
+  if (lease.device.uuid !== null) a['gpu.device.uuid'] = lease.device.uuid;
+  return a;
 }
