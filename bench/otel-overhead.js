@@ -51,7 +51,7 @@ const lines = [
   machineHeader(),
   `- 1-minute load average before / after: ${loadBefore.toFixed(2)} / ${os.loadavg()[0].toFixed(2)}`,
   `- method: ${rounds} rounds; each round one child process per mode (order rotating), each timing ${n} awaited uncontended acquire+release pairs after ${n / 10} warm-up pairs; backend 'local', one simulated 16 GiB GPU`,
-  '- command: node bench/otel-overhead.js' + (args.length > 0 ? ` ${args.join(' ')}` : ''),
+  `- command: node bench/otel-overhead.js${args.length > 0 ? ` ${args.join(' ')}` : ''}`,
   '',
   '| mode | @opentelemetry loaded | median us per acquire+release | vs no otel | runs (us, sorted) |',
   '|---|---|---:|---:|---|',
