@@ -224,7 +224,7 @@ describe('GpuArbiter on Redis', () => {
 });
 
 describe('GpuArbiter on Redis: per-call sizing (issue 14, part 1)', () => {
-  it("vramMiB, priority and label per call; another arbiter on the node sees the job's label; gpus > 1 is refused", async () => {
+  it("vramMiB, priority and label per call; another arbiter on the node sees the job's label; gpus: 2 takes both GPUs of the node", async () => {
     const namespace = ns();
     const a = await make({ namespace, nodeId: 'node-p' });
     const monitor = fakeGpus({ totalMiB: 16 * GiB, uuid: 'GPU-a0' }, { totalMiB: 8 * GiB, uuid: 'GPU-a1' });
@@ -238,8 +238,12 @@ describe('GpuArbiter on Redis: per-call sizing (issue 14, part 1)', () => {
     }, 'the other arbiter to see the hold');
     expect(b.snapshot().holders[0]).toMatchObject({ own: false, vramMiB: 7 * GiB, label: 'job=call-7 stage=asr' });
     await expect(a.acquire('ASR', { vramMiB: 17 * GiB })).rejects.toMatchObject({ code: 'E_DOES_NOT_FIT' });
-    await expect(a.acquire('ASR', { gpus: 2 })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT', message: expect.stringContaining('options.gpus') });
     await lease.release();
+    const pair = await a.acquire('ASR', { gpus: 2, vramMiB: 4 * GiB });
+    expect(pair.devices.map((d) => d.index)).toEqual([0, 1]);
+    expect(pair.env.CUDA_VISIBLE_DEVICES).toBe('GPU-a0,GPU-a1');
+    await pair.release();
+    await expect(a.acquire('ASR', { gpus: 3 })).rejects.toMatchObject({ code: 'E_DOES_NOT_FIT' });
   });
 });
 

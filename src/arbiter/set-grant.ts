@@ -24,11 +24,14 @@ export class SetGrant implements Grant {
     this.lost = AbortSignal.any(members.map((m) => m.lost));
   }
 
-  /** Gives every member still held back (a backend gives a set back in one step where it can). */
-  release(): boolean {
-    let released = false;
-    for (const m of this.members) released = m.release() === true || released;
-    return released;
+  /**
+   * Gives every member still held back (a backend gives a set back in one step where it can);
+   * a promise where the ledger is remote, as Grant.release().
+   */
+  release(): boolean | Promise<boolean> {
+    const results = this.members.map((m) => m.release());
+    if (results.every((r) => typeof r === 'boolean')) return results.some((r) => r === true);
+    return Promise.all(results).then((rs) => rs.some(Boolean));
   }
 
   /** True when `token` is one of the members'. */

@@ -7,7 +7,7 @@ import type { RedisTarget } from '../../src/backends/redis/connection';
 import { resourceKeyList, resourceKeys } from '../../src/backends/redis/keys';
 import type { RedisGrant, RedisLeasesOptions } from '../../src/backends/redis/types';
 import { commandCalls, type RedisServer } from './redis-server';
-import { sleep, waitFor } from './wait';
+import { sleep, waitFor, waitForAsync } from './wait';
 
 export interface SuiteTarget {
   /** A fresh target per call (a URL, or cluster seeds). */
@@ -36,10 +36,11 @@ export function defineLeaseSuite(label: string, env: SuiteTarget): void {
       open.length = 0;
     });
 
-    it('keys of one resource share one hash tag (one cluster slot)', () => {
-      const keys = resourceKeyList(resourceKeys('prod', 'node-a/gpu0'));
-      expect(keys).toHaveLength(8);
-      for (const k of keys) expect(k).toContain('{prod:node-a/gpu0}');
+    it('keys of one resource share one hash tag (one cluster slot); so do those of one node', () => {
+      const keys = [...resourceKeyList(resourceKeys('prod', 'node-a/gpu0')), ...resourceKeyList(resourceKeys('prod', 'node-a/gpu1'))];
+      expect(keys).toHaveLength(16);
+      for (const k of keys) expect(k).toMatch(/^gpa:\{prod:node-a\}:node-a\/gpu[01]:/);
+      expect(new Set(keys).size).toBe(16);
       const answers = keys.map((k) => env.servers()[0]!.cli('CLUSTER', 'KEYSLOT', k).trim());
       // Only a cluster-mode server answers CLUSTER KEYSLOT.
       if (!answers[0]!.includes('ERR')) expect(new Set(answers).size).toBe(1);
@@ -357,6 +358,45 @@ export function defineLeaseSuite(label: string, env: SuiteTarget): void {
       await expect(small).rejects.toMatchObject({ code: 'E_TIMEOUT' });
       await g.release();
       await (await big).release();
+    });
+
+    it('acquireSet: two GPUs of one node at once or none; waits with nothing held; two sets over the same GPUs never deadlock', async () => {
+      const n = ns();
+      const a = await leases(n);
+      const b = await leases(n);
+      for (const r of ['node-s/gpu0', 'node-s/gpu1']) await a.setResource(r, { capacity: 10 });
+      const both = ['node-s/gpu0', 'node-s/gpu1'];
+      const set = await a.acquireSet(both, { units: 6, priority: 1, holder: holder() });
+      expect(set.map((g) => g.resource)).toEqual(both);
+      expect(set[0]!.token).not.toBe(set[1]!.token);
+      // b's set waits: nothing of it is held meanwhile, and a single request behind it waits too.
+      const other = b.acquireSet(both, { units: 6, priority: 1, holder: holder() });
+      await waitForAsync(async () => (await b.inspect()).resources.every((r) => r.waiters.length === 1), 'the set queued on both');
+      const view = await b.inspect();
+      expect(view.resources.map((r) => r.holders.length)).toEqual([1, 1]);
+      await set[0]!.release();
+      await set[1]!.release();
+      const got = await other;
+      expect(got.map((g) => g.fencingToken)).toEqual([set[0]!.fencingToken + 1, set[1]!.fencingToken + 1]);
+      for (const g of got) await g.release();
+      // 2 clients x 40 rounds of the same 2-GPU set, contending: every round granted, no deadlock.
+      const rounds = async (l: RedisLeases) => {
+        for (let i = 0; i < 40; i++) {
+          const gs = await l.acquireSet(both, { units: 6, priority: 1, holder: holder(), deadline: Date.now() + 10_000 });
+          await sleep(1);
+          for (const g of gs) await g.release();
+        }
+      };
+      await Promise.all([rounds(a), rounds(b)]);
+      // Refusals: a set over two groups, one that can never fit, an unknown GPU.
+      await expect(a.acquireSet(['node-s/gpu0', 'node-t/gpu0'], { units: 1, priority: 1, holder: holder() })).rejects.toMatchObject({
+        code: 'E_INVALID_ARGUMENT',
+      });
+      await expect(a.acquireSet(both, { units: 11, priority: 1, holder: holder() })).rejects.toMatchObject({ code: 'E_DOES_NOT_FIT' });
+      await expect(a.acquireSet(['node-s/gpu0', 'node-s/gpu9'], { units: 1, priority: 1, holder: holder() })).rejects.toMatchObject({
+        code: 'E_INVALID_ARGUMENT',
+      });
+      expect((await a.inspect()).resources.every((r) => r.holders.length === 0 && r.waiters.length === 0)).toBe(true);
     });
 
     it('close() rejects waiters with E_CLOSED and releases what it holds', async () => {

@@ -28,6 +28,7 @@ import type {
   ReleaseResult,
   ResourceSpec,
   ResourceUsage,
+  SetRequest,
   GpuIdentity,
 } from '../contract';
 import * as os from 'node:os';
@@ -53,12 +54,34 @@ class RedisBackendGrant extends ForwardingGrant<RedisGrant> {
   }
 }
 
+/** A member of a set grant (acquireSet): releasing any member gives the whole set back. */
+class RedisSetMemberGrant extends RedisBackendGrant {
+  set: { members: RedisSetMemberGrant[]; releasing: Promise<boolean> | null } = { members: [], releasing: null };
+
+  override release(): Promise<boolean> {
+    const s = this.set;
+    s.releasing ??= Promise.all(s.members.map((m) => m.releaseOne())).then((r) => r.some(Boolean));
+    return s.releasing;
+  }
+
+  private releaseOne(): Promise<boolean> {
+    return super.release();
+  }
+}
+
 /** The contract's HolderInfo of a record read back from Redis (its other fields dropped); '?' when there is none. */
 function holderInfo(h: RedisHolderInfo | null): HolderInfo {
   if (!h) return { leaseId: '?', task: '?', pid: 0 };
   const info: HolderInfo = { leaseId: String(h.leaseId), task: String(h.task), pid: Number(h.pid) };
   if (typeof h.label === 'string') info.label = h.label;
   return info;
+}
+
+/** A plain copy: the arbiter's holder computes leaseId in a getter, which JSON would drop. */
+function plainHolder(holder: HolderInfo): RedisHolderInfo {
+  return holder.label === undefined
+    ? { leaseId: holder.leaseId, task: holder.task, pid: holder.pid }
+    : { leaseId: holder.leaseId, task: holder.task, pid: holder.pid, label: holder.label };
 }
 
 const LOST_REASONS: Record<LeaseLostEvent['reason'], LostReason> = {
@@ -175,17 +198,40 @@ export class RedisBackend implements Backend {
         priority: request.priority,
         deadline: request.deadline,
         signal: request.signal,
-        // A plain copy: the arbiter's holder computes leaseId in a getter, which JSON would drop.
-        holder:
-          holder.label === undefined
-            ? { leaseId: holder.leaseId, task: holder.task, pid: holder.pid }
-            : { leaseId: holder.leaseId, task: holder.task, pid: holder.pid, label: holder.label },
+        holder: plainHolder(holder),
         queueGroup: request.queueGroup,
         queueLimit: request.queueLimit,
         onLost:
           onLost === undefined ? undefined : (err) => onLost(LOST_REASONS[(err.details.reason as LeaseLostEvent['reason']) ?? 'expired'] ?? 'expired', holder),
       })
       .then((g) => new RedisBackendGrant(g, Date.now()));
+  }
+
+  /**
+   * Every resource of the request in one step, or none (RedisLeases.acquireSet: the resources
+   * must be of one group, as one node's GPUs are). Releasing any of the grants gives all back.
+   * queueGroup/queueLimit do not apply to sets.
+   */
+  acquireSet(request: SetRequest): Promise<Grant[]> {
+    const holder = request.holder;
+    const onLost = request.onLost;
+    return this.leases
+      .acquireSet(request.resources, {
+        units: request.units,
+        priority: request.priority,
+        deadline: request.deadline,
+        signal: request.signal,
+        holder: plainHolder(holder),
+        onLost:
+          onLost === undefined ? undefined : (err) => onLost(LOST_REASONS[(err.details.reason as LeaseLostEvent['reason']) ?? 'expired'] ?? 'expired', holder),
+      })
+      .then((gs) => {
+        const now = Date.now();
+        const members = gs.map((g) => new RedisSetMemberGrant(g, now));
+        const set = { members, releasing: null };
+        for (const m of members) m.set = set;
+        return members;
+      });
   }
 
   /**

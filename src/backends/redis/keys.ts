@@ -1,6 +1,8 @@
-// Key layout. Every key of one resource carries the same hash tag `{<ns>:<resource>}`, so a
-// script that touches them all runs on one Redis Cluster slot (no CROSSSLOT). Keys that are not
-// about one resource (the node registry, the list of resources) share the tag `{<ns>}`.
+// Key layout. Every key of one resource carries the same hash tag, so a script that touches them
+// all runs on one Redis Cluster slot (no CROSSSLOT): `{<ns>:<resource>}`, or for a resource of a
+// group, `<group>/<name>` (a node's GPUs: `<nodeId>/gpu<i>`), the group's `{<ns>:<group>}`, so
+// one script can take several GPUs of one node at once (ACQUIRE_SET). Keys that are not about
+// one resource (the node registry, the list of resources) share the tag `{<ns>}`.
 //
 // <ns> is the namespace with each `:` written as `|` (a namespace never holds `|`, a resource
 // name never holds `{` or `}`: ./limits.ts). So the first `:` of a tag always ends the
@@ -35,13 +37,24 @@ export function keyNamespace(namespace: string): string {
   return namespace.replace(/:/g, '|');
 }
 
-/** The hash tag of one resource: `{<ns>:<resource>}`. */
+/**
+ * The group of a resource: what comes before its first `/` (a node's id for `<nodeId>/gpu<i>`),
+ * or null. Resources of one group share a hash tag: ACQUIRE_SET takes several at once.
+ */
+export function resourceGroup(resource: string): string | null {
+  const slash = resource.indexOf('/');
+  return slash > 0 ? resource.slice(0, slash) : null;
+}
+
+/** The hash tag of one resource: `{<ns>:<resource>}`, or `{<ns>:<group>}` for one of a group. */
 export function resourceTag(namespace: string, resource: string): string {
-  return `{${keyNamespace(namespace)}:${resource}}`;
+  return `{${keyNamespace(namespace)}:${resourceGroup(resource) ?? resource}}`;
 }
 
 export function resourceKeys(namespace: string, resource: string): ResourceKeys {
-  const base = `${KEY_PREFIX}:${resourceTag(namespace, resource)}`;
+  // A grouped resource's keys name it after the tag (the tag alone names only its group).
+  const tag = resourceTag(namespace, resource);
+  const base = resourceGroup(resource) === null ? `${KEY_PREFIX}:${tag}` : `${KEY_PREFIX}:${tag}:${resource}`;
   return {
     meta: `${base}:meta`,
     holders: `${base}:holders`,

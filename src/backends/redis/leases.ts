@@ -25,10 +25,11 @@ import { Releases } from './release';
 import { Renewal } from './renewal';
 import { withDeadline } from './replies';
 import type { UsageTuple } from './replies';
-import { type CheckedRequest, checkRequest } from './request';
+import { type CheckedRequest, type CheckedSetRequest, checkRequest, checkSetRequest } from './request';
 import { Resources } from './resources';
 import { SCRIPTS } from './scripts';
 import { WakeSubscriber } from './subscriber';
+import { SetWaiters } from './set-waiters';
 import { Waiters } from './waiters';
 import type {
   RedisAcquireRequest,
@@ -69,6 +70,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
   private readonly releases: Releases;
   private readonly resources: Resources;
   private readonly waiters: Waiters;
+  private readonly setWaiters: SetWaiters;
   private subscriber: WakeSubscriber | undefined;
   private down = false;
 
@@ -102,7 +104,9 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
     this.renewal = new Renewal(core, this.held);
     this.releases = new Releases(core, this.held);
     this.resources = new Resources(core);
-    this.waiters = new Waiters(core, { held: this.held, renewal: this.renewal, releases: this.releases, resources: this.resources });
+    const parts = { held: this.held, renewal: this.renewal, releases: this.releases, resources: this.resources };
+    this.waiters = new Waiters(core, parts);
+    this.setWaiters = new SetWaiters(core, parts);
   }
 
   private async start(connectTimeoutMs: number): Promise<void> {
@@ -114,7 +118,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
     const sub = new WakeSubscriber(
       this.core.conn.duplicate(),
       this.channel,
-      (m) => this.waiters.onWake(m),
+      (m) => (m.type === 'expiry' && this.setWaiters.has(m.id) ? this.setWaiters.onExpiry(m.id, m.inMs) : this.waiters.onWake(m)),
       () => this.recheckAll(),
     );
     this.subscriber = sub;
@@ -191,6 +195,23 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
     return this.waiters.enqueue(req);
   }
 
+  /**
+   * All of `resources` (2 to 16 of one group, e.g. one node's GPUs `<nodeId>/gpu<i>`), `units`
+   * of each, granted in one step or not at all: no client ever sees a part of it held, and two
+   * such requests never deadlock (./lua/acquire-set.ts). Resolves with one lease per resource,
+   * in the order asked, each renewed and released as any lease. Rejects as acquire() does.
+   */
+  acquireSet(resources: readonly string[], request: Omit<RedisAcquireRequest, 'resource'>): Promise<RedisGrant[]> {
+    let checked: CheckedSetRequest;
+    try {
+      this.core.assertOpen();
+      checked = checkSetRequest(resources, request);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.setWaiters.enqueue(checked);
+  }
+
   // ---------------------------------------------------------------- release and revoke
 
   /**
@@ -250,9 +271,8 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
    */
   async close(): Promise<void> {
     if (this.core.closed) return;
-    const work: Array<Promise<unknown>> = this.waiters.closeAll(
-      (resource) => new GpuArbiterError('E_CLOSED', 'The Redis backend was closed while waiting', { resource }),
-    );
+    const closing = (resource: string) => new GpuArbiterError('E_CLOSED', 'The Redis backend was closed while waiting', { resource });
+    const work: Array<Promise<unknown>> = [...this.waiters.closeAll(closing), ...this.setWaiters.closeAll(closing)];
     for (const h of this.held.all()) {
       const token = h.token;
       this.held.lose(h, 'closed', 'the backend was closed');
@@ -274,6 +294,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
   /** After a reconnect: a grant may have been published while the subscriber was away. */
   private recheckAll(): void {
     this.waiters.recheckAll();
+    this.setWaiters.recheckAll();
     this.renewal.renewAll();
   }
 

@@ -5,6 +5,7 @@ import { GpuArbiterError } from '../../errors';
 import { integerInRange, invalid, knownKeys, optionsObject } from '../../util/validate';
 import { boundedString, checkResource, MAX_HOLDER_BYTES, MAX_LABEL_LENGTH } from './limits';
 import { PRIORITY_MAX } from './lua/prelude';
+import { resourceGroup } from './keys';
 import type { RedisAcquireRequest, RedisHolderInfo } from './types';
 
 const REQUEST_KEYS = ['resource', 'units', 'priority', 'deadline', 'signal', 'holder', 'queueGroup', 'queueLimit', 'onLost'] as const;
@@ -30,6 +31,33 @@ function holderJson(holder: RedisHolderInfo): string {
     });
   }
   return json;
+}
+
+/** A checked set request: `req` as for one resource (its resource names the set for messages). */
+export interface CheckedSetRequest {
+  resources: string[];
+  req: CheckedRequest;
+}
+
+/** The most resources one set request takes (as the host ledger's). */
+export const MAX_SET = 16;
+
+/**
+ * Validates a set request (RedisLeases.acquireSet): 2..MAX_SET distinct resources of one group
+ * (`<group>/<name>`: their keys share one hash tag, ./keys.ts), and the rest as acquire's.
+ */
+export function checkSetRequest(resources: unknown, request: Omit<RedisAcquireRequest, 'resource'>): CheckedSetRequest {
+  if (!Array.isArray(resources) || resources.length < 2 || resources.length > MAX_SET) {
+    throw invalid('request.resources', `an array of 2 to ${MAX_SET} resource names`, resources);
+  }
+  const names = resources.map((r, i) => checkResource(`request.resources[${i}]`, r));
+  const group = resourceGroup(names[0]!);
+  if (group === null || names.some((r) => resourceGroup(r) !== group)) {
+    throw invalid('request.resources', 'resources of one group ("<group>/<name>", e.g. one node\'s GPUs)', resources);
+  }
+  if (new Set(names).size !== names.length) throw invalid('request.resources', 'resource names without repeats', resources);
+  const req = checkRequest({ ...request, resource: names[0]! } as RedisAcquireRequest);
+  return { resources: names, req: { ...req, resource: names.join(' + ') } };
 }
 
 /** Validates an acquire request; returns it with its checked fields. */

@@ -10,6 +10,7 @@
 // {capacity, external, declared, closed, waiting, headPriority}.
 import { createHash } from 'node:crypto';
 import { ACQUIRE } from './lua/acquire';
+import { ACQUIRE_SET } from './lua/acquire-set';
 import { INSPECT } from './lua/inspect';
 import { LEAVE } from './lua/leave';
 import { NODE_LIST } from './lua/node-list';
@@ -37,6 +38,7 @@ function script(name: string, source: string): LuaScript {
 
 export const SCRIPTS = {
   acquire: script('acquire', ACQUIRE),
+  acquireSet: script('acquireSet', ACQUIRE_SET),
   release: script('release', RELEASE),
   renew: script('renew', RENEW),
   leave: script('leave', LEAVE),

@@ -10,6 +10,7 @@
 //   free()                    units grantable now (0 when closed or unknown)
 //   grant(id, info, prov)     one grant: fencing token, holder record, lease expiry
 //   grantFitting(selfId)      grants the head waiters that fit, in strict order, and publishes each
+//                             (a set member at the head stops it: ACQUIRE_SET grants sets)
 //   dataLost(fence)           Redis lost this resource's data since a lease with that fencing token
 //                             was granted (its settings or fencing counter are gone, or reseeded)
 //   usage()                   the usage tuple every reply ends with:
@@ -123,6 +124,12 @@ local function grantFitting(selfId)
       redis.call('ZREM', K_WEXP, id)
     else
       local info = cjson.decode(raw)
+      -- The head is one member of a set (ACQUIRE_SET): it is granted whole by its owner's next
+      -- call, never here. Nobody passes it (no backfill); its owner is told to call now.
+      if info.sid then
+        publish(info.c, 'e|' .. info.sid .. '|0')
+        break
+      end
       if info.u > avail then break end
       removeWaiter(id, info)
       local fence, exp = grant(id, info, id ~= selfId)
