@@ -95,6 +95,21 @@ module.exports = {
       to: { path: ['^src/bullmq/', '(^|/)node_modules/bullmq/', '^bullmq$'] },
     },
     {
+      name: 'dashboard-beside-the-arbiter',
+      severity: 'error',
+      comment:
+        'src/dashboard/ (issue 18) reads an arbiter through a structural shape and its snapshot types: it never imports the arbiter beyond snapshot.ts and types.ts (the facade imports it), nor cli, pipeline, doctor, otel or bullmq.',
+      from: { path: '^src/dashboard/' },
+      to: { path: ['^src/(cli|pipeline|doctor|otel|bullmq)/', '^src/arbiter/(?!snapshot\\.ts$|types\\.ts$)'] },
+    },
+    {
+      name: 'dashboard-only-from-above',
+      severity: 'error',
+      comment: 'Only the arbiter facade (dashboardHandler), src/cli/ and src/index.ts import src/dashboard/: backends and the layers below never do.',
+      from: { path: '^src/', pathNot: ['^src/dashboard/', '^src/arbiter/gpu-arbiter\\.ts$', '^src/cli/', '^src/index\\.ts$'] },
+      to: { path: '^src/dashboard/' },
+    },
+    {
       name: 'src-never-imports-test',
       severity: 'error',
       comment: 'Product code never imports tests, test fixtures or benchmarks.',

@@ -14,6 +14,10 @@ tgz=$(npm pack --silent --pack-destination "$work" | tail -n 1)
 listing=$(tar -tzf "$work/$tgz")  # not piped into grep -q: SIGPIPE would trip pipefail
 grep -q 'package/prebuilds/linux-x64/gpu-arbiter.node' <<<"$listing" \
   || { echo "pack-smoke: the tarball has no prebuild" >&2; exit 1; }
+# The dashboard's page is read from assets/dashboard/ at run time (src/dashboard/assets.ts).
+for f in index.html dashboard.js charts.js dashboard.css; do
+  grep -q "package/assets/dashboard/$f" <<<"$listing" || { echo "pack-smoke: the tarball has no assets/dashboard/$f" >&2; exit 1; }
+done
 
 mkdir "$work/app" && cd "$work/app"
 npm init -y >/dev/null

@@ -9,6 +9,8 @@ export { GpuArbiter } from './arbiter/gpu-arbiter';
 export type { RunResult, RunOptions, QueuePosition } from './arbiter/gpu-arbiter';
 export type { GpuArbiterOptions, GpuArbiterConfigInput, AcquireOptions, CriticalFailure } from './arbiter/options';
 export type { ArbiterSnapshot, DeviceView, HolderSnapshot, QueueSnapshot, WaiterSnapshot } from './arbiter/snapshot';
+export type { DashboardHandler, DashboardOptions } from './dashboard/handler';
+export type { DashboardFrame, DashboardAlert, GpuPanel, VramSegment, HolderRow, QueueRow, ChartPoint } from './dashboard/types';
 export { AlertKinds } from './observe/alerts';
 export type { Alert, AlertKind } from './observe/alerts';
 export { CriticalLog } from './observe/critical-log';

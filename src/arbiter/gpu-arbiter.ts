@@ -36,6 +36,8 @@ import { type OtelConfig, type OtelOption, parseOtelOption } from '../otel/optio
 import { ArbiterState } from './state';
 import type { QueuePosition, RunOptions, RunResult } from './types';
 import { clearWatchdog } from './watchdog';
+import { arbiterSource } from '../dashboard/arbiter-source';
+import { createDashboardHandler, type DashboardHandler, type DashboardOptions, parseDashboardOptions } from '../dashboard/handler';
 
 export type { QueuePosition, RunOptions, RunResult } from './types';
 
@@ -69,6 +71,8 @@ export class GpuArbiter extends EventEmitter {
   #configSource: ConfigSource | null = null;
   // options.otel (src/otel/): null when off, so acquire() pays one field read for it.
   #otel: OtelParts | null = null;
+  // dashboardHandler()s made by this arbiter, closed by close() (src/dashboard/).
+  readonly #dashboards = new Set<DashboardHandler>();
 
   private constructor(parts: ArbiterParts) {
     super();
@@ -305,6 +309,24 @@ export class GpuArbiter extends EventEmitter {
   }
 
   /**
+   * A node:http request handler serving a live dashboard of this arbiter (src/dashboard/): per GPU
+   * the VRAM by holder, outside use, reserved and free, utilisation, temperature, power, the queue
+   * with ETAs, charts of the last minutes, alerts and health, pushed to the page with server-sent
+   * events. Read-only. `http.createServer(arbiter.dashboardHandler({ token })).listen(9465)`, or
+   * route a path prefix ending in '/' to it. `close()` (or closing the arbiter) ends its streams.
+   */
+  dashboardHandler(options?: DashboardOptions): DashboardHandler {
+    const o = parseDashboardOptions(options);
+    const monitor = this.#s.monitor;
+    const handler = createDashboardHandler(
+      arbiterSource(this, () => monitor.snapshot(), o.title),
+      o,
+    );
+    this.#dashboards.add(handler);
+    return handler;
+  }
+
+  /**
    * Registers every metric in a prom-client registry (prom-client is an optional peer
    * dependency); returns a function that unregisters them. See {@link registerMetrics}.
    */
@@ -383,6 +405,7 @@ export class GpuArbiter extends EventEmitter {
       const s = this.#s;
       if (s.closed) return;
       s.closed = true;
+      for (const d of this.#dashboards) await d.close();
       this.#configSource?.stop();
       s.demand.stop();
       s.idle?.stop();
