@@ -94,6 +94,10 @@ async function tryMockNvml(o: DemoGpuOptions): Promise<DemoGpu | string> {
       `device.0.memory_used=${Math.min(used, o.totalMiB) * MiB}`,
       'device.0.memory_reserved=0',
       `device.0.util_gpu=${Math.round(gpuPercent)}`,
+      // Temperature and power follow the load, so the dashboard (demo --dashboard) has them to show.
+      `device.0.temperature=${Math.round(38 + gpuPercent * 0.4)}`,
+      `device.0.power_mw=${Math.round(55_000 + gpuPercent * 2_200)}`,
+      'device.0.power_limit_mw=300000',
       'device.0.util_memory=0',
       `device.0.processes=${processes.map((p) => `${p.pid}:${p.usedMiB * MiB}`).join(',')}`,
       '',

@@ -13,6 +13,7 @@ import { renderSnapshot } from './render';
 import { commandFlags, defaultIo, type CliIo } from './args';
 import { liveView } from './watch';
 import { mulberry32 } from '../util/rng';
+import { startDemoDashboard } from './demo-dashboard';
 
 const GiB = 1024;
 const OUTSIDER_PID = 9000;
@@ -35,6 +36,7 @@ interface TaskTally {
 }
 
 const HELP = `Usage: gpu-arbiter demo [--duration MS] [--rate MS] [--seed N] [--no-live] [--simulated]
+                       [--dashboard [--port N] [--bind ADDR] [--token T]]
 
 Runs a simulated pipeline (ASR 90 / NMT 80 / TTS 70 / SEMANTIC_REPAIR 20 with SKIP) on one
 16 GiB GPU shared with an outside process, shows the arbiter live, then prints a summary.
@@ -44,7 +46,10 @@ real monitor, or a SimulatedGpu where the mock cannot be built.
   --rate MS       mean time between utterances (default 300)
   --seed N        random seed (default 1)
   --no-live       print only the summary
-  --simulated     use SimulatedGpu even where the mock NVML could be built`;
+  --simulated     use SimulatedGpu even where the mock NVML could be built
+  --dashboard     serve the live web dashboard (http://127.0.0.1:9465/) instead of the terminal
+                  view; utterances keep coming until Ctrl-C unless --duration is given
+  --port N, --bind ADDR, --token T   where the dashboard listens, and its optional token`;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number): number => {
@@ -54,10 +59,11 @@ const pct = (xs: number[], p: number): number => {
 };
 
 /** Entry point of `gpu-arbiter demo`; resolves to the exit code. */
-export async function runDemo(args: string[], io: CliIo = defaultIo()): Promise<number> {
-  const parsed = commandFlags(args, { boolean: ['no-live', 'simulated'], string: ['duration', 'rate', 'seed'] }, HELP, io);
+export async function runDemo(args: string[], io: CliIo = defaultIo(), onListening?: (port: number) => void): Promise<number> {
+  const spec = { boolean: ['no-live', 'simulated', 'dashboard'], string: ['duration', 'rate', 'seed', 'port', 'bind', 'token'] };
+  const parsed = commandFlags(args, spec, HELP, io);
   if (typeof parsed === 'number') return parsed;
-  const values = parsed as { duration?: string; rate?: string; seed?: string; 'no-live'?: boolean; simulated?: boolean };
+  const values = parsed as { duration?: string; rate?: string; seed?: string; 'no-live'?: boolean; simulated?: boolean; dashboard?: boolean };
   const num = (name: string, v: string | undefined, dflt: number, min: number): number | null => {
     const n = v === undefined ? dflt : Number(v);
     if (!Number.isInteger(n) || n < min) {
@@ -98,7 +104,7 @@ export async function runDemo(args: string[], io: CliIo = defaultIo()): Promise<
   arbiter.on('watchdog', (e: { lease: { task: string }; heldMs: number }) => note(`watchdog: ${e.lease.task} held ${e.heldMs} ms`));
 
   let nextPid = 10_000;
-  const job = async (task: string): Promise<void> => {
+  const job = async (task: string, utteranceNo: number): Promise<void> => {
     const t = tally.get(task)!;
     t.requested++;
     const asked = performance.now();
@@ -118,7 +124,7 @@ export async function runDemo(args: string[], io: CliIo = defaultIo()): Promise<
           publish(); // NVML still shows it until the next sample: counted as outside use till then
           t.holds.push(hold);
         },
-        { pid: nextPid++ },
+        { pid: nextPid++, label: `utt ${utteranceNo}` },
       );
       if (r.status === 'ran') t.ran++;
       else t.skipped++;
@@ -129,31 +135,44 @@ export async function runDemo(args: string[], io: CliIo = defaultIo()): Promise<
       } else throw err;
     }
   };
+  // Each job carries its utterance's number as its label (shown by the dashboard and watch).
+  let utterances = 0;
   const utterance = async (): Promise<void> => {
-    await job('ASR');
-    await Promise.all([job('NMT'), job('SEMANTIC_REPAIR')]);
-    await job('TTS');
+    const n = ++utterances;
+    await job('ASR', n);
+    await Promise.all([job('NMT', n), job('SEMANTIC_REPAIR', n)]);
+    await job('TTS', n);
   };
 
-  const live = values['no-live'] ? null : liveView(arbiter, { out: io.out, intervalMs: io.out.isTTY === true ? 250 : 1000, footer: () => log.join('\n') });
-  io.out.write(`gpu-arbiter demo on ${gpu.description}\n${duration} ms of utterances every ~${rate} ms, seed ${seed}\n`);
+  // With --dashboard the page is the view, and work keeps coming until Ctrl-C unless --duration is given.
+  const dash = values.dashboard ? await startDemoDashboard(arbiter, parsed as Record<string, string>, io, onListening) : null;
+  const endless = dash !== null && values.duration === undefined;
+  const live =
+    values['no-live'] || dash !== null
+      ? null
+      : liveView(arbiter, { out: io.out, intervalMs: io.out.isTTY === true ? 250 : 1000, footer: () => log.join('\n') });
+  const howLong = endless ? 'utterances until Ctrl-C' : `${duration} ms of utterances`;
+  io.out.write(`gpu-arbiter demo on ${gpu.description}\n${howLong} every ~${rate} ms, seed ${seed}\n`);
   const sampler = setInterval(publish, 100);
   const started = performance.now();
-  const inflight: Array<Promise<void>> = [];
+  // Settled utterances leave the set: with --dashboard the demo can run for hours.
+  const inflight = new Set<Promise<void>>();
   let phase = 0;
-  while (performance.now() - started < duration) {
-    // Midway an outside process grabs 6 GiB more for a while: admission holds work back.
-    const frac = (performance.now() - started) / duration;
+  while ((endless || performance.now() - started < duration) && dash?.signal.aborted !== true) {
+    // Midway an outside process grabs 6 GiB more for a while: admission holds work back (endless: every 20 s).
+    const frac = endless ? ((performance.now() - started) % 20_000) / 20_000 : (performance.now() - started) / duration;
     const wantPhase = frac > 0.35 && frac < 0.65 ? 1 : 0;
     if (wantPhase !== phase) {
       phase = wantPhase;
       outsiderMiB = phase === 1 ? 9 * GiB : 3 * GiB;
       note(phase === 1 ? 'outside process grows to 9 GiB' : 'outside process back to 3 GiB');
     }
-    inflight.push(utterance());
+    const u = utterance().finally(() => inflight.delete(u));
+    inflight.add(u);
     await sleep(rate * (0.5 + random()));
   }
-  await Promise.all(inflight);
+  await Promise.all([...inflight]);
+  await dash?.done; // serves until Ctrl-C
   clearInterval(sampler);
   live?.();
   const final = renderSnapshot(arbiter.snapshot(), { color: false });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `gpu-arbiter` command. Each subcommand lives in its own module and returns an exit code.
 import { isGpuArbiterError } from '../errors';
+import { runDashboardCommand } from './dashboard';
 import { runDemo } from './demo';
 import { runDoctorCommand } from './doctor';
 import { runExec } from './exec';
@@ -15,7 +16,9 @@ Commands:
   doctor     checks of what gpu-arbiter needs here, each PASS/WARN/FAIL with the fix
   watch      a live view of GPUs, VRAM, holders and waiters
   metrics    serves this host's GPUs and host ledgers for Prometheus (--port 9464)
+  dashboard  a live web page of this host's GPUs, holders, queues and charts (--port 9465)
   demo       a simulated ASR/NMT/TTS/repair pipeline on the mock NVML, then a summary
+             (--dashboard: shown on the live web dashboard)
   exec       runs a command under a GPU lease: exec [options] -- <command> [args...]
   help       this text
 
@@ -29,7 +32,8 @@ const commands: Record<string, Command> = {
   doctor: runDoctorCommand,
   watch: runWatch,
   metrics: (argv) => runMetricsCommand(argv),
-  demo: runDemo,
+  dashboard: (argv) => runDashboardCommand(argv),
+  demo: (argv) => runDemo(argv),
   exec: runExec,
 };
 

@@ -26,7 +26,7 @@ Ctrl-C. GET /healthz answers 200 "ok".
   --once               print the metrics once to stdout and exit
 `;
 
-function intFlag(name: string, value: unknown, min: number, max: number, dflt: number): number {
+export function intFlag(name: string, value: unknown, min: number, max: number, dflt: number): number {
   if (value === undefined) return dflt;
   const n = Number(value);
   if (typeof value !== 'string' || !/^\d+$/.test(value) || n < min || n > max) {
