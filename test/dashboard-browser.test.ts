@@ -1,6 +1,6 @@
 // The dashboard in a real browser: Debian's headless Chromium (/usr/bin/chromium, installed by
-// .ci/run) driven by playwright-core, which downloads no browser. An arbiter on two simulated
-// GPUs serves arbiter.dashboardHandler(); the test grants, queues and releases leases and checks
+// .ci/run) driven by playwright-core, which downloads no browser. An arbiter on two GPUs of the
+// mock NVML serves arbiter.dashboardHandler(); the test grants, queues and releases leases and checks
 // that the page shows each change, with no console error and no request to another origin.
 // Saves a screenshot to build/dashboard.png, and to docs/dashboard.png (the one README shows)
 // when GPU_ARBITER_UPDATE_SCREENSHOT=1.
@@ -13,8 +13,8 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import type { Lease } from '../src/arbiter/lease';
-import { SimulatedGpu } from '../src/gpu/simulated';
 import { GiB } from './helpers/fake-monitor';
+import { defaultDevice, GiB as GB, MockNvml } from './helpers/mock-nvml';
 
 const CHROMIUM = process.env.GPU_ARBITER_CHROMIUM ?? '/usr/bin/chromium';
 const haveChromium = fs.existsSync(CHROMIUM);
@@ -34,7 +34,8 @@ if (!haveChromium && process.env.CI) {
 }
 
 describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
-  let gpu: SimulatedGpu;
+  let nvml: MockNvml;
+  let restoreEnv: () => void;
   let arbiter: GpuArbiter;
   let server: http.Server;
   let origin: string;
@@ -45,20 +46,39 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
   const foreign: string[] = [];
 
   beforeAll(async () => {
+    // Two GPUs on the mock NVML (read by the real monitor, so temperature and power are there too);
     // GPU 1 is mostly used by an outside process, so a job too big for what is left of GPU 0 queues there.
-    gpu = new SimulatedGpu([
-      { totalMiB: 16 * GiB, name: 'Simulated A16', processes: [{ pid: 7001, usedMiB: 2 * GiB }], gpuPercent: 35 },
-      { totalMiB: 24 * GiB, name: 'Simulated A24', processes: [{ pid: 7002, usedMiB: 19 * GiB }], gpuPercent: 80 },
-    ]);
-    gpu.sample();
-    gpu.start(100);
+    nvml = MockNvml.create({
+      devices: [
+        defaultDevice(0, {
+          name: 'Mock A16',
+          memoryTotal: 16 * GB,
+          memoryUsed: 2 * GB,
+          utilGpu: 35,
+          temperature: 52,
+          powerMw: 95_000,
+          powerLimitMw: 250_000,
+          processes: [{ pid: 7001, usedBytes: 2 * GB }],
+        }),
+        defaultDevice(1, {
+          name: 'Mock A24',
+          memoryTotal: 24 * GB,
+          memoryUsed: 19 * GB,
+          utilGpu: 80,
+          temperature: 68,
+          powerMw: 240_000,
+          powerLimitMw: 300_000,
+          processes: [{ pid: 7002, usedBytes: 19 * GB }],
+        }),
+      ],
+    });
+    restoreEnv = nvml.apply();
     arbiter = await GpuArbiter.create({
-      monitor: gpu,
+      monitorOptions: { intervalMs: 100 },
       maxFraction: 0.95,
       policies: {
         ASR: { priority: 90, vramMiB: 8 * GiB, busyPolicy: 'WAIT', maxWaitMs: 60_000 },
         TTS: { priority: 50, vramMiB: 6 * GiB, busyPolicy: 'WAIT', maxWaitMs: 60_000 },
-        EMBED: { priority: 20, vramMiB: 512, busyPolicy: 'WAIT', maxWaitMs: 60_000 },
       },
     });
     const dashboard = arbiter.dashboardHandler({ token: TOKEN, intervalMs: 200, historyMs: 10_000 });
@@ -69,7 +89,7 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      viewport: { width: 1280, height: 1000 },
+      viewport: { width: 1280, height: 720 },
       args: [
         '--headless',
         '--no-sandbox',
@@ -97,18 +117,19 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     server?.closeAllConnections();
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     await arbiter?.close();
-    gpu?.stop();
+    restoreEnv?.();
+    nvml?.cleanup();
   });
 
   const card = (index: number) => page.locator(`.gpu[data-id="gpu:${index}"]`);
 
   it('loads, shows both GPUs, a holder and a queued job; follows a grant and two releases', async () => {
-    // Some short jobs first, so the grants/s and wait-p95 charts have a history to draw.
-    for (let i = 0; i < 6; i++) {
-      const embeds = await Promise.all([1, 2, 3].map((n) => arbiter.acquire('EMBED', { label: `embed-${i}-${n}` })));
-      await new Promise((r) => setTimeout(r, 150));
-      for (const l of embeds) await l.release();
+    // Rounds of three 6 GiB jobs where two fit at once (the third waits for one), so the charts
+    // have grants and waits to draw.
+    for (let round = 0; round < 3; round++) {
+      await Promise.all([1, 2, 3].map((n) => arbiter.run('TTS', () => new Promise((r) => setTimeout(r, 250)), { label: `warm-${round}-${n}` })));
     }
+    nvml.update((st) => Object.assign(st.devices[0]!, { utilGpu: 86, temperature: 71, powerMw: 205_000 }));
 
     const asr: Lease = await arbiter.acquire('ASR', { label: 'call-17', pid: 5101 });
     const waiting = new Promise<void>((resolve) => arbiter.once('waiting', () => resolve()));
@@ -120,8 +141,8 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     expect(response?.status()).toBe(200);
     await page.locator('#conn', { hasText: 'live' }).waitFor();
     expect(await page.locator('.gpu').count()).toBe(2);
-    await expect(card(0).locator('h2').textContent()).resolves.toContain('Simulated A16');
-    await expect(card(1).locator('h2').textContent()).resolves.toContain('Simulated A24');
+    await expect(card(0).locator('h2').textContent()).resolves.toContain('Mock A16');
+    await expect(card(1).locator('h2').textContent()).resolves.toContain('Mock A24');
 
     // The ASR job holds GPU 0 (its label on the bar and in the holders table); TTS waits first in line.
     await card(0).locator('table.holders td', { hasText: 'call-17' }).waitFor();
@@ -133,6 +154,18 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     expect(cells[3]).toBe('TTS');
     expect(await card(0).locator('.seg-holder').first().getAttribute('title')).toContain('call-17 · ASR · pid 5101');
     expect(await card(1).locator('.seg-outside').count()).toBe(1);
+    // NVML's figures of the latest sample: utilisation, temperature and power.
+    await card(0).locator('.stats', { hasText: 'util 86 % · temp 71 °C · power 205 W of 250 W' }).waitFor();
+    // The ASR job's process now uses 1.5 GiB more than it declared: the arbiter's overuse alert
+    // appears on the page as it is raised.
+    nvml.update((st) => {
+      st.devices[0]!.memoryUsed = 11.5 * GB;
+      st.devices[0]!.processes = [
+        { pid: 7001, usedBytes: 2 * GB },
+        { pid: 5101, usedBytes: 9.5 * GB },
+      ];
+    });
+    await page.locator('#alerts li.kind-overuse', { hasText: 'ASR' }).waitFor();
     // A few chart points with the lease held, then the screenshot README shows.
     await page.waitForTimeout(1500);
     const shot = await page.screenshot({ fullPage: true });
@@ -142,6 +175,10 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
 
     // Release ASR: the queued TTS job is granted and the page moves it from the queue to the holders.
     await asr.release();
+    nvml.update((st) => {
+      st.devices[0]!.memoryUsed = 2 * GB;
+      st.devices[0]!.processes = [{ pid: 7001, usedBytes: 2 * GB }];
+    });
     const tts = await queued;
     await card(0).locator('table.holders td', { hasText: 'call-18' }).waitFor();
     await card(0).locator('p.none', { hasText: 'queue empty' }).waitFor();
