@@ -134,7 +134,7 @@ describe('HostLedger.acquireSet across processes', () => {
     }
     // They did contend: the other process held between many of one process's rounds.
     const interleaved = replies[0]!.fences.filter((f, i) => i > 0 && f[0]! - replies[0]!.fences[i - 1]![0]! > 1).length;
-    expect(interleaved).toBeGreaterThan(rounds / 10);
+    expect(interleaved).toBeGreaterThan(rounds / 50);
     console.log(`2 processes x ${rounds} all-or-nothing rounds (${interleaved} interleaved), ${samples} views of the ledger checked`);
     expect(samples).toBeGreaterThan(10);
   }, 120_000);

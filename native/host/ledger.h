@@ -305,6 +305,18 @@ class ProcessLedger {
   void DropHolder(uint32_t h);  // kHeld or kRevoked -> kFree, whichever it is
   void UnlinkRevoked(uint32_t h);
   uint32_t NewWaiterSlot();
+  // Every field of a new waiter of this process but its state (written last, by the caller).
+  struct WaiterFields {
+    uint32_t resource, owner, thread;
+    int32_t priority;
+    uint64_t units;
+    uint32_t gang;
+    uint64_t seq, request;
+    int64_t since_ms;
+    uint64_t revoke_after_ms;
+    const char* label;  // kLabelMax bytes
+  };
+  void FillWaiter(Waiter& w, const WaiterFields& f);
   void FreeWaiter(uint32_t w);
   void UnlinkGranted(uint32_t w);
   uint64_t NextToken();

@@ -177,21 +177,7 @@ AcquireSetResult ProcessLedger::AcquireSet(const std::vector<uint32_t>& rs, uint
     const int64_t since = WallMs();
     for (uint32_t k = 0; k < n; k++) {
       Waiter& w = hdr_->waiters[slots[k]];
-      w.resource = rs[k];
-      w.proc = proc_;
-      w.owner = owner;
-      w.thread = thread;
-      w.priority = priority;
-      w.pid = pid_;
-      w.holder = kNone;
-      w.next_granted = kNone;
-      w.gang = n;
-      w.units = units;
-      w.seq = seq;
-      w.request = request;
-      w.since_ms = since;
-      w.revoke_after_ms = revoke_after_ms;
-      memcpy(w.label, label, kLabelMax);
+      FillWaiter(w, WaiterFields{rs[k], owner, thread, priority, units, n, seq, request, since, revoke_after_ms, label});
       __atomic_store_n(&w.state, kWaiting, __ATOMIC_RELEASE);
       hdr_->resources[rs[k]].waiting++;
     }

@@ -102,21 +102,8 @@ AcquireResult ProcessLedger::Acquire(uint32_t r, uint64_t units, int32_t priorit
         out.status = AcquireStatus::kTableFull;
       } else {
         Waiter& w = hdr_->waiters[wi];
-        w.resource = r;
-        w.proc = proc_;
-        w.owner = owner;
-        w.thread = thread;
-        w.priority = priority;
-        w.pid = pid_;
-        w.holder = kNone;
-        w.next_granted = kNone;
-        w.gang = 1;
-        w.units = units;
-        w.seq = hdr_->next_seq++;
-        w.request = next_request_.fetch_add(1);
-        w.since_ms = WallMs();
-        w.revoke_after_ms = revoke_after_ms;
-        memcpy(w.label, label, kLabelMax);
+        FillWaiter(w, WaiterFields{r, owner, thread, priority, units, 1, hdr_->next_seq++, next_request_.fetch_add(1),
+                                   WallMs(), revoke_after_ms, label});
         __atomic_store_n(&w.state, kWaiting, __ATOMIC_RELEASE);
         res.waiting++;
         // A higher-priority newcomer may be the new head and fit right now.

@@ -107,6 +107,24 @@ void ProcessLedger::DropHolder(uint32_t hi) {
   }
 }
 
+void ProcessLedger::FillWaiter(Waiter& w, const WaiterFields& f) {
+  w.resource = f.resource;
+  w.proc = proc_;
+  w.owner = f.owner;
+  w.thread = f.thread;
+  w.priority = f.priority;
+  w.pid = pid_;
+  w.holder = kNone;
+  w.next_granted = kNone;
+  w.gang = f.gang;
+  w.units = f.units;
+  w.seq = f.seq;
+  w.request = f.request;
+  w.since_ms = f.since_ms;
+  w.revoke_after_ms = f.revoke_after_ms;
+  memcpy(w.label, f.label, kLabelMax);
+}
+
 uint32_t ProcessLedger::NewWaiterSlot() {
   uint32_t limit = hdr_->waiters_hwm < kMaxWaiters ? hdr_->waiters_hwm + 1 : kMaxWaiters;
   for (uint32_t i = 0; i < limit; i++) {

@@ -24,21 +24,11 @@ import {
   type HostResourceUsage,
 } from './options';
 import { QueuedRequests } from './queued';
-import { checkSetResources, SetRequests } from './set-requests';
+import { checkSetResources, type SetAcquire, SetRequests } from './set-requests';
 import { resourcesFromRaw, statusFromRaw, type HostLedgerStatus, type HostResourcesStatus } from './view';
 
 /** What acquire reaches the ledger with, validated (by HostLedger's public methods or the backend). */
-interface Checked {
-  units: number;
-  priority: number;
-  label: string;
-  /** false: grant now or answer null (busy); true: grant now or queue. */
-  queue: boolean;
-  /** The ledger revokes the hold ('expired') once it is this old; 0: never. */
-  revokeAfterMs: number;
-  timeoutMs: number | undefined;
-  signal: AbortSignal | undefined;
-}
+type Checked = SetAcquire;
 
 /** The module-private doors into a HostLedger, set by its static block (see the end of the file). */
 let inside: {

@@ -58,12 +58,14 @@ export function checkSetResources(resources: unknown): string[] {
   return names;
 }
 
-/** @internal What a set request reaches the ledger with (validated by HostLedger). */
+/** @internal What a request (one resource, or a set) reaches the ledger with, validated by HostLedger or the backend. */
 export interface SetAcquire {
   units: number;
   priority: number;
   label: string;
+  /** false: grant now or answer null (busy); true: grant now or queue. */
   queue: boolean;
+  /** The ledger revokes the hold ('expired') once it is this old; 0: never. */
   revokeAfterMs: number;
   timeoutMs: number | undefined;
   signal: AbortSignal | undefined;

@@ -16,9 +16,7 @@ import type { CheckedRequest, CheckedSetRequest } from './request';
 import { SCRIPTS } from './scripts';
 import type { RedisGrant } from './types';
 import type { WaiterParts } from './waiters';
-
-/** How often a late grant is confirmed again, or asked for again, before the request fails. */
-const MAX_LATE_TRIES = 3;
+import { MAX_LATE_TRIES, mayRetryLate, pollLater, stopWaiting } from './waiting';
 
 interface SetWaiting {
   id: string;
@@ -195,25 +193,16 @@ export class SetWaiters {
   }
 
   private schedulePoll(w: SetWaiting, delay: number): void {
-    if (w.settled) return;
-    if (w.timer) clearTimeout(w.timer);
-    w.timer = setTimeout(() => {
-      w.timer = undefined;
-      this.startPoll(w, false);
-    }, delay);
+    pollLater(w, delay, () => this.startPoll(w, false));
   }
 
   private settle(w: SetWaiting): void {
-    w.settled = true;
+    stopWaiting(w);
     this.waiting.delete(w.id);
-    if (w.timer) clearTimeout(w.timer);
-    if (w.deadlineTimer) clearTimeout(w.deadlineTimer);
-    if (w.onAbort) w.req.signal?.removeEventListener('abort', w.onAbort);
-    w.timer = w.deadlineTimer = undefined;
   }
 
   private late(w: SetWaiting, detail: string, retry: () => void): void {
-    if (++w.lateTries <= MAX_LATE_TRIES) {
+    if (mayRetryLate(w)) {
       retry();
       return;
     }

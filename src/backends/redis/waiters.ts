@@ -23,9 +23,7 @@ import type { Resources } from './resources';
 import { SCRIPTS } from './scripts';
 import type { WakeMessage } from './subscriber';
 import type { RedisGrant } from './types';
-
-/** How often a late grant is confirmed again, or asked for again, before the request fails. */
-const MAX_LATE_TRIES = 3;
+import { MAX_LATE_TRIES, mayRetryLate, pollLater, stopWaiting } from './waiting';
 
 interface Waiting {
   /** Its id in Redis (the lease token once granted); a new one when its grant ended unconfirmed. */
@@ -252,26 +250,17 @@ export class Waiters {
   }
 
   private schedulePoll(w: Waiting, delay: number): void {
-    if (w.settled) return;
-    if (w.timer) clearTimeout(w.timer);
-    w.timer = setTimeout(() => {
-      w.timer = undefined;
-      this.startPoll(w, false);
-    }, delay);
+    pollLater(w, delay, () => this.startPoll(w, false));
   }
 
   private settle(w: Waiting, granted = false): void {
-    w.settled = true;
+    stopWaiting(w);
     this.waiting.delete(w.id);
     if (!granted) {
       // A grant published for it may still arrive; remember where to hand it back.
       this.gaveUp.set(w.id, w.resource);
       setTimeout(() => this.gaveUp.delete(w.id), 2 * this.core.config.waiterTtlMs).unref();
     }
-    if (w.timer) clearTimeout(w.timer);
-    if (w.deadlineTimer) clearTimeout(w.deadlineTimer);
-    if (w.onAbort) w.req.signal?.removeEventListener('abort', w.onAbort);
-    w.timer = w.deadlineTimer = undefined;
   }
 
   /**
@@ -280,7 +269,7 @@ export class Waiters {
    * and abort keep running meanwhile.
    */
   private late(w: Waiting, detail: string, retry: () => void): void {
-    if (++w.lateTries <= MAX_LATE_TRIES) {
+    if (mayRetryLate(w)) {
       retry();
       return;
     }
