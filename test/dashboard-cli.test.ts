@@ -2,6 +2,8 @@
 // GpuArbiter with backend 'host') and `gpu-arbiter demo --dashboard`: what the page is sent.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import { removeHostNamespace } from '../src/backends/host/namespaces';
@@ -84,6 +86,15 @@ describe('gpu-arbiter dashboard (this host)', () => {
     await expect(runDashboardCommand(['--port', '70000'], io)).rejects.toMatchObject({
       code: 'E_INVALID_ARGUMENT',
       message: expect.stringContaining('--port'),
+    });
+    // A port already taken: the same error, naming the address, not a stack trace.
+    const taken = http.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => taken.close(() => r())));
+    const port = (taken.address() as AddressInfo).port;
+    await expect(runDashboardCommand(['--port', String(port), '--host-namespace', 'none-such'], io)).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+      message: expect.stringContaining(`Cannot listen on 127.0.0.1:${port}`),
     });
   });
 });

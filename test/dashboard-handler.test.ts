@@ -145,6 +145,8 @@ describe('dashboardHandler: token and routes', () => {
     }
     expect((await get(port, `/gpu/?token=${TOKEN}`)).body).toContain('<title>gpu-arbiter dashboard</title>');
     expect((await get(port, '/favicon.ico')).status).toBe(404);
+    const head = await get(port, `/events?token=${TOKEN}`, { method: 'HEAD' });
+    expect([head.status, head.headers['content-type'], head.body]).toEqual([200, 'text/event-stream; charset=utf-8', '']);
     const post = await get(port, `/?token=${TOKEN}`, { method: 'POST' });
     expect(post.status).toBe(405);
     expect(post.headers.allow).toBe('GET, HEAD');

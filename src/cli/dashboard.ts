@@ -3,6 +3,7 @@
 // pushed to by server-sent events; read-only. `serveDashboard` is shared with `demo --dashboard`.
 import * as http from 'node:http';
 import { hostNamespacePath } from '../backends/host/namespaces';
+import { GpuArbiterError } from '../errors';
 import { createDashboardHandler, type DashboardHandler, parseDashboardOptions } from '../dashboard/handler';
 import { hostSource } from '../dashboard/host-source';
 import { redisSource } from '../dashboard/redis-source';
@@ -48,7 +49,8 @@ export async function serveDashboard(
     });
   } catch (err) {
     await handler.close();
-    throw err;
+    // EADDRINUSE, EACCES, a bad --bind: the user's flags, said as such (exit 2), not a stack trace.
+    throw new GpuArbiterError('E_INVALID_ARGUMENT', `Cannot listen on ${o.bind}:${o.port}: ${(err as Error).message}`, { field: '--port' });
   }
   const bound = (server.address() as { port: number }).port;
   const host = o.bind.includes(':') ? `[${o.bind}]` : o.bind;

@@ -90,6 +90,11 @@ export function createDashboardHandler(source: DashboardSource, options: Resolve
       return;
     }
     if (name === 'events') {
+      if (req.method === 'HEAD') {
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
+        res.end();
+        return;
+      }
       void hub.attach(res);
       return;
     }

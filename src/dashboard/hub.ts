@@ -135,7 +135,7 @@ export class DashboardHub {
     } catch (err) {
       // Keep the last GPUs on screen and say why they are not fresh.
       const why = `could not read: ${(err as Error)?.message ?? String(err)}`;
-      frame = { ...(this.#last ?? { title: 'gpu-arbiter', source: 'unknown', gpus: [], health: null }), t: Date.now(), notes: [why] };
+      frame = { ...(this.#last ?? { title: 'gpu-arbiter dashboard', source: 'unknown', gpus: [], health: null }), t: Date.now(), notes: [why] };
     }
     if (this.#closed) return;
     this.#last = frame;

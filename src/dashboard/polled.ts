@@ -55,12 +55,13 @@ export class PollTracker {
   /** Each waiter's ETA (queue order), replaying its resource's queue with the recent hold times (src/observe/eta.ts). */
   etas(budget: number, holders: ReadonlyArray<{ vramMiB: number; task: string; heldMs: number }>, queue: ReadonlyArray<Omit<QueueRow, 'etaMs'>>): QueueRow[] {
     const expected = (task: string) => this.holds.expected(task);
+    const held = holders.map((h) => ({ units: h.vramMiB, task: h.task, heldMs: h.heldMs }));
     return queue.map((w, i) => ({
       ...w,
       etaMs: estimateWait(
         {
           budget,
-          holders: holders.map((h) => ({ units: h.vramMiB, task: h.task, heldMs: h.heldMs })),
+          holders: held,
           ahead: queue.slice(0, i).map((a) => ({ units: a.vramMiB, task: a.task })),
           me: { units: w.vramMiB },
         },
