@@ -1,0 +1,240 @@
+// The local backend's ledger and wait queue for one resource (ResourceState), its grants
+// (LocalGrant) and its all-or-nothing sets (grantSet, cancelSet): strict priority order, FIFO
+// within a priority, optional aging, no backfill past a head that does not fit. LocalBackend
+// (./backend.ts) is the contract over these.
+import { GpuArbiterError } from '../../errors';
+import { IntrusiveList, type Linked } from '../../util/intrusive-list';
+import type { AcquireRequest, Grant, HolderInfo, LostReason, ResourceUsage } from '../contract';
+
+/** @internal What a ResourceState asks of its backend: the next token number. */
+export interface TokenSource {
+  nextTokenSeq(): number;
+}
+
+/** @internal */
+export class LocalGrant implements Grant, Linked<LocalGrant> {
+  released = false;
+  /** The grants of one set (acquireSet): released together. */
+  siblings: LocalGrant[] | null = null;
+  prevLink: LocalGrant | null = null;
+  nextLink: LocalGrant | null = null;
+  inList = false;
+  // The lost signal is created on first read: an AbortController per grant would cost more
+  // than the whole uncontended acquire+release, and most holders never look at it.
+  private controller: AbortController | null = null;
+  private lostError: GpuArbiterError | null = null;
+
+  constructor(
+    private readonly state: ResourceState,
+    /** Token number; the string token is built only when asked for (rarely on the hot path). */
+    private readonly seq: number,
+    readonly fencingToken: number,
+    readonly units: number,
+    readonly grantedAt: number,
+    readonly waitedMs: number,
+    readonly holder: HolderInfo,
+    private readonly onLost: ((reason: LostReason, holder: HolderInfo) => void) | undefined,
+  ) {}
+
+  get resource(): string {
+    return this.state.name;
+  }
+
+  get token(): string {
+    return `l${this.seq}`;
+  }
+
+  get lost(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.lostError !== null) this.controller.abort(this.lostError);
+    }
+    return this.controller.signal;
+  }
+
+  release(): boolean {
+    if (this.released) return false;
+    for (const g of this.siblings ?? [this]) if (!g.released) g.state.free(g);
+    return true;
+  }
+
+  /** Marks the grant lost (its units are already freed by the caller). */
+  markLost(reason: LostReason): void {
+    try {
+      this.onLost?.(reason, this.holder);
+    } catch {
+      // A throwing observer must not stop the signal from aborting (never throw from a revoke).
+    }
+    this.lostError = new GpuArbiterError('E_LEASE_LOST', `Hold on ${this.state.name} was lost: ${reason}`, {
+      reason,
+      resource: this.state.name,
+    });
+    this.controller?.abort(this.lostError);
+  }
+}
+
+/** @internal */
+export interface Waiter {
+  readonly request: AcquireRequest;
+  readonly seq: number;
+  readonly enqueuedAt: number;
+  /** Effective priority as of the last reorder (= request.priority without aging). */
+  eff: number;
+  resolve(grant: Grant): void;
+  reject(err: unknown): void;
+  timer: NodeJS.Timeout | null;
+  onAbort: (() => void) | null;
+  /** A member of an all-or-nothing request (one Waiter per resource); null for a single one. */
+  set: SetWait | null;
+}
+
+/** An all-or-nothing request waiting: granted when every member heads its queue and fits. */
+export interface SetWait {
+  readonly members: Array<{ state: ResourceState; waiter: Waiter }>;
+  resolve(grants: Grant[]): void;
+  reject(err: unknown): void;
+  timer: NodeJS.Timeout | null;
+  onAbort: (() => void) | null;
+  done: boolean;
+}
+
+/** @internal */
+export class ResourceState implements ResourceUsage {
+  capacity = 0;
+  external = 0;
+  closed = false;
+  declared = 0;
+  fencing = 0;
+  // Not a Map by token: no string is built or hashed per grant; release-by-token (rare) scans.
+  readonly holders = new IntrusiveList<LocalGrant>();
+  /** Sorted: effective priority descending, then arrival (seq) ascending. */
+  readonly queue: Waiter[] = [];
+  readonly groupCounts = new Map<string, number>();
+
+  constructor(
+    readonly name: string,
+    private readonly backend: TokenSource,
+    /** Ms of waiting per +1 of effective priority; null: strict priorities. */
+    private readonly agingMs: number | null,
+  ) {}
+
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  get headPriority(): number | null {
+    if (this.queue.length === 0) return null;
+    if (this.agingMs !== null) this.reorder(Date.now());
+    return this.queue[0]!.eff;
+  }
+
+  /**
+   * With aging, effective priorities grow while waiters wait, so the order is recomputed (a
+   * stable sort of at most the queue's length) before every decision. Without aging the queue
+   * is kept sorted on insert and this does nothing.
+   */
+  reorder(now: number): void {
+    const a = this.agingMs;
+    if (a === null || this.queue.length === 0) return;
+    for (const w of this.queue) w.eff = w.request.priority + Math.floor((now - w.enqueuedAt) / a);
+    if (this.queue.length > 1) this.queue.sort((x, y) => y.eff - x.eff || x.seq - y.seq);
+  }
+
+  fits(units: number): boolean {
+    return !this.closed && this.declared + this.external + units <= this.capacity;
+  }
+
+  grant(request: AcquireRequest, waitedMs: number, now: number): LocalGrant {
+    const units = request.units;
+    const g = new LocalGrant(this, this.backend.nextTokenSeq(), ++this.fencing, units, now, waitedMs, request.holder, request.onLost);
+    this.declared += units;
+    this.holders.add(g);
+    return g;
+  }
+
+  free(g: LocalGrant): void {
+    g.released = true;
+    this.holders.remove(g);
+    this.declared -= g.units;
+    if (this.queue.length > 0) this.pump();
+  }
+
+  enqueue(w: Waiter): void {
+    // Insert after the last waiter of the same or higher priority: FIFO within a priority.
+    this.reorder(w.enqueuedAt);
+    let i = this.queue.length - 1;
+    while (i >= 0 && this.queue[i]!.eff < w.eff) i--;
+    this.queue.splice(i + 1, 0, w);
+    const g = w.request.queueGroup;
+    if (g !== undefined) this.groupCounts.set(g, (this.groupCounts.get(g) ?? 0) + 1);
+  }
+
+  /** Removes a waiter (granted, timed out, aborted); true if it was there. */
+  dequeue(w: Waiter): boolean {
+    const i = this.queue.indexOf(w);
+    if (i < 0) return false;
+    this.queue.splice(i, 1);
+    if (w.timer !== null) clearTimeout(w.timer);
+    if (w.onAbort !== null) w.request.signal?.removeEventListener('abort', w.onAbort);
+    const g = w.request.queueGroup;
+    if (g !== undefined) {
+      const n = (this.groupCounts.get(g) ?? 1) - 1;
+      if (n === 0) this.groupCounts.delete(g);
+      else this.groupCounts.set(g, n);
+    }
+    // The head may have been the one blocking everyone behind it (with aging, any may be).
+    if (i === 0 || this.agingMs !== null) this.pump();
+    return true;
+  }
+
+  /** Grants waiters in strict order while the head fits (no backfill: a big head is never starved). */
+  pump(): void {
+    const now = Date.now();
+    this.reorder(now);
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!;
+      if (head.set !== null) {
+        // All of the set or nobody here (the host ledger's rule, native/host/ledger_gang.cc).
+        if (!grantSet(head.set, now)) return;
+        continue;
+      }
+      if (!this.fits(head.request.units)) return;
+      this.queue.shift();
+      if (head.timer !== null) clearTimeout(head.timer);
+      if (head.onAbort !== null) head.request.signal?.removeEventListener('abort', head.onAbort);
+      const g = head.request.queueGroup;
+      if (g !== undefined) {
+        const n = (this.groupCounts.get(g) ?? 1) - 1;
+        if (n === 0) this.groupCounts.delete(g);
+        else this.groupCounts.set(g, n);
+      }
+      head.resolve(this.grant(head.request, now - head.enqueuedAt, now));
+    }
+  }
+}
+
+/** Grants the set if every member heads its queue and fits; true when granted. */
+export function grantSet(set: SetWait, now: number): boolean {
+  if (set.done) return false;
+  for (const { state, waiter } of set.members) {
+    state.reorder(now);
+    if (state.queue[0] !== waiter || !state.fits(waiter.request.units)) return false;
+  }
+  set.done = true;
+  if (set.timer !== null) clearTimeout(set.timer);
+  if (set.onAbort !== null) set.members[0]!.waiter.request.signal?.removeEventListener('abort', set.onAbort);
+  const grants = set.members.map(({ state, waiter }) => {
+    state.queue.shift();
+    return state.grant(waiter.request, now - waiter.enqueuedAt, now);
+  });
+  for (const g of grants) g.siblings = grants;
+  set.resolve(grants);
+  return true;
+}
+
+/** Takes every member of a set that gave up out of its queue (each queue then moves on). */
+export function cancelSet(set: SetWait): void {
+  if (set.timer !== null) clearTimeout(set.timer);
+  if (set.onAbort !== null) set.members[0]!.waiter.request.signal?.removeEventListener('abort', set.onAbort);
+  for (const { state, waiter } of set.members) state.dequeue(waiter);
+}
