@@ -14,6 +14,8 @@
 // running would pass the budget (a real GPU would run out of memory there).
 //   node bench/bullmq-ocr.js [--quick] [--videos N] [--reps R] [--out file.md]
 require('./lib/require-ts');
+// Seeded, so every mode and every run (and both OCR benches) see the same stage times.
+const { SEED, WORKFLOWS, STAGES, inputs, sleep } = require('./lib/ocr-scenario');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -24,7 +26,6 @@ const { percentile } = require('./lib/rows');
 const { RedisServer } = require('../test/helpers/redis-server.ts');
 const { GpuArbiter, SimulatedGpu } = require('../dist');
 const { GpuWorker } = require('../dist/bullmq');
-const { mulberry32 } = require('../dist/util/rng');
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => {
@@ -36,25 +37,7 @@ const VIDEOS = Number(arg('--videos', quick ? 2 : 5));
 const REPS = Number(arg('--reps', quick ? 1 : 3));
 const SLOWDOWN = Number(arg('--share-slowdown', '0.25'));
 const out = arg('--out', quick ? null : path.join(__dirname, 'results', `bullmq-ocr-${new Date().toISOString().slice(0, 10)}.md`));
-// The scenario of bench/ocr-pipeline.js: same seed, stages and VRAM.
-const SEED = 20261125;
-const WORKFLOWS = [3, 5];
 const BUDGET_MIB = Math.floor(16384 * 0.95);
-const STAGES = [
-  { name: 'extract keyframes', gpu: false },
-  { name: 'detect subtitle area', gpu: true, vramMiB: 6144 },
-  { name: 'crop', gpu: true, vramMiB: 5632 },
-  { name: 'stitch', gpu: false },
-  { name: 'OCR', gpu: true, vramMiB: 7168 },
-  { name: 'postprocess', gpu: false },
-];
-
-function inputs(workflows) {
-  const r = mulberry32(SEED + workflows);
-  return Array.from({ length: workflows }, () => Array.from({ length: VIDEOS }, () => STAGES.map((s) => Math.round(s.gpu ? 30 + 50 * r() : 10 + 30 * r()))));
-}
-
-const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 
 /** The GPU as the jobs see it: how many run, their VRAM, over-commits. */
 function gpuModel() {
@@ -149,7 +132,7 @@ async function main() {
   const results = [];
   try {
     for (const w of WORKFLOWS) {
-      const videos = inputs(w);
+      const videos = inputs(w, VIDEOS);
       for (const m of list) results.push({ workflows: w, mode: m, runs: [] });
       for (let r = 0; r < REPS; r++) {
         for (const m of list) {

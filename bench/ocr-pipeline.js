@@ -17,6 +17,8 @@
 //   node bench/ocr-pipeline.js [--quick] [--videos N] [--reps R] [--json file]
 // Without --quick or --json it writes bench/results/ocr-pipeline-<date>.md.
 require('./lib/require-ts');
+// Seeded, so every mode and every run (and both OCR benches) see the same stage times.
+const { SEED, WORKFLOWS, STAGES, inputs, sleep } = require('./lib/ocr-scenario');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -26,8 +28,6 @@ const { machine, machineHeader } = require('./lib/machine');
 const { Rows, summary, percentile, fmtValue } = require('./lib/rows');
 const { MockNvml, defaultDevice, GiB } = require('../test/helpers/mock-nvml.ts');
 const { GpuArbiter } = require('../dist');
-// Seeded, so every mode and every run sees the same stage times.
-const { mulberry32 } = require('../dist/util/rng');
 
 const args = process.argv.slice(2);
 const arg = (name, dflt) => {
@@ -38,25 +38,6 @@ const quick = args.includes('--quick');
 const VIDEOS = Number(arg('--videos', quick ? 2 : 5));
 const REPS = Number(arg('--reps', quick ? 1 : 3));
 const SLOWDOWN = Number(arg('--share-slowdown', '0.25'));
-const SEED = 20261125;
-const WORKFLOWS = [3, 5];
-
-const STAGES = [
-  { name: 'extract keyframes', gpu: false },
-  { name: 'detect subtitle area', gpu: true, task: 'DETECT', vramMiB: 6144 },
-  { name: 'crop', gpu: true, task: 'CROP', vramMiB: 5632 },
-  { name: 'stitch', gpu: false },
-  { name: 'OCR', gpu: true, task: 'OCR', vramMiB: 7168 },
-  { name: 'postprocess', gpu: false },
-];
-
-// videos[w][v] = the 6 stage times (ms) of video v of workflow w.
-function inputs(workflows) {
-  const r = mulberry32(SEED + workflows);
-  return Array.from({ length: workflows }, () => Array.from({ length: VIDEOS }, () => STAGES.map((s) => Math.round(s.gpu ? 30 + 50 * r() : 10 + 30 * r()))));
-}
-
-const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 
 // Runs every workflow at once; `guard(stage, fn)` wraps one stage the way the mode locks it.
 async function runPipeline(videos, guard) {
@@ -123,7 +104,7 @@ async function main() {
   const m = await modes();
   const results = []; // { workflows, library, baseline, runs: [...] }
   for (const w of WORKFLOWS) {
-    const videos = inputs(w);
+    const videos = inputs(w, VIDEOS);
     for (const mode of m.list) results.push({ workflows: w, library: mode.library, baseline: mode.baseline, runs: [] });
     // Reps interleave the modes, so load drift hits all of them alike.
     for (let r = 0; r < REPS; r++) {
