@@ -33,7 +33,7 @@ if (!haveChromium && process.env.CI) {
   });
 }
 
-describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
+describe.skipIf(!haveChromium)(`dashboard in headless Chromium${haveChromium ? '' : ` (skipped: ${CHROMIUM} is missing; apt-get install -y chromium)`}`, () => {
   let nvml: MockNvml;
   let restoreEnv: () => void;
   let arbiter: GpuArbiter;

@@ -77,7 +77,7 @@ try {
   // util-linux's setpriv is missing: the second-user tests say so below.
 }
 const secondUser = root && setpriv;
-const secondUserWhy = !root ? 'running a second user needs root (CI runs as root)' : 'setpriv (util-linux) is not installed';
+const secondUserWhy = secondUser ? '' : ` [skipped: ${!root ? 'running a second user needs root (CI runs as root)' : 'setpriv (util-linux) is not installed'}]`;
 
 describe('point 1: registration failure is a typed error, never a hang', () => {
   it('the 257th process on a namespace gets E_LEDGER_FULL naming the limit; a freed slot is reused', async () => {
@@ -121,7 +121,7 @@ describe('point 2: trust model (owner check, mode 0600, group sharing, no tokens
     ledger.closeSync();
   });
 
-  it.skipIf(!secondUser)(`a ledger another user created first is refused unless trusted (uid ${NOBODY}) [${secondUserWhy}]`, async () => {
+  it.skipIf(!secondUser)(`a ledger another user created first is refused unless trusted (uid ${NOBODY})${secondUserWhy}`, async () => {
     const ns = uniqueNamespace('squat');
     // The squatter, at umask 000: its ledger is still 0600, so other users cannot even read it.
     expect(await holdSlot(ns, {}, { as: NOBODY, umask: '000' }).line).toBe('open');
@@ -140,7 +140,7 @@ describe('point 2: trust model (owner check, mode 0600, group sharing, no tokens
     expect(errorOf(() => HostLedger.openSync({ namespace: ns, create: false, trustOwner: NOBODY })).message).toMatch(/open to every user/);
   });
 
-  it.skipIf(!secondUser)(`another user cannot open a 0600 ledger; with group, the group's users can [${secondUserWhy}]`, async () => {
+  it.skipIf(!secondUser)(`another user cannot open a 0600 ledger; with group, the group's users can${secondUserWhy}`, async () => {
     const own = uniqueNamespace('private');
     const ledger = HostLedger.openSync({ namespace: own, resources: { gpu: 1 } });
     expect(await holdSlot(own, {}, { as: NOBODY }).line).toMatch(/^E_BACKEND_UNAVAILABLE cannot open .* as uid 65534/);

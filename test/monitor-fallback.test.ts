@@ -1,12 +1,13 @@
 // Versioned entry points: the binding walks NVML's fallback chains newest-first.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GiB, MiB, defaultDevice } from './helpers/mock-nvml';
 import { useMockMonitor } from './helpers/mock-monitor';
+import { useCallLog } from './helpers/call-log';
 
 const fixture = useMockMonitor();
+const callLog = useCallLog();
 const twoProcesses = [
   { pid: 101, usedBytes: 2 * GiB },
   { pid: 202, usedBytes: 512 * MiB },
@@ -56,7 +57,7 @@ describe('NVML fallback chains', () => {
   });
 
   it('calls the newest entry point first and sticks to the fallback once chosen', async () => {
-    const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-arbiter-log-')), 'calls.log');
+    const log = callLog();
     const m = await fixture.open({ devices: [defaultDevice(0, { processes: twoProcesses })], procV3Stride: 32, callLog: log });
     await m.sampleNow();
     await m.sampleNow();

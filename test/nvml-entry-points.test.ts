@@ -1,23 +1,10 @@
-// Entry points chosen for what they do to the process, not only for being newest (issue 16):
-// the CUDA version without loading libcuda.so.1 (defect 4), the temperature through
-// nvmlDeviceGetTemperatureV where the driver has it (defect 6), and the mock's new return codes.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defaultDevice } from './helpers/mock-nvml';
 import { useMockMonitor } from './helpers/mock-monitor';
+import { useCallLog } from './helpers/call-log';
 
 const fixture = useMockMonitor();
-let logDir: string | undefined;
-function callLog(): string {
-  logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-arbiter-log-'));
-  return path.join(logDir, 'calls.log');
-}
-afterEach(() => {
-  if (logDir) fs.rmSync(logDir, { recursive: true, force: true });
-  logDir = undefined;
-});
+const callLog = useCallLog();
 
 describe('CUDA driver version (defect 4)', () => {
   it('comes from nvmlSystemGetCudaDriverVersion; _v2, which loads libcuda.so.1, is never called', async () => {

@@ -1,11 +1,7 @@
-// The compute-process list (native/nvml/process_list.cc): each versioned entry point decides for
-// itself whether it is usable, and a passing error is reported for that sample only.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GiB, MiB, defaultDevice } from './helpers/mock-nvml';
 import { useMockMonitor } from './helpers/mock-monitor';
+import { useCallLog } from './helpers/call-log';
 
 const fixture = useMockMonitor();
 const twoProcesses = [
@@ -16,15 +12,7 @@ const V3 = 'nvmlDeviceGetComputeRunningProcesses_v3';
 const V2 = 'nvmlDeviceGetComputeRunningProcesses_v2';
 const V1 = 'nvmlDeviceGetComputeRunningProcesses';
 
-let logDir: string | undefined;
-function callLog(): string {
-  logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-arbiter-log-'));
-  return path.join(logDir, 'calls.log');
-}
-afterEach(() => {
-  if (logDir) fs.rmSync(logDir, { recursive: true, force: true });
-  logDir = undefined;
-});
+const callLog = useCallLog();
 
 describe('process list: per-attempt decisions (issue 16, defect 2)', () => {
   it('a _v2 error after _v3 was rejected is reported, and _v2 answers again once it passes', async () => {
