@@ -15,7 +15,7 @@
 //   node bench/bullmq-ocr.js [--quick] [--videos N] [--reps R] [--out file.md]
 require('./lib/require-ts');
 // Seeded, so every mode and every run (and both OCR benches) see the same stage times.
-const { SEED, WORKFLOWS, STAGES, inputs, sleep } = require('./lib/ocr-scenario');
+const { SEED, WORKFLOWS, STAGES, inputs, sleep, scenarioArgs } = require('./lib/ocr-scenario');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -27,15 +27,7 @@ const { RedisServer } = require('../test/helpers/redis-server.ts');
 const { GpuArbiter, SimulatedGpu } = require('../dist');
 const { GpuWorker } = require('../dist/bullmq');
 
-const args = process.argv.slice(2);
-const arg = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const quick = args.includes('--quick');
-const VIDEOS = Number(arg('--videos', quick ? 2 : 5));
-const REPS = Number(arg('--reps', quick ? 1 : 3));
-const SLOWDOWN = Number(arg('--share-slowdown', '0.25'));
+const { args, arg, quick, videos: VIDEOS, reps: REPS, slowdown: SLOWDOWN } = scenarioArgs();
 const out = arg('--out', quick ? null : path.join(__dirname, 'results', `bullmq-ocr-${new Date().toISOString().slice(0, 10)}.md`));
 const BUDGET_MIB = Math.floor(16384 * 0.95);
 

@@ -14,11 +14,11 @@
 // (default 25%) longer, a crude model of two jobs sharing the SMs. CPU stages are sleeps too, so
 // they never compete for this VM's 2 cores: the figures show the locking structure, not OCR.
 //
-//   node bench/ocr-pipeline.js [--quick] [--videos N] [--reps R] [--json file]
-// Without --quick or --json it writes bench/results/ocr-pipeline-<date>.md.
+//   node bench/ocr-pipeline.js [--quick] [--videos N] [--reps R] [--share-slowdown F]
+// Without --quick it writes bench/results/ocr-pipeline-<date>.md.
 require('./lib/require-ts');
 // Seeded, so every mode and every run (and both OCR benches) see the same stage times.
-const { SEED, WORKFLOWS, STAGES, inputs, sleep } = require('./lib/ocr-scenario');
+const { SEED, WORKFLOWS, STAGES, inputs, sleep, scenarioArgs } = require('./lib/ocr-scenario');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -29,15 +29,7 @@ const { Rows, summary, percentile, fmtValue } = require('./lib/rows');
 const { MockNvml, defaultDevice, GiB } = require('../test/helpers/mock-nvml.ts');
 const { GpuArbiter } = require('../dist');
 
-const args = process.argv.slice(2);
-const arg = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const quick = args.includes('--quick');
-const VIDEOS = Number(arg('--videos', quick ? 2 : 5));
-const REPS = Number(arg('--reps', quick ? 1 : 3));
-const SLOWDOWN = Number(arg('--share-slowdown', '0.25'));
+const { quick, videos: VIDEOS, reps: REPS, slowdown: SLOWDOWN } = scenarioArgs();
 
 // Runs every workflow at once; `guard(stage, fn)` wraps one stage the way the mode locks it.
 async function runPipeline(videos, guard) {
@@ -178,7 +170,7 @@ main()
   .then((res) => {
     const { text, date } = report(res);
     process.stdout.write(text);
-    if (!quick && !res.file) {
+    if (!quick) {
       const out = path.join(__dirname, 'results', `ocr-pipeline-${date}.md`);
       fs.writeFileSync(out, text);
       process.stderr.write(`wrote ${path.relative(process.cwd(), out)}\n`);

@@ -23,4 +23,21 @@ function inputs(workflows, videos) {
 
 const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 
-module.exports = { SEED, WORKFLOWS, STAGES, inputs, sleep };
+/** The command line both benches take: --quick, --videos N, --reps R, --share-slowdown F, and arg(name) for the rest. */
+function scenarioArgs(args = process.argv.slice(2)) {
+  const arg = (name, dflt) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : dflt;
+  };
+  const quick = args.includes('--quick');
+  return {
+    args,
+    arg,
+    quick,
+    videos: Number(arg('--videos', quick ? 2 : 5)),
+    reps: Number(arg('--reps', quick ? 1 : 3)),
+    slowdown: Number(arg('--share-slowdown', '0.25')),
+  };
+}
+
+module.exports = { SEED, WORKFLOWS, STAGES, inputs, sleep, scenarioArgs };
