@@ -14,8 +14,8 @@
 // (default 25%) longer, a crude model of two jobs sharing the SMs. CPU stages are sleeps too, so
 // they never compete for this VM's 2 cores: the figures show the locking structure, not OCR.
 //
-//   node bench/ocr-pipeline.js [--quick] [--videos N] [--reps R] [--share-slowdown F]
-// Without --quick it writes bench/results/ocr-pipeline-<date>.md.
+//   node bench/ocr-pipeline.js [--quick] [--videos N] [--reps R] [--share-slowdown F] [--json file]
+// Without --quick or --json it writes bench/results/ocr-pipeline-<date>.md (--json: rows for bench/run.js, bench/lib/rows.js).
 require('./lib/require-ts');
 // Seeded, so every mode and every run (and both OCR benches) see the same stage times.
 const { SEED, WORKFLOWS, STAGES, inputs, sleep, scenarioArgs } = require('./lib/ocr-scenario');
@@ -170,7 +170,7 @@ main()
   .then((res) => {
     const { text, date } = report(res);
     process.stdout.write(text);
-    if (!quick) {
+    if (!quick && !res.file) {
       const out = path.join(__dirname, 'results', `ocr-pipeline-${date}.md`);
       fs.writeFileSync(out, text);
       process.stderr.write(`wrote ${path.relative(process.cwd(), out)}\n`);
