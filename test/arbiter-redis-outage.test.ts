@@ -62,7 +62,7 @@ async function make(extra: Record<string, unknown> = {}): Promise<GpuArbiter> {
 
 describe('GpuArbiter on Redis: outages', () => {
   it('acquire fails with E_BACKEND_UNAVAILABLE while Redis is down and works again once it is back, with no restart', async () => {
-    const a = await make();
+    const a = await make({ leaseTtlMs: 1000 });
     const events: string[] = [];
     a.on('backend-down', () => events.push('down'));
     a.on('backend-up', () => events.push('up'));
@@ -82,10 +82,11 @@ describe('GpuArbiter on Redis: outages', () => {
     });
 
     // Restarted empty (no persistence): the arbiter writes its GPUs' capacity again by itself
-    // (on backend-up, and on the first request that finds the resource gone).
+    // (on backend-up, and on the first request that finds the resource gone). Grants wait one
+    // lease TTL first (the pool's epoch hold: a lease of before the loss may still be believed).
     await server.restart();
     await waitFor(() => events.includes('up'), 'backend-up', 5000);
-    const lease = await a.acquire('JOB');
+    const lease = await a.acquire('JOB', { maxWaitMs: 5000 });
     expect(lease.device.index).toBe(0);
     await lease.release();
     expect(metric(a, 'gpu_arbiter_backend_available')).toBe(1);
@@ -128,7 +129,7 @@ describe('GpuArbiter on Redis: outages', () => {
     "onBackendError 'host' (%s): while Redis is down acquires go to the fallback; after it is back they go to Redis; fallback leases are released to the fallback",
     async (_name, makeFallback) => {
       const local = makeFallback();
-      const a = await make({ onBackendError: 'host', fallback: () => local });
+      const a = await make({ onBackendError: 'host', fallback: () => local, leaseTtlMs: 1000 });
       if (local instanceof HostBackend) onTestFinished(() => void removeHostNamespace(local.namespace));
       const resource = 'node-a/gpu0';
 
@@ -144,7 +145,7 @@ describe('GpuArbiter on Redis: outages', () => {
       await server.restart();
       await waitFor(() => metric(a, 'gpu_arbiter_backend_available') === 1, 'backend up', 5000);
       await waitFor(() => a.snapshot().devices[0]?.usable === true, 'GPU usable');
-      const after = await a.acquire('JOB');
+      const after = await a.acquire('JOB', { maxWaitMs: 5000 }); // after the epoch hold (one lease TTL)
       expect(local.usage(resource)?.declared).toBe(4 * GiB); // Redis again, not the fallback
       // Nothing was granted by Redis on a guess: after the restart it holds only `after`.
       const view = await a.cluster();
@@ -189,7 +190,7 @@ describe('GpuArbiter on Redis: issue 13', () => {
     onTestFinished(() => proxy.stop());
     // The arbiter reaches Redis through a proxy that holds its commands back; its release
     // retries for about 12 s (backoff 50 ms .. 6.4 s).
-    const a = await make({ redis: proxy.url, redisOptions: { commandTimeoutMs: 300, waiterTtlMs: 300, releaseRetries: 8 } });
+    const a = await make({ redis: proxy.url, leaseTtlMs: 1000, redisOptions: { commandTimeoutMs: 300, waiterTtlMs: 300, releaseRetries: 8 } });
     const alerts: Alert[] = [];
     a.on('alert', (x: Alert) => alerts.push(x));
     const lease = await a.acquire('JOB');
@@ -203,7 +204,7 @@ describe('GpuArbiter on Redis: issue 13', () => {
     expect(metric(a, 'gpu_arbiter_ownership_violations_total')).toBe(0);
     expect(metric(a, 'gpu_arbiter_release_failures_total')).toBe(0);
     expect(alerts.filter((x) => x.kind === 'ownership-violation')).toEqual([]);
-    const again = await a.acquire('JOB'); // and the GPU is free again
+    const again = await a.acquire('JOB', { maxWaitMs: 5000 }); // and the GPU is free again (after the epoch hold)
     await again.release();
   }, 30_000);
 

@@ -13,12 +13,17 @@ export interface NodeGpu {
   resource: string;
   /** NVML return name when the device is in error (lost, reset required). */
   error: string | null;
+  /** GPU utilisation (%) at the last heartbeat, where NVML tells (cluster placement breaks ties by it). */
+  utilPct?: number | null;
 }
 
 /** What a node writes to Redis. */
 export interface NodeRecord {
   nodeId: string;
+  /** Where callers reach the node: its `address` option, else its host name. */
   host: string;
+  /** What cluster-scope requests select nodes by (e.g. { zone: 'eu-1' }). */
+  labels?: Record<string, string>;
   pid: number;
   gpus: NodeGpu[];
   /** NVML was usable on the node (false: it registered no GPUs, and says why). */

@@ -86,7 +86,7 @@ export interface SetRequest extends Omit<AcquireRequest, 'resource'> {
  * 'renewal-failed': a remote ledger (Redis) could not be reached to renew the hold before its TTL
  * ran out, so it may have been given to someone else.
  */
-export type LostReason = 'revoked' | 'expired' | 'holder-dead' | 'backend-closed' | 'renewal-failed';
+export type LostReason = 'revoked' | 'expired' | 'holder-dead' | 'backend-closed' | 'renewal-failed' | 'node-lost';
 
 /** A granted hold on `units` of `resource`. */
 export interface Grant {

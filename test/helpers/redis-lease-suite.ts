@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisLeases } from '../../src/backends/redis/leases';
 import type { RedisTarget } from '../../src/backends/redis/connection';
-import { resourceKeyList, resourceKeys } from '../../src/backends/redis/keys';
+import { poolKeyList, resourceKeyList, resourceKeys } from '../../src/backends/redis/keys';
 import type { RedisGrant, RedisLeasesOptions } from '../../src/backends/redis/types';
 import { commandCalls, type RedisServer } from './redis-server';
 import { sleep, waitFor, waitForAsync } from './wait';
@@ -36,11 +36,12 @@ export function defineLeaseSuite(label: string, env: SuiteTarget): void {
       open.length = 0;
     });
 
-    it('keys of one resource share one hash tag (one cluster slot); so do those of one node', () => {
-      const keys = [...resourceKeyList(resourceKeys('prod', 'node-a/gpu0')), ...resourceKeyList(resourceKeys('prod', 'node-a/gpu1'))];
-      expect(keys).toHaveLength(16);
-      for (const k of keys) expect(k).toMatch(/^gpa:\{prod:node-a\}:node-a\/gpu[01]:/);
-      expect(new Set(keys).size).toBe(16);
+    it('keys of one resource share one hash tag (one cluster slot); so do those of every node of the pool', () => {
+      const gpus = ['node-a/gpu0', 'node-a/gpu1', 'node-b/gpu0'].flatMap((r) => resourceKeyList(resourceKeys('prod', r)));
+      const keys = [...gpus, ...poolKeyList('prod')];
+      expect(keys).toHaveLength(30);
+      for (const k of gpus) expect(k).toMatch(/^gpa:\{prod\}:node-[ab]\/gpu[01]:/);
+      expect(new Set(keys).size).toBe(30);
       const answers = keys.map((k) => env.servers()[0]!.cli('CLUSTER', 'KEYSLOT', k).trim());
       // Only a cluster-mode server answers CLUSTER KEYSLOT.
       if (!answers[0]!.includes('ERR')) expect(new Set(answers).size).toBe(1);

@@ -89,6 +89,7 @@ const LOST_REASONS: Record<LeaseLostEvent['reason'], LostReason> = {
   'renewal-failed': 'renewal-failed',
   revoked: 'revoked',
   closed: 'backend-closed',
+  'node-lost': 'node-lost',
 };
 
 /** Options of {@link RedisBackend.open}: RedisLeases' options, and the node whose GPUs this process names. */

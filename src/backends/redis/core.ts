@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import { GpuArbiterError } from '../../errors';
 import type { RedisConnection } from './connection';
-import { resourceKeyList, resourceKeys } from './keys';
+import { poolKeyList, resourceGroup, resourceKeyList, resourceKeys } from './keys';
 import type { LeasesConfig } from './options';
 import { type UsageTuple, usageOf } from './replies';
 import type { LuaScript } from './scripts';
@@ -32,9 +32,28 @@ export class LeasesCore {
     private readonly emitter: EventEmitter<RedisLeasesEvents>,
   ) {}
 
-  /** Runs a per-resource script with the resource's 8 keys. */
+  /**
+   * The pool epoch this process last saw ('' until a reply carried one): sent with every acquire,
+   * so that Redis tells a pool whose data it lost from a new one (poolEpoch() in ./lua/prelude.ts).
+   */
+  poolEpoch = '';
+
+  /** The keys of a per-resource script: the resource's 8, and the pool's 6 for a pool GPU. */
+  keysOf(resources: readonly string[]): string[] {
+    const ns = this.config.namespace;
+    const keys = resources.flatMap((r) => resourceKeyList(resourceKeys(ns, r)));
+    return resourceGroup(resources[0]!) === null ? keys : [...keys, ...poolKeyList(ns)];
+  }
+
+  /** Runs a per-resource script with the resource's keys (./lua/prelude.ts). */
   run(script: LuaScript, resource: string, args: Array<string | number>): Promise<unknown> {
-    return this.conn.run(script, resourceKeyList(resourceKeys(this.config.namespace, resource)), args);
+    return this.conn.run(script, this.keysOf([resource]), args);
+  }
+
+  /** Remembers the pool epoch a reply carried (never forgets one for an empty answer). */
+  notePoolEpoch(epoch: unknown): void {
+    if (typeof epoch === 'string' && epoch !== '') this.poolEpoch = epoch;
+    else if (typeof epoch === 'number') this.poolEpoch = String(epoch);
   }
 
   /** util.inspect(): the masked target and the figures, never the connection's options or the raw target. */
@@ -50,6 +69,7 @@ export class LeasesCore {
   /** Caches the usage tuple a script replied with (an unknown resource is not cached). */
   updateUsage(resource: string, t: UsageTuple | undefined): ResourceUsage {
     const u = usageOf(t);
+    if (t !== undefined && t.length > 6) this.notePoolEpoch(t[6]);
     if (u.capacity >= 0) this.usageCache.set(resource, u);
     return u;
   }

@@ -1,8 +1,10 @@
 // Key layout. Every key of one resource carries the same hash tag, so a script that touches them
 // all runs on one Redis Cluster slot (no CROSSSLOT): `{<ns>:<resource>}`, or for a resource of a
-// group, `<group>/<name>` (a node's GPUs: `<nodeId>/gpu<i>`), the group's `{<ns>:<group>}`, so
-// one script can take several GPUs of one node at once (ACQUIRE_SET). Keys that are not about
-// one resource (the node registry, the list of resources) share the tag `{<ns>}`.
+// group, `<group>/<name>` (a node's GPUs: `<nodeId>/gpu<i>`), the pool's tag `{<ns>}`. The pool
+// is the namespace: the node registry, the cluster queue (./pool/) and every node's GPUs share
+// that one slot, so one script sees every live node's GPUs (cluster-wide placement, issue 15)
+// and ACQUIRE_SET takes several GPUs of one node at once. A larger fleet runs several pools
+// (namespaces), which a Redis Cluster spreads over its primaries.
 //
 // <ns> is the namespace with each `:` written as `|` (a namespace never holds `|`, a resource
 // name never holds `{` or `}`: ./limits.ts). So the first `:` of a tag always ends the
@@ -46,9 +48,9 @@ export function resourceGroup(resource: string): string | null {
   return slash > 0 ? resource.slice(0, slash) : null;
 }
 
-/** The hash tag of one resource: `{<ns>:<resource>}`, or `{<ns>:<group>}` for one of a group. */
+/** The hash tag of one resource: `{<ns>:<resource>}`, or the pool's `{<ns>}` for one of a group. */
 export function resourceTag(namespace: string, resource: string): string {
-  return `{${keyNamespace(namespace)}:${resourceGroup(resource) ?? resource}}`;
+  return resourceGroup(resource) === null ? `{${keyNamespace(namespace)}:${resource}}` : `{${keyNamespace(namespace)}}`;
 }
 
 export function resourceKeys(namespace: string, resource: string): ResourceKeys {
@@ -69,6 +71,33 @@ export function resourceKeys(namespace: string, resource: string): ResourceKeys 
 
 export function resourceKeyList(k: ResourceKeys): string[] {
   return [k.meta, k.holders, k.holderExpiry, k.waiters, k.waiterInfo, k.waiterExpiry, k.fence, k.ended];
+}
+
+/**
+ * The keys a script on a pool GPU (a grouped resource) takes after its 8 own (KEYS[9..14]): the
+ * node registry, the cluster queue and the pool's epoch (./lua/pool-prelude.ts). Same slot.
+ */
+export function poolKeyList(namespace: string): string[] {
+  const n = namespaceKeys(namespace);
+  const p = poolKeys(namespace);
+  return [n.nodes, n.nodeInfo, p.waiters, p.waiterInfo, p.waiterExpiry, p.meta];
+}
+
+/** The cluster queue and the pool's state (one slot with the pool's GPUs: `{<ns>}`). */
+export interface PoolKeys {
+  /** ZSET waiter id -> score, as a resource's queue (priority, then arrival) */
+  waiters: string;
+  /** HASH waiter id -> waiter record (JSON) */
+  waiterInfo: string;
+  /** ZSET waiter id -> min(heartbeat expiry, deadline) (Redis server ms) */
+  waiterExpiry: string;
+  /** HASH seq, epoch (server ms the pool's data was created), hold (grants wait until this server ms) */
+  meta: string;
+}
+
+export function poolKeys(namespace: string): PoolKeys {
+  const base = `${KEY_PREFIX}:{${keyNamespace(namespace)}}:pool`;
+  return { waiters: `${base}:waiters`, waiterInfo: `${base}:winfo`, waiterExpiry: `${base}:wexp`, meta: `${base}:meta` };
 }
 
 /** Namespace-wide keys (one slot: `{<ns>}`). */

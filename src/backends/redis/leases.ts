@@ -30,6 +30,9 @@ import { Resources } from './resources';
 import { SCRIPTS } from './scripts';
 import { WakeSubscriber } from './subscriber';
 import { SetWaiters } from './set-waiters';
+import { PoolWaiters } from './pool-waiters';
+import { checkPoolRequest, type CheckedPoolRequest } from './pool-request';
+import type { RedisPoolGrant, RedisPoolRequest } from './pool-types';
 import { Waiters } from './waiters';
 import type {
   RedisAcquireRequest,
@@ -71,6 +74,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
   private readonly resources: Resources;
   private readonly waiters: Waiters;
   private readonly setWaiters: SetWaiters;
+  private readonly poolWaiters: PoolWaiters;
   private subscriber: WakeSubscriber | undefined;
   private down = false;
 
@@ -107,6 +111,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
     const parts = { held: this.held, renewal: this.renewal, releases: this.releases, resources: this.resources };
     this.waiters = new Waiters(core, parts);
     this.setWaiters = new SetWaiters(core, parts);
+    this.poolWaiters = new PoolWaiters(core, this.held, this.releases);
   }
 
   private async start(connectTimeoutMs: number): Promise<void> {
@@ -118,7 +123,11 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
     const sub = new WakeSubscriber(
       this.core.conn.duplicate(),
       this.channel,
-      (m) => (m.type === 'expiry' && this.setWaiters.has(m.id) ? this.setWaiters.onExpiry(m.id, m.inMs) : this.waiters.onWake(m)),
+      (m) => {
+        if (m.type === 'expiry' && this.poolWaiters.has(m.id)) this.poolWaiters.onWake(m.id);
+        else if (m.type === 'expiry' && this.setWaiters.has(m.id)) this.setWaiters.onExpiry(m.id, m.inMs);
+        else this.waiters.onWake(m);
+      },
       () => this.recheckAll(),
     );
     this.subscriber = sub;
@@ -212,6 +221,25 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
     return this.setWaiters.enqueue(checked);
   }
 
+  /**
+   * Cluster scope: `units` of each of `gpus` GPUs of any one live node of the namespace (the
+   * pool) whose labels match, placed by Redis over every live node in one step (binpack or
+   * spread). A request that fits no node now waits in the pool's one queue (priority, then
+   * arrival) and is granted on whichever node frees first. Rejects with E_DOES_NOT_FIT (fits no
+   * live node even when idle), E_NO_DEVICE (no live node), and as acquire() does. Each GPU is a
+   * lease of its own, on `<nodeId>/gpu<i>`: the same ledger node-scope processes use.
+   */
+  acquirePool(request: RedisPoolRequest): Promise<RedisPoolGrant> {
+    let checked: CheckedPoolRequest;
+    try {
+      this.core.assertOpen();
+      checked = checkPoolRequest(request);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.poolWaiters.enqueue(checked);
+  }
+
   // ---------------------------------------------------------------- release and revoke
 
   /**
@@ -272,7 +300,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
   async close(): Promise<void> {
     if (this.core.closed) return;
     const closing = (resource: string) => new GpuArbiterError('E_CLOSED', 'The Redis backend was closed while waiting', { resource });
-    const work: Array<Promise<unknown>> = [...this.waiters.closeAll(closing), ...this.setWaiters.closeAll(closing)];
+    const work: Array<Promise<unknown>> = [...this.waiters.closeAll(closing), ...this.setWaiters.closeAll(closing), ...this.poolWaiters.closeAll(closing)];
     for (const h of this.held.all()) {
       const token = h.token;
       this.held.lose(h, 'closed', 'the backend was closed');
@@ -295,6 +323,7 @@ export class RedisLeases extends EventEmitter<RedisLeasesEvents> {
   private recheckAll(): void {
     this.waiters.recheckAll();
     this.setWaiters.recheckAll();
+    this.poolWaiters.recheckAll();
     this.renewal.renewAll();
   }
 

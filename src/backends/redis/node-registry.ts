@@ -8,8 +8,9 @@ import type { LiveNode, NodeRecord } from '../cluster';
 import type { GpuDevice, GpuSnapshot } from '../../gpu/types';
 import { integerInRange, invalid, knownKeys, optionsObject } from '../../util/validate';
 import { RedisConnection, checkTarget, type RedisTarget } from './connection';
-import { namespaceKeys } from './keys';
-import { checkNamespace, checkNodeId } from './limits';
+import { namespaceKeys, poolKeyList } from './keys';
+import { boundedString, checkNamespace, checkNodeId, MAX_LABEL_LENGTH } from './limits';
+import { checkLabels } from './pool-request';
 import { parseJson } from './replies';
 import { SCRIPTS } from './scripts';
 import type { RedisLeases } from './leases';
@@ -39,9 +40,13 @@ export interface NodeRegistryOptions {
   resourceName?: (nodeId: string, device: GpuDevice) => string;
   /** When given, each GPU's resource is created with capacity = total VRAM in MiB at start. */
   leases?: RedisLeases;
+  /** Labels cluster-scope requests select by, e.g. { zone: 'eu-1' }. @default {} */
+  labels?: Record<string, string>;
+  /** Where callers reach this node (shown as lease.node.host). @default os.hostname() */
+  address?: string;
 }
 
-const OPTION_KEYS = ['redis', 'namespace', 'nodeId', 'monitor', 'ttlMs', 'heartbeatMs', 'resourceName', 'leases'] as const;
+const OPTION_KEYS = ['redis', 'namespace', 'nodeId', 'monitor', 'ttlMs', 'heartbeatMs', 'resourceName', 'leases', 'labels', 'address'] as const;
 
 /**
  * Registers this node's GPUs and keeps the registration alive.
@@ -63,6 +68,8 @@ export class NodeRegistry {
   private readonly monitor: SnapshotSource;
   private readonly resourceName: (nodeId: string, device: GpuDevice) => string;
   private readonly leases: RedisLeases | undefined;
+  private readonly labels: Record<string, string>;
+  private readonly address: string;
   private timer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private stopped = false;
@@ -109,6 +116,8 @@ export class NodeRegistry {
     }
     this.resourceName = opts.resourceName ?? ((nodeId, d) => `${nodeId}/gpu${d.index}`);
     this.leases = opts.leases;
+    this.labels = checkLabels('options.labels', opts.labels);
+    this.address = opts.address === undefined ? os.hostname() : boundedString('options.address', opts.address, MAX_LABEL_LENGTH);
     this.conn = RedisConnection.create(checkTarget('options.redis', opts.redis), 2000);
     this.conn.client.on('error', () => undefined);
   }
@@ -124,7 +133,8 @@ export class NodeRegistry {
     const snap = this.monitor.snapshot();
     return {
       nodeId: this.nodeId,
-      host: os.hostname(),
+      host: this.address,
+      labels: this.labels,
       pid: process.pid,
       gpus: snap.devices.map((d) => ({
         index: d.index,
@@ -133,6 +143,7 @@ export class NodeRegistry {
         totalMiB: d.memory ? Math.floor(d.memory.totalBytes / MiB) : null,
         resource: this.resourceName(this.nodeId, d),
         error: d.error?.nvmlReturn ?? null,
+        utilPct: d.utilization?.gpuPercent ?? null,
       })),
       nvmlAvailable: snap.available,
       nvmlReason: snap.unavailableReason,
@@ -143,8 +154,7 @@ export class NodeRegistry {
   /** Writes the record and extends the TTL (one script). */
   async heartbeat(): Promise<void> {
     if (this.stopped) throw new GpuArbiterError('E_CLOSED', 'The node registry is stopped');
-    const k = namespaceKeys(this.namespace);
-    await this.conn.run(SCRIPTS.nodeRegister, [k.nodes, k.nodeInfo], [this.nodeId, this.ttlMs, JSON.stringify(this.record())]);
+    await this.conn.run(SCRIPTS.nodeRegister, poolKeyList(this.namespace), [this.nodeId, this.ttlMs, JSON.stringify(this.record())]);
   }
 
   /** Live nodes of this registry's namespace. */
@@ -176,6 +186,7 @@ export async function listNodes(conn: RedisConnection, namespace: string): Promi
     nodes.push({
       nodeId,
       host: rec.host ?? 'unknown',
+      labels: rec.labels ?? {},
       pid: rec.pid ?? 0,
       gpus: rec.gpus ?? [],
       nvmlAvailable: rec.nvmlAvailable ?? false,

@@ -6,6 +6,7 @@
 import { isGpuArbiterError } from '../../errors';
 import type { LeasesCore } from './core';
 import type { Held, HeldLeases } from './held';
+import { poolKeyList } from './keys';
 import { asUnavailable, delay } from './replies';
 import type { UsageTuple } from './replies';
 import { SCRIPTS } from './scripts';
@@ -92,6 +93,18 @@ export class Releases {
         const reply = (await this.core.run(SCRIPTS.leave, resource, [id])) as unknown[];
         this.core.updateUsage(resource, reply[1] as UsageTuple);
       },
+      () => this.core.closed,
+    ).then(
+      () => undefined,
+      (e: unknown) => this.core.backendError(e),
+    );
+  }
+
+  /** A cluster-scope waiter leaves the pool's queue (POOL_LEAVE: a grant made meanwhile is given back), silently. */
+  leavePool(id: string): Promise<void> {
+    return retrying(
+      this.core.config.releaseRetries,
+      () => this.core.conn.run(SCRIPTS.poolLeave, poolKeyList(this.core.config.namespace), [id]),
       () => this.core.closed,
     ).then(
       () => undefined,

@@ -3,8 +3,8 @@ import { GpuArbiterError } from '../../errors';
 import { settleWithin, unavailable } from './connection';
 import type { RedisAcquireRequest, RedisHolderInfo, ResourceUsage } from './types';
 
-/** The usage tuple every per-resource script reply ends with (see src/backends/redis/lua/prelude.ts). */
-export type UsageTuple = [number, number, number, number, number, number];
+/** The usage tuple every per-resource script reply ends with (see src/backends/redis/lua/prelude.ts); a pool GPU's adds the pool epoch. */
+export type UsageTuple = [number, number, number, number, number, number] | [number, number, number, number, number, number, string];
 
 /** A usage tuple as ResourceUsage; capacity -1 when the resource is unknown to Redis (or no tuple came). */
 export function usageOf(t: UsageTuple | undefined): ResourceUsage {

@@ -17,6 +17,8 @@ import { NODE_LIST } from './lua/node-list';
 import { NODE_REGISTER } from './lua/node-register';
 import { NODE_UNREGISTER } from './lua/node-unregister';
 import { NS_ADD_RESOURCE } from './lua/ns-add-resource';
+import { POOL_ACQUIRE } from './lua/pool-acquire';
+import { POOL_LEAVE } from './lua/pool-leave';
 import { RELEASE } from './lua/release';
 import { RENEW } from './lua/renew';
 import { REVOKE } from './lua/revoke';
@@ -49,6 +51,8 @@ export const SCRIPTS = {
   nodeUnregister: script('nodeUnregister', NODE_UNREGISTER),
   nodeList: script('nodeList', NODE_LIST),
   nsAddResource: script('nsAddResource', NS_ADD_RESOURCE),
+  poolAcquire: script('poolAcquire', POOL_ACQUIRE),
+  poolLeave: script('poolLeave', POOL_LEAVE),
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

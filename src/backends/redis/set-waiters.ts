@@ -10,7 +10,6 @@ import { performance } from 'node:perf_hooks';
 import type { GpuArbiterError } from '../../errors';
 import { unavailable } from './connection';
 import type { LeasesCore } from './core';
-import { resourceKeyList, resourceKeys } from './keys';
 import { abortedError, asUnavailable, refusal, timeoutError } from './replies';
 import type { CheckedRequest, CheckedSetRequest } from './request';
 import { SCRIPTS } from './scripts';
@@ -117,13 +116,24 @@ export class SetWaiters {
     if (w.settled || w.inFlight) return;
     w.inFlight = true;
     const { req } = w;
-    const { leaseTtlMs, waiterTtlMs, pollMs, namespace } = this.core.config;
+    const { leaseTtlMs, waiterTtlMs, pollMs } = this.core.config;
     const sentAt = performance.now();
     const remaining = req.deadline === undefined ? -1 : Math.max(0, Math.floor(req.deadline - Date.now()));
-    const keys = w.resources.flatMap((r) => resourceKeyList(resourceKeys(namespace, r)));
+    const keys = this.core.keysOf(w.resources);
     let reply: unknown[];
     try {
-      const args = [w.id, req.units, req.priority, leaseTtlMs, waiterTtlMs, remaining, req.holderJson, this.core.channel, remaining === 0 ? '1' : '0'];
+      const args = [
+        w.id,
+        req.units,
+        req.priority,
+        leaseTtlMs,
+        waiterTtlMs,
+        remaining,
+        req.holderJson,
+        this.core.channel,
+        remaining === 0 ? '1' : '0',
+        this.core.poolEpoch,
+      ];
       reply = (await this.core.conn.run(SCRIPTS.acquireSet, keys, args)) as unknown[];
     } catch (err) {
       w.inFlight = false;

@@ -123,7 +123,7 @@ export interface LeaseLostEvent {
   resource: string;
   token: string;
   fencingToken: number;
-  reason: 'expired' | 'renewal-failed' | 'revoked' | 'closed';
+  reason: 'expired' | 'renewal-failed' | 'revoked' | 'closed' | 'node-lost';
   detail: string;
 }
 

@@ -154,6 +154,7 @@ export class Waiters {
         req.queueLimit ?? 0,
         remaining === 0 ? '1' : '0',
         req.queueGroup ?? '',
+        this.core.poolEpoch,
       ])) as unknown[];
     } catch (err) {
       w.inFlight = false;
@@ -328,7 +329,7 @@ export class Waiters {
         this.parts.renewal.confirmLater(w.resource, grant.token, Math.floor(left / 3));
       } else if (m.type === 'lost') {
         const h = this.parts.held.get(m.token);
-        if (h) this.parts.held.lose(h, m.reason.startsWith('revoked') ? 'revoked' : 'expired', m.reason);
+        if (h) this.parts.held.lose(h, m.reason.startsWith('revoked') ? 'revoked' : m.reason === 'node-lost' ? 'node-lost' : 'expired', m.reason);
       } else if (m.type === 'expiry') {
         const w = this.waiting.get(m.id);
         if (w && !w.settled && !w.inFlight) this.schedulePoll(w, Math.min(this.core.config.pollMs, m.inMs + 5));

@@ -11,7 +11,8 @@ export const ACQUIRE_SET = `-- ACQUIRE_SET: units of each of n resources of one 
 -- backfill; grantFitting publishes 'e|id|0' so its owner calls at once); the set is granted here
 -- when every member heads its queue and fits. A set found in some queues only (a member's
 -- heartbeat lapsed) leaves them all and queues again as one.
--- KEYS: 8 per resource, resource k at KEYS[8k-7 .. 8k], each in the order of resourceKeyList()
+-- KEYS: 8 per resource, resource k at KEYS[8k-7 .. 8k], each in the order of resourceKeyList(),
+--   then the pool's 6 (poolKeyList())
 -- ARGV:
 --   1: id (member k's waiter id and lease token: id .. '.' .. k)
 --   2: units (of each resource)
@@ -22,13 +23,14 @@ export const ACQUIRE_SET = `-- ACQUIRE_SET: units of each of n resources of one 
 --   7: holderJson
 --   8: channel: the caller's wake-up channel
 --   9: tryOnly ('1': grant now or answer 'busy', never stay queued)
+--  10: knownEpoch: the pool epoch this client last saw ('': none; see poolEpoch() in ./prelude.ts)
 -- Returns: {'granted', grantedAt, remainingMs, waitedMs, now, fence of resource 1, ..., of resource n}
 --        | {'queued', position (the largest of the members'), nextExpiryMs (-1: none), now}
 --        | {'ended'}: granted once and a member's lease ended since; ask again under a new id
 --        | {'nores'|'nofit'|'closed', k}: resource k is unknown, can never hold units, is closed
 --        | {'busy'}
 ${RESOURCE_PRELUDE}
-local n = #KEYS / 8
+local n = math.floor(#KEYS / 8)
 local function use(k)
   local b = 8 * (k - 1)
   K_META, K_HOLD, K_HEXP, K_WAIT, K_WINFO, K_WEXP, K_FENCE, K_ENDED =
@@ -37,6 +39,7 @@ end
 local sid, units, prio = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local leaseTtl, waiterTtl, timeout = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local holder, channel, tryOnly = ARGV[7], ARGV[8], ARGV[9] == '1'
+poolEpoch(ARGV[10] or '', leaseTtl)
 local function mid(k) return sid .. '.' .. k end
 
 local closed = 0

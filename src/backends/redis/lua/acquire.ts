@@ -19,8 +19,9 @@ export const ACQUIRE = `-- ACQUIRE: a request for units of one resource. Also th
 --   9: queueLimit (0: none)
 --  10: tryOnly ('1': grant now or answer 'busy', never enqueue)
 --  11: queueGroup ('': none): queueLimit counts this group's waiters only
+--  12: knownEpoch: the pool epoch this client last saw ('': none; pool GPUs only, see poolEpoch())
 -- Returns: {'granted', fence, grantedAt, remainingMs, waitedMs, now, usage}
---        | {'queued', position, nextExpiryMs (-1: no holder), now, usage}
+--        | {'queued', position, nextExpiryMs (-1: no holder; or when the pool's hold ends), now, usage}
 --        | {'ended', usage}: this id was granted and its lease has ended since (it expired
 --          before its owner confirmed it, e.g. across a stall); the owner asks again with a new id
 --        | {'nores'|'nofit'|'closed'|'busy'|'full', usage}
@@ -30,6 +31,7 @@ ${RESOURCE_PRELUDE}
 local id, units, prio = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local leaseTtl, waiterTtl, timeout = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local holder, channel, qlimit, tryOnly, group = ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10] == '1', ARGV[11]
+poolEpoch(ARGV[12] or '', leaseTtl)
 if prune() > 0 then grantFitting(nil) end
 local m = redis.call('HMGET', K_META, 'capacity', 'external', 'declared', 'closed')
 local cap = m[1]
@@ -57,7 +59,7 @@ else
   local info = { u = units, p = prio, at = now, dl = 0, h = holder, c = channel, ttl = leaseTtl, wt = waiterTtl, g = group }
   -- Fast path: it fits now and nobody of this priority or higher waits (m was read after prune).
   local avail = tonumber(cap) - tonumber(m[2] or '0') - tonumber(m[3] or '0')
-  if units <= avail and redis.call('ZCOUNT', K_WAIT, '-inf', '(' .. num(score)) == 0 then
+  if units <= avail and not poolHeld() and redis.call('ZCOUNT', K_WAIT, '-inf', '(' .. num(score)) == 0 then
     local fence, exp = grant(id, info)
     return { 'granted', fence, now, exp - now, 0, now, usage() }
   end

@@ -16,8 +16,17 @@
 //   usage()                   the usage tuple every reply ends with:
 //                             {capacity (-1: unknown resource), external, declared, closed (1|0),
 //                              waiting, headPriority (-1: none)}
-//   nextExpiry()              ms until the first holder lease expires (-1: none)
+//   nextExpiry()              ms until the first holder lease expires, or the pool's hold ends (-1: none)
+// A pool GPU (a grouped resource: a node's `<nodeId>/gpu<i>`) also gets the pool's 6 keys after
+// its own (KEYS[#KEYS-5 ..], poolKeyList() in src/backends/redis/keys.ts; so #KEYS % 8 == 6):
+//   kickPool()                wakes the owner of the cluster queue's head ('e|id|0'): units
+//                             were freed, its POOL_ACQUIRE places what fits (./pool-acquire.ts)
+//   poolEpoch(known, holdMs)  the pool's epoch, and poolHeld(): grants wait after a data loss
+//                             (./pool-epoch.ts); free() is 0 on every pool GPU while held
+//   nextFence(kFence, kMeta)  the next fencing token (./fence.ts)
 import { BACKEND_MAX_PRIORITY } from '../../contract';
+import { FENCE_LUA } from './fence';
+import { POOL_EPOCH_LUA } from './pool-epoch';
 
 /** Highest priority a waiter may have; scores are (PRIORITY_MAX - priority) * SEQ_SPAN + seq. */
 export const PRIORITY_MAX = BACKEND_MAX_PRIORITY;
@@ -28,19 +37,32 @@ export const RESOURCE_PRELUDE = `
 local K_META, K_HOLD, K_HEXP, K_WAIT, K_WINFO, K_WEXP, K_FENCE, K_ENDED =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local PMAX, SPAN = ${PRIORITY_MAX}, ${SEQ_SPAN}
+local K_PWAIT, K_PWINFO, K_PMETA
+if #KEYS % 8 == 6 then K_PWAIT, K_PWINFO, K_PMETA = KEYS[#KEYS - 3], KEYS[#KEYS - 2], KEYS[#KEYS] end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function num(x) return string.format('%.0f', x) end
 
+${FENCE_LUA}
 local function publish(ch, msg)
   if ch and ch ~= '' then redis.call('PUBLISH', ch, msg) end
 end
 
+local function kickPool()
+  if not K_PWAIT then return end
+  local head = redis.call('ZRANGE', K_PWAIT, 0, 0)
+  if #head == 0 then return end
+  local raw = redis.call('HGET', K_PWINFO, head[1])
+  if raw then publish(cjson.decode(raw).c, 'e|' .. head[1] .. '|0') end
+end
+
+${POOL_EPOCH_LUA}
 local function endHolder(token, info)
   redis.call('HDEL', K_HOLD, token)
   redis.call('ZREM', K_HEXP, token)
   redis.call('HINCRBY', K_META, 'declared', -info.u)
   redis.call('ZADD', K_ENDED, num(now), token)
+  kickPool()
 end
 
 local function removeWaiter(id, info)
@@ -77,7 +99,7 @@ end
 
 local function free()
   local m = redis.call('HMGET', K_META, 'capacity', 'external', 'declared', 'closed')
-  if not m[1] or m[4] == '1' then return 0 end
+  if not m[1] or m[4] == '1' or poolHeld() then return 0 end
   return tonumber(m[1]) - tonumber(m[2] or '0') - tonumber(m[3] or '0')
 end
 
@@ -86,16 +108,7 @@ end
 -- poll). A waiter that died just before the handoff then blocks the resource no longer than
 -- its heartbeat would have, not a whole lease TTL.
 local function grant(id, info, provisional)
-  local fence = redis.call('INCR', K_FENCE)
-  if fence == 1 then
-    -- A new (or lost: Redis restarted without persistence) counter starts at server ms * 1000,
-    -- so fencing tokens keep increasing across a data loss unless the old counter averaged
-    -- more than 1000 grants per ms. The seed is kept (meta.fence0): a lease whose fencing token
-    -- is below it was granted before the data loss (see dataLost()).
-    fence = now * 1000
-    redis.call('SET', K_FENCE, num(fence))
-    redis.call('HSET', K_META, 'fence0', num(fence))
-  end
+  local fence = nextFence(K_FENCE, K_META)
   local ttl = info.ttl
   if provisional and info.wt and info.wt < ttl then ttl = info.wt end
   local exp = now + ttl
@@ -176,14 +189,20 @@ local function usage()
     local h = redis.call('ZRANGE', K_WAIT, 0, 0, 'WITHSCORES')
     hp = PMAX - math.floor(tonumber(h[2]) / SPAN)
   end
-  return { tonumber(m[1] or '-1'), tonumber(m[2] or '0'), tonumber(m[3] or '0'), m[4] == '1' and 1 or 0, n, hp }
+  local out = { tonumber(m[1] or '-1'), tonumber(m[2] or '0'), tonumber(m[3] or '0'), m[4] == '1' and 1 or 0, n, hp }
+  if K_PMETA then out[7] = redis.call('HGET', K_PMETA, 'epoch') or '' end
+  return out
 end
 
 -- ms until the earliest holder lease expires (-1: none): a waiter re-checks then, because an
 -- expiry publishes nothing (the dead holder cannot).
 local function nextExpiry()
   local e = redis.call('ZRANGE', K_HEXP, 0, 0, 'WITHSCORES')
-  if #e == 0 then return -1 end
-  return math.max(0, tonumber(e[2]) - now)
+  local ms = #e == 0 and -1 or math.max(0, tonumber(e[2]) - now)
+  if poolHeld() then
+    local h = tonumber(redis.call('HGET', K_PMETA, 'hold')) - now
+    if ms < 0 or h < ms then ms = h end
+  end
+  return ms
 end
 `;

@@ -28,5 +28,6 @@ for _, id in ipairs(all) do
   end
 end
 grantFitting(nil)
+kickPool()
 return usage()
 `;
