@@ -36,6 +36,7 @@ export async function createArbiter<T>(options: GpuArbiterOptions, build: (parts
     criticalLog: o.criticalLog,
     idleMs: o.idleMs,
     demandDebounceMs: o.demandDebounceMs,
+    cluster: o.scope === 'cluster' ? { labels: { ...(o.nodes?.labels ?? {}) } } : null,
   };
   const made = await makeBackend(o);
   let monitor: GpuView;
@@ -104,7 +105,10 @@ async function makeRedisBackend(o: Partial<GpuArbiterOptions>): Promise<MadeBack
     await fallback?.close();
     throw err;
   }
-  const ttlMs = o.registerNode === false ? null : (reg.ttlMs ?? 15_000);
-  const startRegistry = ttlMs === null ? null : (monitor: GpuView) => NodeRegistry.start({ redis: o.redis!, namespace, nodeId, monitor, ttlMs });
+  // A cluster-scope client asks for other nodes' GPUs: it registers a node only when told to.
+  const register = o.registerNode === undefined ? o.scope !== 'cluster' : o.registerNode !== false;
+  const ttlMs = register ? (reg.ttlMs ?? 15_000) : null;
+  const extra = { ...(reg.labels ? { labels: reg.labels } : {}), ...(reg.address ? { address: reg.address } : {}) };
+  const startRegistry = ttlMs === null ? null : (monitor: GpuView) => NodeRegistry.start({ redis: o.redis!, namespace, nodeId, monitor, ttlMs, ...extra });
   return { backend, owns: true, startRegistry };
 }

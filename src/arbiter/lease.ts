@@ -1,5 +1,6 @@
 // A Lease is what acquire() hands out: where to run, how much VRAM was declared, and how to give
 // it back. It holds no timers or signals of its own; the arbiter's hooks do the bookkeeping.
+import type { PoolNode } from '../backends/cluster';
 import type { Grant, HolderInfo } from '../backends/contract';
 import type { TaskStats } from '../metrics/counters';
 import type { TaskPolicy } from '../policy/task-policy';
@@ -38,6 +39,8 @@ export interface LeaseInfo {
   released: boolean;
   /** The job's label (AcquireOptions.label); null when none was given. */
   label: string | null;
+  /** scope 'cluster': the node the lease is on; null for this node's GPUs. */
+  node: PoolNode | null;
 }
 
 /**
@@ -102,6 +105,9 @@ export class Lease implements AsyncDisposable, Disposable {
 
   /** Every GPU of the lease, in CUDA_VISIBLE_DEVICES order (`device` is the first). */
   readonly devices: readonly LeaseDevice[];
+
+  /** scope 'cluster': the node the GPUs are on (send the job there); null for this node's GPUs. */
+  node: PoolNode | null = null;
 
   // Watchdog and overuse state, kept on the lease itself so a grant allocates one object, not two.
   /** @internal */
@@ -193,6 +199,7 @@ export class Lease implements AsyncDisposable, Disposable {
       waitedMs: this.waitedMs,
       released: this.isReleased,
       label: this.label,
+      node: this.node,
     };
   }
 }

@@ -3,6 +3,7 @@
 import type { Backend } from '../backends/contract';
 import type { FallbackFactory } from '../backends/failover';
 import { checkTarget, type RedisTarget } from '../backends/redis/connection';
+import { checkLabels } from '../backends/redis/pool-request';
 import type { GpuView } from '../gpu/view';
 import { PlacementStrategies, type PlacementStrategy } from '../policy/placement';
 import { MAX_MIB, MAX_PRIORITY, parsePolicies, type TaskPolicy, type TaskPolicyInput } from '../policy/task-policy';
@@ -51,7 +52,17 @@ export interface GpuArbiterOptions {
    * `{ nodeId?, ttlMs? }`: the node id (same as `options.nodeId`) and the heartbeat TTL
    * (default 15000). @default true
    */
-  registerNode?: boolean | { nodeId?: string; ttlMs?: number };
+  registerNode?: boolean | { nodeId?: string; ttlMs?: number; labels?: Record<string, string>; address?: string };
+  /**
+   * backend 'redis': where acquire() looks for a GPU. 'node': this node's GPUs (from the monitor).
+   * 'cluster': any live node's GPUs in the namespace (the pool), placed by Redis in one step,
+   * queued across nodes when none fits now; the lease says which node (`lease.node`). A
+   * cluster-scope arbiter needs no GPU of its own and does not register a node (unless asked).
+   * @default 'node'
+   */
+  scope?: 'node' | 'cluster';
+  /** scope 'cluster': only nodes whose labels include all of `labels` (e.g. { zone: 'eu-1' }). */
+  nodes?: { labels?: Record<string, string> };
   /**
    * backend 'redis': what acquire() does while Redis cannot be reached. 'fail': reject with
    * E_BACKEND_UNAVAILABLE. 'host': admit on the host backend (`fallback`) until Redis is back.
@@ -170,6 +181,8 @@ const CREATE_KEYS = [
   'leaseTtlMs',
   'nodeId',
   'registerNode',
+  'scope',
+  'nodes',
   'onBackendError',
   'fallback',
   'onCriticalFailure',
@@ -179,7 +192,7 @@ const CREATE_KEYS = [
   'idleMs',
   'demandDebounceMs',
 ] as const;
-const REDIS_ONLY = ['redis', 'leaseTtlMs', 'nodeId', 'registerNode', 'redisOptions'] as const;
+const REDIS_ONLY = ['redis', 'leaseTtlMs', 'nodeId', 'registerNode', 'redisOptions', 'scope', 'nodes'] as const;
 const CONFIGURE_KEYS = ['policies', 'devices', 'maxFraction', 'placement', 'declaredDevices', 'oomCooldownMs'] as const;
 const CONFIGURE_KEYS_SET = new Set<string>(CONFIGURE_KEYS);
 
@@ -209,8 +222,10 @@ function parseRedisOptions(o: Partial<GpuArbiterOptions>): void {
   }
   const r = o.registerNode;
   if (r !== undefined && typeof r !== 'boolean') {
-    const v = optionsObject<{ nodeId: string; ttlMs: number }>('options.registerNode', r);
-    knownKeys('options.registerNode', v, ['nodeId', 'ttlMs']);
+    const v = optionsObject<{ nodeId: string; ttlMs: number; labels: unknown; address: unknown }>('options.registerNode', r);
+    knownKeys('options.registerNode', v, ['nodeId', 'ttlMs', 'labels', 'address']);
+    checkLabels('options.registerNode.labels', v.labels);
+    if (v.address !== undefined) nonEmptyString('options.registerNode.address', v.address);
     if (v.ttlMs !== undefined) integerInRange('options.registerNode.ttlMs', v.ttlMs, 100, 86_400_000);
     if (v.nodeId !== undefined) {
       nonEmptyString('options.registerNode.nodeId', v.nodeId);
@@ -219,6 +234,16 @@ function parseRedisOptions(o: Partial<GpuArbiterOptions>): void {
         throw invalid('options.registerNode.nodeId', `options.nodeId (${JSON.stringify(o.nodeId)}) or nothing`, v.nodeId);
       }
     }
+  }
+  if (o.scope !== undefined && o.scope !== 'node' && o.scope !== 'cluster') throw invalid('options.scope', "'node' or 'cluster'", o.scope);
+  if (o.nodes !== undefined) {
+    if (o.scope !== 'cluster') throw invalid('options.nodes', "nothing unless options.scope is 'cluster'", o.nodes);
+    const n = optionsObject<{ labels: unknown }>('options.nodes', o.nodes);
+    knownKeys('options.nodes', n, ['labels']);
+    checkLabels('options.nodes.labels', n.labels);
+  }
+  if (o.scope === 'cluster' && o.onBackendError === 'host') {
+    throw invalid('options.onBackendError', "'fail' with scope 'cluster' (a host ledger cannot stand in for other nodes' GPUs)", o.onBackendError);
   }
   if (o.onBackendError !== undefined && o.onBackendError !== 'fail' && o.onBackendError !== 'host') {
     throw invalid('options.onBackendError', "'fail' or 'host'", o.onBackendError);
@@ -365,7 +390,8 @@ export interface AcquireOptions {
   /**
    * GPUs the job needs at once, `vramMiB` on each (tensor parallel, a pipeline split over
    * cards): all granted together or none, never one held while it waits for another (1 to 16).
-   * `lease.devices` lists them and CUDA_VISIBLE_DEVICES names them all. Backends local and host.
+   * `lease.devices` lists them and CUDA_VISIBLE_DEVICES names them all. Every backend; with
+   * scope 'cluster', N GPUs of one node.
    * @default 1
    */
   gpus?: number;

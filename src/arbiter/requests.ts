@@ -14,6 +14,7 @@ import type { DeviceBook } from './devices';
 import { Lease, LeaseHolderInfo } from './lease';
 import type { LeaseBook } from './lease-book';
 import { MovingWait } from './moving-wait';
+import { acquireOnPool, type PoolRequestHooks } from './pool-requests';
 import { parseAcquireOptions, type AcquireOptions, type ParsedAcquireOptions } from './options';
 import { SetGrant } from './set-grant';
 import type { ArbiterState } from './state';
@@ -35,6 +36,11 @@ export class Requests {
   /** Waiters that may move between GPUs (multi-GPU only). */
   private readonly waiting = new IntrusiveList<MovingWait<ManagedDevice>>();
   private leaseSeq = 0;
+  private readonly poolHooks: PoolRequestHooks = {
+    nextLeaseSeq: () => ++this.leaseSeq,
+    granted: (lease) => this.granted(lease),
+    failed: (policy, err) => this.failed(policy, err),
+  };
 
   constructor(
     private readonly s: ArbiterState,
@@ -137,6 +143,7 @@ export class Requests {
     // Per-call values win over the task's policy (and over a learned estimate).
     const units = opts.vramMiB ?? (policy.autoVram ? s.learner.estimate(policy.task, policy.vramMiB) : policy.vramMiB);
     const priority = opts.priority ?? policy.priority;
+    if (s.cluster !== null) return acquireOnPool(s, this.book, this.poolHooks, policy, opts, units, priority, mapErrors);
     if (opts.gpus > 1) return this.acquireSetFor(policy, opts, units, priority, mapErrors);
     const dev = this.placeOrThrow(policy, units, priority);
     const maxWait = opts.maxWaitMs ?? policy.maxWaitMs;

@@ -29,6 +29,8 @@ export class ArbiterState {
   readonly alerter: Alerter;
   readonly demand: DemandTracker;
   readonly idle: IdleTracker | null;
+  /** scope 'cluster': the node labels requests select by; null for node scope. */
+  readonly cluster: { labels: Record<string, string> } | null;
   /** Requests waiting in the backend (not yet granted or failed). */
   inflight = 0;
   /** Moves waiters to the GPU that can serve them now (requests.ts). */
@@ -52,6 +54,7 @@ export class ArbiterState {
       (err) => this.warn(err),
     );
     this.demand = new DemandTracker(extra.demandDebounceMs ?? 1000, (e) => events.emit('demand', e));
+    this.cluster = extra.cluster;
     this.idle = extra.idleMs === undefined ? null : new IdleTracker(extra.idleMs, (e) => events.emit('idle', e));
   }
 

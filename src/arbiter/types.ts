@@ -48,4 +48,6 @@ export interface ArbiterExtra {
   criticalLog?: string;
   idleMs?: number;
   demandDebounceMs?: number;
+  /** scope 'cluster': the labels a node must have; null for node scope. */
+  cluster: { labels: Record<string, string> } | null;
 }

@@ -51,6 +51,16 @@ export interface ResourceUse {
 export interface ClusterGpu extends NodeGpu {
   /** null when the resource was never configured in Redis. */
   use: ResourceUse | null;
+  /** Who holds it: each holder's task, job label, host, pid and units. */
+  jobs?: ClusterJob[];
+}
+
+export interface ClusterJob {
+  units: number;
+  task?: string;
+  label?: string;
+  host?: string;
+  pid?: number;
 }
 
 export interface ClusterNodeView extends Omit<LiveNode, 'gpus'> {
@@ -66,4 +76,30 @@ export interface ClusterView {
   nodes: ClusterNodeView[];
   /** Resources configured in the namespace that no live node announces (logical resources, stale GPUs). */
   otherResources: Array<{ resource: string; use: ResourceUse }>;
+  /** The pool's cluster queue (cluster-scope requests that fit no node yet), in grant order. */
+  queue: PoolWaiterView[];
+  /** Redis server ms until which grants on the pool's GPUs wait after a data loss; null: none. */
+  holdUntil: number | null;
+}
+
+/** The node a cluster-scope lease is on, as it registered itself (lease.node). */
+export interface PoolNode {
+  id: string;
+  /** The address the node registered (its `address` option, else its host name). */
+  host: string;
+  labels: Record<string, string>;
+}
+
+/** A waiter of the pool's cluster queue, as `status --redis` shows it. */
+export interface PoolWaiterView {
+  /** 0: next in line. */
+  position: number;
+  /** MiB on each GPU. */
+  units: number;
+  gpus: number;
+  priority: number;
+  labels: Record<string, string>;
+  /** Redis server ms when it joined the queue. */
+  enqueuedAt: number;
+  holder: { leaseId?: string; task?: string; pid?: number; host?: string; label?: string };
 }

@@ -1,7 +1,7 @@
 // The backend contract (docs/design.md "The backend contract"): one interface, three scopes (local,
 // host, redis). The arbiter decides *where* (placement) and *how much* (units); a backend decides
 // *who is next* and keeps the ledger of holders. Shared tests: test/helpers/backend-contract.ts.
-import type { ClusterView } from './cluster';
+import type { ClusterView, PoolNode } from './cluster';
 
 /** Who holds (or waits for) a grant; shown in snapshots and used to attribute NVML usage. */
 export interface HolderInfo {
@@ -79,6 +79,21 @@ export interface AcquireRequest {
  */
 export interface SetRequest extends Omit<AcquireRequest, 'resource'> {
   resources: string[];
+}
+
+/** A cluster-scope request (Backend.acquirePool): `units` on each of `gpus` GPUs of any one node that fits. */
+export interface PoolRequest extends Omit<AcquireRequest, 'resource' | 'queueGroup' | 'queueLimit' | 'revokeAfterMs'> {
+  gpus: number;
+  /** Only nodes whose labels include all of these. */
+  labels: Record<string, string>;
+  placement: 'binpack' | 'spread';
+}
+
+/** What Backend.acquirePool grants: the node, its GPUs, one grant per GPU (releasing any gives all back). */
+export interface PoolGrant {
+  node: PoolNode;
+  gpus: Array<{ index: number; uuid: string | null; name: string | null; resource: string }>;
+  grants: Grant[];
 }
 
 /**
@@ -251,6 +266,11 @@ export interface Backend {
    * without it cannot serve a job that needs several GPUs (the arbiter refuses `gpus` > 1).
    */
   acquireSet?(request: SetRequest): Promise<Grant[]>;
+  /**
+   * Cluster scope (Redis): the ledger itself places the request on any live node's GPUs that fit
+   * and queues it across nodes when none does. Backends without it serve node scope only.
+   */
+  acquirePool?(request: PoolRequest): Promise<PoolGrant>;
   /** Release by token: a wrong token is refused and counted, never applied. Remote: a promise. */
   release(resource: string, token: string): ReleaseResult | Promise<ReleaseResult>;
   /** Takes a hold away: frees its units and aborts its `lost` signal. False if not held. Remote: a promise. */

@@ -6,6 +6,7 @@ import { runDemo } from './demo';
 import { runDoctorCommand } from './doctor';
 import { runExec } from './exec';
 import { runMetricsCommand } from './metrics';
+import { runNodeCommand } from './node';
 import { runStatus } from './status';
 import { runWatch } from './watch';
 
@@ -20,6 +21,7 @@ Commands:
   demo       a simulated ASR/NMT/TTS/repair pipeline on the mock NVML, then a summary
              (--dashboard: shown on the live web dashboard)
   exec       runs a command under a GPU lease: exec [options] -- <command> [args...]
+  node       registers this host's GPUs in a cluster pool on Redis (--redis URL) and keeps them current
   help       this text
 
 Run "gpu-arbiter <command> --help" for a command's options.
@@ -35,6 +37,7 @@ const commands: Record<string, Command> = {
   dashboard: (argv) => runDashboardCommand(argv),
   demo: (argv) => runDemo(argv),
   exec: runExec,
+  node: (argv) => runNodeCommand(argv),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -41,9 +41,9 @@ export async function fakeNode(
   namespace: string,
   nodeId: string,
   sizesMiB: readonly number[],
-  options: { labels?: Record<string, string>; ttlMs?: number; utilPct?: number } = {},
+  options: { labels?: Record<string, string>; ttlMs?: number; utilPct?: number; leaseTtlMs?: number } = {},
 ): Promise<FakeNode> {
-  const leases = await RedisLeases.open({ redis, namespace });
+  const leases = await RedisLeases.open({ redis, namespace, ...(options.leaseTtlMs ? { leaseTtlMs: options.leaseTtlMs } : {}) });
   const snap = stubSnapshot(sizesMiB, options.utilPct ?? 0);
   const registry = await NodeRegistry.start({
     redis,

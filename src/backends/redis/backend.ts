@@ -16,7 +16,7 @@ import { GpuArbiterError, isGpuArbiterError } from '../../errors';
 import { collectCluster, type ClusterView } from './cluster-view';
 import type { RedisTarget } from './connection';
 import { RedisLeases } from './leases';
-import type { LeaseLostEvent, RedisGrant, RedisHolderInfo, RedisLeasesOptions, ResourceSettings } from './types';
+import type { LeaseLostEvent, RedisAcquireRequest, RedisGrant, RedisHolderInfo, RedisLeasesOptions, ResourceSettings } from './types';
 import type {
   AcquireRequest,
   Backend,
@@ -30,6 +30,8 @@ import type {
   ResourceUsage,
   SetRequest,
   GpuIdentity,
+  PoolGrant,
+  PoolRequest,
 } from '../contract';
 import * as os from 'node:os';
 import { inspect } from 'node:util';
@@ -67,6 +69,15 @@ class RedisSetMemberGrant extends RedisBackendGrant {
   private releaseOne(): Promise<boolean> {
     return super.release();
   }
+}
+
+/** Grants of one all-or-nothing request: releasing any member gives the whole set back. */
+function asSet(gs: RedisGrant[]): RedisSetMemberGrant[] {
+  const now = Date.now();
+  const members = gs.map((g) => new RedisSetMemberGrant(g, now));
+  const set = { members, releasing: null };
+  for (const m of members) m.set = set;
+  return members;
 }
 
 /** The contract's HolderInfo of a record read back from Redis (its other fields dropped); '?' when there is none. */
@@ -214,25 +225,35 @@ export class RedisBackend implements Backend {
    * queueGroup/queueLimit do not apply to sets.
    */
   acquireSet(request: SetRequest): Promise<Grant[]> {
+    return this.leases.acquireSet(request.resources, { ...this.requestOf(request), units: request.units }).then(asSet);
+  }
+
+  /**
+   * Cluster scope: any live node's GPUs that fit, placed by Redis (RedisLeases.acquirePool).
+   * Releasing any of the grants gives all back.
+   */
+  acquirePool(request: PoolRequest): Promise<PoolGrant> {
+    return this.leases
+      .acquirePool({ ...this.requestOf(request), units: request.units, gpus: request.gpus, labels: request.labels, placement: request.placement })
+      .then((g) => ({
+        node: g.node,
+        gpus: g.gpus.map((d) => ({ index: d.index, uuid: d.uuid, name: d.name, resource: d.resource })),
+        grants: asSet(g.grants),
+      }));
+  }
+
+  /** The fields of a set or pool request RedisLeases takes as they are. */
+  private requestOf(request: SetRequest | PoolRequest): Omit<RedisAcquireRequest, 'resource' | 'units'> {
     const holder = request.holder;
     const onLost = request.onLost;
-    return this.leases
-      .acquireSet(request.resources, {
-        units: request.units,
-        priority: request.priority,
-        deadline: request.deadline,
-        signal: request.signal,
-        holder: plainHolder(holder),
-        onLost:
-          onLost === undefined ? undefined : (err) => onLost(LOST_REASONS[(err.details.reason as LeaseLostEvent['reason']) ?? 'expired'] ?? 'expired', holder),
-      })
-      .then((gs) => {
-        const now = Date.now();
-        const members = gs.map((g) => new RedisSetMemberGrant(g, now));
-        const set = { members, releasing: null };
-        for (const m of members) m.set = set;
-        return members;
-      });
+    return {
+      priority: request.priority,
+      deadline: request.deadline,
+      signal: request.signal,
+      holder: plainHolder(holder),
+      onLost:
+        onLost === undefined ? undefined : (err) => onLost(LOST_REASONS[(err.details.reason as LeaseLostEvent['reason']) ?? 'expired'] ?? 'expired', holder),
+    };
   }
 
   /**

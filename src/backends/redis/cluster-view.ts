@@ -2,23 +2,29 @@
 // GPU's lease use (capacity, declared by holders, waiting), read from Redis.
 import { GpuArbiterError } from '../../errors';
 import { RedisConnection, checkTarget, type RedisTarget } from './connection';
-import { resourceKeyList, resourceKeys } from './keys';
+import { poolKeyList, resourceKeyList, resourceKeys } from './keys';
 import { checkNamespace } from './limits';
 import { listNodes } from './node-registry';
-import type { ClusterGpu, ClusterNodeView, ClusterView, ResourceUse } from '../cluster';
-import { type UsageTuple, usageOf } from './replies';
+import type { ClusterGpu, ClusterJob, ClusterNodeView, ClusterView, PoolWaiterView, ResourceUse } from '../cluster';
+import { parseJson, type UsageTuple, usageOf } from './replies';
 import { namespaceResources } from './resources';
 import { SCRIPTS } from './scripts';
 
 export type { ClusterGpu, ClusterNodeView, ClusterView, ResourceUse } from '../cluster';
 
-async function resourceUse(conn: RedisConnection, namespace: string, resource: string): Promise<{ use: ResourceUse | null; now: number }> {
+async function resourceUse(conn: RedisConnection, namespace: string, resource: string): Promise<{ use: ResourceUse | null; jobs: ClusterJob[]; now: number }> {
   const reply = (await conn.run(SCRIPTS.inspect, resourceKeyList(resourceKeys(namespace, resource)), [])) as unknown[];
   const u = usageOf(reply[0] as UsageTuple);
   const now = Number(reply[4]);
-  if (u.capacity < 0) return { use: null, now };
+  if (u.capacity < 0) return { use: null, jobs: [], now };
+  const jobs = (reply[1] as Array<[string, string, number]>).map(([, raw]) => {
+    const rec = parseJson(raw) as { u?: number; h?: string };
+    const h = parseJson(rec.h ?? '{}') as Partial<ClusterJob>;
+    return { units: Number(rec.u ?? 0), task: h.task, label: h.label, host: h.host, pid: h.pid };
+  });
   return {
     now,
+    jobs,
     use: {
       capacity: u.capacity,
       external: u.external,
@@ -47,7 +53,7 @@ export async function collectCluster(redis: string | RedisTarget, options: { nam
         const r = await resourceUse(conn, namespace, g.resource);
         now = r.now;
         seen.add(g.resource);
-        gpus.push({ ...g, use: r.use });
+        gpus.push({ ...g, use: r.use, jobs: r.jobs });
       }
       views.push({ ...n, gpus, expiresInMs: 0 });
     }
@@ -59,7 +65,21 @@ export async function collectCluster(redis: string | RedisTarget, options: { nam
       const r = await resourceUse(conn, namespace, resource);
       if (r.use) otherResources.push({ resource, use: r.use });
     }
-    return { namespace, now, nodes: views, otherResources };
+    const pool = (await conn.run(SCRIPTS.poolInspect, poolKeyList(namespace), [])) as [number, number, Array<[string, string]>];
+    const queue = pool[2].map(([, raw], position): PoolWaiterView => {
+      const w = parseJson(raw) as { u?: number; n?: number; p?: number; sel?: unknown; at?: number; h?: string };
+      const labels = w.sel !== null && typeof w.sel === 'object' && !Array.isArray(w.sel) ? (w.sel as Record<string, string>) : {};
+      return {
+        position,
+        units: Number(w.u ?? 0),
+        gpus: Number(w.n ?? 1),
+        priority: Number(w.p ?? 0),
+        labels,
+        enqueuedAt: Number(w.at ?? 0),
+        holder: parseJson(w.h ?? '{}') as PoolWaiterView['holder'],
+      };
+    });
+    return { namespace, now, nodes: views, otherResources, queue, holdUntil: pool[1] > pool[0] ? pool[1] : null };
   } catch (err) {
     if (err instanceof GpuArbiterError) throw err;
     throw new GpuArbiterError('E_BACKEND_UNAVAILABLE', `Could not read the cluster from Redis: ${(err as Error).message}`);
@@ -86,7 +106,18 @@ export function formatCluster(view: ClusterView): string {
       const total = g.totalMiB === null ? 'unknown VRAM' : `${g.totalMiB} MiB`;
       out.push(`  GPU ${g.index}  ${g.name ?? 'unknown name'}  ${total}  resource ${g.resource}${g.error ? `  ERROR ${g.error}` : ''}`);
       out.push(`    use: ${useText(g.use)}`);
+      for (const j of g.jobs ?? [])
+        out.push(`    holder ${j.task ?? '?'}${j.label ? ` [${j.label}]` : ''} ${j.units} MiB  ${j.host ?? '?'} pid ${j.pid ?? '?'}`);
     }
+  }
+  if (view.holdUntil !== null) out.push(`grants wait ${((view.holdUntil - view.now) / 1000).toFixed(1)} s more: Redis lost the pool's data (epoch hold)`);
+  out.push(`cluster queue: ${view.queue.length} waiting`);
+  for (const w of view.queue) {
+    const sel = Object.keys(w.labels).length === 0 ? '' : ` labels ${JSON.stringify(w.labels)}`;
+    const label = w.holder.label ? ` [${w.holder.label}]` : '';
+    out.push(
+      `  #${w.position} ${w.holder.task ?? '?'}${label} ${w.gpus} x ${w.units} MiB priority ${w.priority}${sel}  waiting ${((view.now - w.enqueuedAt) / 1000).toFixed(1)} s  ${w.holder.host ?? '?'}`,
+    );
   }
   if (view.otherResources.length > 0) {
     out.push('other resources:');

@@ -1,6 +1,6 @@
 // The shapes of a cluster-scope request (RedisLeases.acquirePool): any live node's GPUs that fit,
 // placed by Redis in one script (./lua/pool-acquire.ts).
-import type { NodeGpu } from '../cluster';
+import type { NodeGpu, PoolNode } from '../cluster';
 import type { RedisAcquireRequest, RedisGrant } from './types';
 
 export type PoolPlacement = 'binpack' | 'spread';
@@ -14,13 +14,7 @@ export interface RedisPoolRequest extends Omit<RedisAcquireRequest, 'resource' |
   placement?: PoolPlacement;
 }
 
-/** The node a cluster grant is on, as it registered itself. */
-export interface PoolNode {
-  id: string;
-  /** The address the node registered (its `address` option, else its host name). */
-  host: string;
-  labels: Record<string, string>;
-}
+export type { PoolNode } from '../cluster';
 
 export interface RedisPoolGrant {
   node: PoolNode;

@@ -18,6 +18,7 @@ import { NODE_REGISTER } from './lua/node-register';
 import { NODE_UNREGISTER } from './lua/node-unregister';
 import { NS_ADD_RESOURCE } from './lua/ns-add-resource';
 import { POOL_ACQUIRE } from './lua/pool-acquire';
+import { POOL_INSPECT } from './lua/pool-inspect';
 import { POOL_LEAVE } from './lua/pool-leave';
 import { RELEASE } from './lua/release';
 import { RENEW } from './lua/renew';
@@ -53,6 +54,7 @@ export const SCRIPTS = {
   nsAddResource: script('nsAddResource', NS_ADD_RESOURCE),
   poolAcquire: script('poolAcquire', POOL_ACQUIRE),
   poolLeave: script('poolLeave', POOL_LEAVE),
+  poolInspect: script('poolInspect', POOL_INSPECT),
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
