@@ -39,9 +39,9 @@ export function defineLeaseSuite(label: string, env: SuiteTarget): void {
     it('keys of one resource share one hash tag (one cluster slot); so do those of every node of the pool', () => {
       const gpus = ['node-a/gpu0', 'node-a/gpu1', 'node-b/gpu0'].flatMap((r) => resourceKeyList(resourceKeys('prod', r)));
       const keys = [...gpus, ...poolKeyList('prod')];
-      expect(keys).toHaveLength(30);
+      expect(keys).toHaveLength(31);
       for (const k of gpus) expect(k).toMatch(/^gpa:\{prod\}:node-[ab]\/gpu[01]:/);
-      expect(new Set(keys).size).toBe(30);
+      expect(new Set(keys).size).toBe(31);
       const answers = keys.map((k) => env.servers()[0]!.cli('CLUSTER', 'KEYSLOT', k).trim());
       // Only a cluster-mode server answers CLUSTER KEYSLOT.
       if (!answers[0]!.includes('ERR')) expect(new Set(answers).size).toBe(1);

@@ -74,13 +74,14 @@ export function resourceKeyList(k: ResourceKeys): string[] {
 }
 
 /**
- * The keys a script on a pool GPU (a grouped resource) takes after its 8 own (KEYS[9..14]): the
- * node registry, the cluster queue and the pool's epoch (./lua/pool-prelude.ts). Same slot.
+ * The keys a script on a pool GPU (a grouped resource) takes after its 8 own (KEYS[9..15]): the
+ * node registry, the cluster queue, the pool's epoch and its placement hints
+ * (./lua/pool-prelude.ts). Same slot.
  */
 export function poolKeyList(namespace: string): string[] {
   const n = namespaceKeys(namespace);
   const p = poolKeys(namespace);
-  return [n.nodes, n.nodeInfo, p.waiters, p.waiterInfo, p.waiterExpiry, p.meta];
+  return [n.nodes, n.nodeInfo, p.waiters, p.waiterInfo, p.waiterExpiry, p.meta, p.hints];
 }
 
 /** The cluster queue and the pool's state (one slot with the pool's GPUs: `{<ns>}`). */
@@ -93,11 +94,18 @@ export interface PoolKeys {
   waiterExpiry: string;
   /** HASH seq, epoch (server ms the pool's data was created), hold (grants wait until this server ms) */
   meta: string;
+  /**
+   * HASH of placement hints, so one placement reads the pool in one call: resource ->
+   * 'capacity|external|declared|closed|queued|firstExpiry' as of the GPU's last script, and
+   * '{n}<nodeId>' -> the node's labels and GPUs (JSON) as of its last heartbeat. Only hints: a
+   * placement checks the GPUs it picks against their own keys before it grants.
+   */
+  hints: string;
 }
 
 export function poolKeys(namespace: string): PoolKeys {
   const base = `${KEY_PREFIX}:{${keyNamespace(namespace)}}:pool`;
-  return { waiters: `${base}:waiters`, waiterInfo: `${base}:winfo`, waiterExpiry: `${base}:wexp`, meta: `${base}:meta` };
+  return { waiters: `${base}:waiters`, waiterInfo: `${base}:winfo`, waiterExpiry: `${base}:wexp`, meta: `${base}:meta`, hints: `${base}:hints` };
 }
 
 /** Namespace-wide keys (one slot: `{<ns>}`). */

@@ -168,8 +168,7 @@ export class NodeRegistry {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (unregister) {
-      const k = namespaceKeys(this.namespace);
-      await this.conn.run(SCRIPTS.nodeUnregister, [k.nodes, k.nodeInfo], [this.nodeId]).catch(() => undefined);
+      await this.conn.run(SCRIPTS.nodeUnregister, poolKeyList(this.namespace), [this.nodeId]).catch(() => undefined);
     }
     await this.conn.close();
   }

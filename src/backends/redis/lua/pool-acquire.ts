@@ -9,7 +9,7 @@ export const POOL_ACQUIRE = `-- POOL_ACQUIRE: a cluster-scope request: units of 
 -- Queued waiters are granted in order (priority, then arrival; blocked ones keep reservations,
 -- see ./pool-prelude.ts) when a call of the head waiter's owner, or a woken one, places them.
 -- KEYS: poolKeyList() of src/backends/redis/keys.ts
---   1: nodes  2: nodeInfo  3: waiters  4: waiterInfo  5: waiterExpiry  6: meta
+--   1: nodes  2: nodeInfo  3: waiters  4: waiterInfo  5: waiterExpiry  6: meta  7: hints
 -- ARGV:
 --   1: id (the lease token on GPU k is id .. '.' .. k)
 --   2: units (MiB of each GPU)
@@ -103,7 +103,7 @@ local seq = redis.call('HINCRBY', K_PMETA, 'seq', 1) % SPAN
 local score = (PMAX - prio) * SPAN + seq
 -- Fast path: nobody of this priority or higher waits, and it fits now.
 if not poolHeld() and redis.call('ZCOUNT', K_PWAIT, '-inf', '(' .. num(score)) == 0 then
-  local pick = place(w, nodes, {})
+  local pick = verify(w, nodes, {})
   if pick then
     local fences, exp = grantOn(id, w, pick, false)
     w.ok = true
@@ -117,7 +117,9 @@ if w.dl > 0 and w.dl < e then e = w.dl end
 redis.call('HSET', K_PWINFO, id, cjson.encode(w))
 redis.call('ZADD', K_PWAIT, num(score), id)
 redis.call('ZADD', K_PWEXP, num(e), id)
-local mine = poolGrant(id, nodes)
+-- Waiters ahead of it were placed as far as they fit when units were last freed: a new request
+-- behind them places the queue only when it heads it (a placement is the costly part of a call).
+local mine = redis.call('ZRANK', K_PWAIT, id) == 0 and poolGrant(id, nodes) or nil
 if mine then
   local g = cjson.decode(redis.call('HGET', K_PWINFO, id))
   g.ok = true

@@ -3,7 +3,7 @@
 
 export const POOL_INSPECT = `-- POOL_INSPECT: the pool's cluster queue in grant order, and its hold after a data loss. Read only.
 -- KEYS: poolKeyList() of src/backends/redis/keys.ts
---   1: nodes  2: nodeInfo  3: waiters  4: waiterInfo  5: waiterExpiry  6: meta
+--   1: nodes  2: nodeInfo  3: waiters  4: waiterInfo  5: waiterExpiry  6: meta  7: hints
 -- ARGV: none
 -- Returns: {now, hold (server ms; 0: none), {{id, waiterJson}...}}
 local t = redis.call('TIME')

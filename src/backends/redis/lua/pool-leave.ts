@@ -5,7 +5,7 @@ import { POOL_PRELUDE } from './pool-prelude';
 export const POOL_LEAVE = `-- POOL_LEAVE: a cluster-scope waiter gives up (abort, deadline, close). A grant made to it
 -- meanwhile is given back (its GPUs then go to the queue), so nothing is left behind.
 -- KEYS: poolKeyList() of src/backends/redis/keys.ts
---   1: nodes  2: nodeInfo  3: waiters  4: waiterInfo  5: waiterExpiry  6: meta
+--   1: nodes  2: nodeInfo  3: waiters  4: waiterInfo  5: waiterExpiry  6: meta  7: hints
 -- ARGV:
 --   1: id
 -- Returns: 'left' | 'released' | 'gone'

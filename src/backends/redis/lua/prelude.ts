@@ -17,8 +17,9 @@
 //                             {capacity (-1: unknown resource), external, declared, closed (1|0),
 //                              waiting, headPriority (-1: none)}
 //   nextExpiry()              ms until the first holder lease expires, or the pool's hold ends (-1: none)
-// A pool GPU (a grouped resource: a node's `<nodeId>/gpu<i>`) also gets the pool's 6 keys after
-// its own (KEYS[#KEYS-5 ..], poolKeyList() in src/backends/redis/keys.ts; so #KEYS % 8 == 6):
+// A pool GPU (a grouped resource: a node's `<nodeId>/gpu<i>`) also gets the pool's 7 keys after
+// its own (KEYS[#KEYS-6 ..], poolKeyList() in src/backends/redis/keys.ts; so #KEYS % 8 == 7);
+// usage() then also writes the GPU's placement hint (pool:hints, ./pool-prelude.ts):
 //   kickPool()                wakes the owner of the cluster queue's head ('e|id|0'): units
 //                             were freed, its POOL_ACQUIRE places what fits (./pool-acquire.ts)
 //   poolEpoch(known, holdMs)  the pool's epoch, and poolHeld(): grants wait after a data loss
@@ -37,8 +38,12 @@ export const RESOURCE_PRELUDE = `
 local K_META, K_HOLD, K_HEXP, K_WAIT, K_WINFO, K_WEXP, K_FENCE, K_ENDED =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local PMAX, SPAN = ${PRIORITY_MAX}, ${SEQ_SPAN}
-local K_PWAIT, K_PWINFO, K_PMETA
-if #KEYS % 8 == 6 then K_PWAIT, K_PWINFO, K_PMETA = KEYS[#KEYS - 3], KEYS[#KEYS - 2], KEYS[#KEYS] end
+local K_PWAIT, K_PWINFO, K_PMETA, K_PHINTS, RES
+if #KEYS % 8 == 7 then
+  K_PWAIT, K_PWINFO, K_PMETA, K_PHINTS = KEYS[#KEYS - 4], KEYS[#KEYS - 3], KEYS[#KEYS - 1], KEYS[#KEYS]
+  -- This GPU's name: its meta key is <pool prefix><resource>:meta (src/backends/redis/keys.ts).
+  RES = string.sub(K_META, #KEYS[#KEYS - 6] - 4, -6)
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function num(x) return string.format('%.0f', x) end
@@ -190,7 +195,15 @@ local function usage()
     hp = PMAX - math.floor(tonumber(h[2]) / SPAN)
   end
   local out = { tonumber(m[1] or '-1'), tonumber(m[2] or '0'), tonumber(m[3] or '0'), m[4] == '1' and 1 or 0, n, hp }
-  if K_PMETA then out[7] = redis.call('HGET', K_PMETA, 'epoch') or '' end
+  if K_PMETA then
+    out[7] = redis.call('HGET', K_PMETA, 'epoch') or ''
+    if m[1] then
+      local e = redis.call('ZRANGE', K_HEXP, 0, 0, 'WITHSCORES')
+      redis.call('HSET', K_PHINTS, RES, table.concat({ m[1], m[2] or '0', m[3] or '0', out[4], n, e[2] or '-1' }, '|'))
+    else
+      redis.call('HDEL', K_PHINTS, RES)
+    end
+  end
   return out
 end
 
