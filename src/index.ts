@@ -65,6 +65,8 @@ export { NodeRegistry } from './backends/redis/node-registry';
 export type { NodeRegistryOptions, NodeRecord, NodeGpu, LiveNode, SnapshotSource } from './backends/redis/node-registry';
 export { collectCluster, formatCluster } from './backends/redis/cluster-view';
 export type { ClusterView, ClusterNodeView, ClusterGpu, ResourceUse } from './backends/redis/cluster-view';
+export type { ClusterJob, PoolNode, PoolWaiterView } from './backends/cluster';
+export type { RedisPoolGrant, RedisPoolRequest, PoolPlacement } from './backends/redis/pool-types';
 export { HostLedger } from './backends/host/ledger';
 export { HostGrant } from './backends/host/grant';
 export type { HostLostReason } from './backends/host/grant';
