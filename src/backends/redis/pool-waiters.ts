@@ -6,80 +6,35 @@
 // GPU is a lease of its own (token `<id>.<k>` on `<nodeId>/gpu<i>`), held, renewed and released
 // like any other; giving up sends POOL_LEAVE, which also gives back a grant made meanwhile.
 // The rules for late replies are those of ./waiters.ts: never hand out a grant already lost.
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { GpuArbiterError } from '../../errors';
 import type { NodeGpu } from '../cluster';
+import { CallWaiters, type CallWaiting } from './call-waiters';
 import { unavailable } from './connection';
 import type { LeasesCore } from './core';
 import { poolKeyList } from './keys';
 import type { CheckedPoolRequest } from './pool-request';
 import type { PoolNode, RedisPoolGrant } from './pool-types';
-import { abortedError, asUnavailable, parseJson, timeoutError } from './replies';
+import { parseJson, timeoutError } from './replies';
 import type { Releases } from './release';
 import { SCRIPTS } from './scripts';
 import type { HeldLeases } from './held';
-import { MAX_LATE_TRIES, mayRetryLate, pollLater, stopWaiting } from './waiting';
 
-interface PoolWaiting {
-  id: string;
+interface PoolWaiting extends CallWaiting<RedisPoolGrant> {
   p: CheckedPoolRequest;
-  req: CheckedPoolRequest['req'];
-  resolve: (g: RedisPoolGrant) => void;
-  reject: (e: Error) => void;
-  settled: boolean;
-  lastOkAt: number;
-  timer: NodeJS.Timeout | undefined;
-  deadlineTimer: NodeJS.Timeout | undefined;
-  onAbort: (() => void) | undefined;
-  inFlight: boolean;
-  lateTries: number;
-  /** Woken while a call was in flight: call again (placing the queue) once it is back. */
-  again: boolean;
 }
 
-export class PoolWaiters {
-  private readonly waiting = new Map<string, PoolWaiting>();
-
+export class PoolWaiters extends CallWaiters<PoolWaiting, RedisPoolGrant> {
   constructor(
-    private readonly core: LeasesCore,
+    core: LeasesCore,
     private readonly held: HeldLeases,
     private readonly releases: Releases,
-  ) {}
-
-  has(id: string): boolean {
-    return this.waiting.has(id);
+  ) {
+    super(core);
   }
 
   enqueue(p: CheckedPoolRequest): Promise<RedisPoolGrant> {
-    const req = p.req;
-    if (req.signal?.aborted) return Promise.reject(abortedError(req.resource));
-    return new Promise<RedisPoolGrant>((resolve, reject) => {
-      const w: PoolWaiting = {
-        id: randomBytes(16).toString('hex'),
-        p,
-        req,
-        resolve,
-        reject,
-        settled: false,
-        lastOkAt: performance.now(),
-        timer: undefined,
-        deadlineTimer: undefined,
-        onAbort: undefined,
-        inFlight: false,
-        lateTries: 0,
-        again: false,
-      };
-      this.waiting.set(w.id, w);
-      if (req.signal) {
-        w.onAbort = () => this.giveUp(w, abortedError(req.resource));
-        req.signal.addEventListener('abort', w.onAbort, { once: true });
-      }
-      if (req.deadline !== undefined && req.deadline - Date.now() > 0) {
-        w.deadlineTimer = setTimeout(() => this.giveUp(w, timeoutError(req.resource, req.deadline as number)), req.deadline - Date.now());
-      }
-      this.startPoll(w, true, false);
-    });
+    return this.start(p.req, (base) => ({ ...base, p }));
   }
 
   /** Redis woke waiter `id`: place the queue now (or confirm a grant made to it). */
@@ -90,33 +45,11 @@ export class PoolWaiters {
     else this.schedulePoll(w, 0, true);
   }
 
-  recheckAll(): void {
-    for (const w of this.waiting.values()) this.schedulePoll(w, 0, true);
+  protected leave(w: PoolWaiting): Promise<unknown> {
+    return this.releases.leavePool(w.id);
   }
 
-  closeAll(error: (resource: string) => GpuArbiterError): Array<Promise<void>> {
-    const work: Array<Promise<void>> = [];
-    for (const w of [...this.waiting.values()]) {
-      this.settle(w);
-      w.reject(error(w.req.resource));
-      work.push(this.releases.leavePool(w.id));
-    }
-    return work;
-  }
-
-  private startPoll(w: PoolWaiting, first: boolean, placeNow: boolean): void {
-    this.poll(w, first, placeNow).catch((err: unknown) => {
-      w.inFlight = false;
-      if (!w.settled) {
-        this.settle(w);
-        w.reject(asUnavailable(err));
-        void this.releases.leavePool(w.id);
-      }
-      this.core.backendError(err);
-    });
-  }
-
-  private async poll(w: PoolWaiting, first: boolean, placeNow: boolean): Promise<void> {
+  protected async poll(w: PoolWaiting, first: boolean, placeNow: boolean): Promise<void> {
     if (w.settled || w.inFlight) return;
     w.inFlight = true;
     const { req } = w;
@@ -143,16 +76,7 @@ export class PoolWaiters {
       ];
       reply = (await this.core.conn.run(SCRIPTS.poolAcquire, poolKeyList(namespace), args)) as unknown[];
     } catch (err) {
-      w.inFlight = false;
-      if (w.settled) return;
-      // Nothing is granted on a guess (as for one resource, ./waiters.ts).
-      if (first || performance.now() - w.lastOkAt > waiterTtlMs) {
-        this.settle(w);
-        w.reject(asUnavailable(err));
-        void this.releases.leavePool(w.id);
-      } else {
-        this.schedulePoll(w, Math.min(250, pollMs), false);
-      }
+      this.unreached(w, err, first);
       return;
     }
     w.inFlight = false;
@@ -169,12 +93,7 @@ export class PoolWaiters {
       const recheck = Number(reply[2]);
       this.schedulePoll(w, again ? 0 : recheck >= 0 ? Math.min(pollMs, recheck + 5) : pollMs, again);
     } else if (status === 'ended') {
-      this.late(w, 'a lease of the grant ended before it could be confirmed', () => {
-        this.waiting.delete(w.id);
-        w.id = randomBytes(16).toString('hex');
-        this.waiting.set(w.id, w);
-        this.startPoll(w, true, false);
-      });
+      this.late(w, 'a lease of the grant ended before it could be confirmed', () => this.renew(w));
     } else if (status === 'nofit') {
       this.settle(w);
       w.reject(noFit(w, Number(reply[1]), Number(reply[2])));
@@ -224,32 +143,6 @@ export class PoolWaiters {
       );
     }
     w.resolve({ node, gpus, grants });
-  }
-
-  private schedulePoll(w: PoolWaiting, delay: number, placeNow: boolean): void {
-    pollLater(w, delay, () => this.startPoll(w, false, placeNow));
-  }
-
-  private settle(w: PoolWaiting): void {
-    stopWaiting(w);
-    this.waiting.delete(w.id);
-  }
-
-  private late(w: PoolWaiting, detail: string, retry: () => void): void {
-    if (mayRetryLate(w)) {
-      retry();
-      return;
-    }
-    this.settle(w);
-    w.reject(unavailable(`Redis answered too late to hand out a grant of ${w.req.resource} (${detail}; ${MAX_LATE_TRIES + 1} tries)`));
-    void this.releases.leavePool(w.id);
-  }
-
-  private giveUp(w: PoolWaiting, err: GpuArbiterError): void {
-    if (w.settled) return;
-    this.settle(w);
-    w.reject(err);
-    void this.releases.leavePool(w.id);
   }
 }
 
