@@ -50,3 +50,15 @@ export function commandFlags(argv: string[], spec: FlagSpec, help: string, io: C
   }
   return flags;
 }
+
+/** Resolves when the command should stop: io.signal aborts, or (without one) SIGINT or SIGTERM. */
+export function untilStopped(io: CliIo): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (io.signal?.aborted) return resolve();
+    io.signal?.addEventListener('abort', () => resolve(), { once: true });
+    if (io.signal === undefined) {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    }
+  });
+}

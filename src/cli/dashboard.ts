@@ -9,7 +9,7 @@ import { hostSource } from '../dashboard/host-source';
 import { redisSource } from '../dashboard/redis-source';
 import type { DashboardSource } from '../dashboard/types';
 import { GpuMonitor } from '../gpu/monitor';
-import { commandFlags, defaultIo, type CliIo } from './args';
+import { commandFlags, defaultIo, type CliIo, untilStopped } from './args';
 import { intFlag } from './metrics';
 
 const HELP = `Usage: gpu-arbiter dashboard [--port N] [--bind ADDR] [--token T] [--interval MS]
@@ -56,14 +56,7 @@ export async function serveDashboard(
   const host = o.bind.includes(':') ? `[${o.bind}]` : o.bind;
   o.io.err.write(`gpu-arbiter ${o.label}: dashboard at http://${host}:${bound}/\n`);
   o.onListening?.(bound);
-  await new Promise<void>((resolve) => {
-    if (o.io.signal?.aborted) return resolve();
-    o.io.signal?.addEventListener('abort', () => resolve(), { once: true });
-    if (o.io.signal === undefined) {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-    }
-  });
+  await untilStopped(o.io);
   // Open event streams never end by themselves: close them before waiting for the server.
   await handler.close();
   server.closeAllConnections();

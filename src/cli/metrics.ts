@@ -6,7 +6,7 @@ import { readHostLedgers } from '../backends/host/status';
 import { hostFamilies } from './host-metrics';
 import { formatPrometheus, promHandler } from '../metrics/prom-text';
 import { GpuArbiterError } from '../errors';
-import { commandFlags, defaultIo, type CliIo } from './args';
+import { commandFlags, defaultIo, type CliIo, untilStopped } from './args';
 
 const HELP = `Usage: gpu-arbiter metrics [--port N] [--bind ADDR] [--interval MS] [--nvml-lib PATH]
                           [--host-namespace NS] [--once]
@@ -72,14 +72,7 @@ export async function runMetricsCommand(argv: string[], io: CliIo = defaultIo(),
     const bound = (server.address() as { port: number }).port;
     io.err.write(`gpu-arbiter metrics: serving http://${bind}:${bound}/metrics\n`);
     onListening?.(bound);
-    await new Promise<void>((resolve) => {
-      if (io.signal?.aborted) return resolve();
-      io.signal?.addEventListener('abort', () => resolve(), { once: true });
-      if (io.signal === undefined) {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
-      }
-    });
+    await untilStopped(io);
     await new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections?.();
     return 0;

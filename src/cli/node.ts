@@ -6,7 +6,7 @@
 import * as os from 'node:os';
 import { GpuArbiter } from '../arbiter/gpu-arbiter';
 import { GpuArbiterError } from '../errors';
-import { commandFlags, defaultIo, type CliIo } from './args';
+import { commandFlags, defaultIo, type CliIo, untilStopped } from './args';
 import { intFlag } from './metrics';
 
 const HELP = `Usage: gpu-arbiter node --redis URL [--namespace NS] [--node-id ID] [--labels k=v,k=v]
@@ -71,14 +71,7 @@ export async function runNodeCommand(argv: string[], io: CliIo = defaultIo()): P
   try {
     const gpus = arbiter.snapshot().devices.length;
     io.err.write(`gpu-arbiter node: node ${nodeId} in pool ${namespace}: ${gpus} GPU(s) registered, labels ${JSON.stringify(labels)}\n`);
-    await new Promise<void>((resolve) => {
-      if (io.signal?.aborted) return resolve();
-      io.signal?.addEventListener('abort', () => resolve(), { once: true });
-      if (io.signal === undefined) {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
-      }
-    });
+    await untilStopped(io);
   } finally {
     await arbiter.close();
   }
