@@ -48,12 +48,7 @@ export function acquireOnPool(
     placement: s.config.placement,
   };
   const stats = s.metrics.stats(policy.task);
-  s.inflight++;
-  s.idle?.update(true);
-  const settled = (): void => {
-    s.inflight--;
-    s.checkIdle();
-  };
+  const settled = s.waitStarted();
   return backend.acquirePool(request).then(
     (placed) => {
       settled();

@@ -176,12 +176,7 @@ export class Requests {
     else first = backend.tryAcquire?.(request) ?? null;
     if (first !== null && !isPromise(first)) return Promise.resolve(toLease(first, dev, first.waitedMs));
     // Waiting: counted for the idle hook until it settles.
-    s.inflight++;
-    s.idle?.update(true);
-    const settled = (): void => {
-      s.inflight--;
-      s.checkIdle();
-    };
+    const settled = s.waitStarted();
     const grantedAfterWait = (g: Grant, on: ManagedDevice, waitedMs: number): Lease => {
       const lease = toLease(g, on, waitedMs);
       settled();
@@ -228,12 +223,7 @@ export class Requests {
     };
     const env = { CUDA_VISIBLE_DEVICES: devs.map((d) => d.env.CUDA_VISIBLE_DEVICES).join(','), CUDA_DEVICE_ORDER: 'PCI_BUS_ID' as const };
     const stats = s.metrics.stats(policy.task);
-    s.inflight++;
-    s.idle?.update(true);
-    const settled = (): void => {
-      s.inflight--;
-      s.checkIdle();
-    };
+    const settled = s.waitStarted();
     return backend.acquireSet(request).then(
       (grants) => {
         settled();

@@ -73,6 +73,16 @@ export class ArbiterState {
     this.alerter.raise(input);
   }
 
+  /** A request starts waiting in the backend: counted for the idle hook until the returned function is called. */
+  waitStarted(): () => void {
+    this.inflight++;
+    this.idle?.update(true);
+    return () => {
+      this.inflight--;
+      this.checkIdle();
+    };
+  }
+
   /** Tells the idle hook whether this arbiter has a holder or a waiter. */
   checkIdle(): void {
     if (this.idle !== null && !this.closed) this.idle.update(this.leases.size > 0 || this.inflight > 0);
