@@ -1,7 +1,7 @@
 // GpuArbiter with scope 'cluster' (issue 15): a GPU-less service placed on any live node's GPUs by
 // Redis; and `gpu-arbiter node`, the agent that registers a host's GPUs from NVML (here the mock
 // NVML library), as a user runs it: placed on, then SIGKILLed and dropped from the pool.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,18 @@ describe("GpuArbiter scope 'cluster'", () => {
 });
 
 describe('gpu-arbiter node', () => {
+  it.each([
+    [[], '--redis'],
+    [['--redis', 'redis://127.0.0.1:1', '--labels', 'zone'], '--labels'],
+    [['--redis', 'redis://127.0.0.1:1', '--ttl', 'soon'], '--ttl'],
+    [['--redis', 'redis://127.0.0.1:1', '--max-fraction', '2'], '--max-fraction'],
+    [['--redis', 'redis://127.0.0.1:1', '--node'], 'node'],
+  ])('refuses %j with exit code 2 and a message naming %s', (args, named) => {
+    const res = spawnSync(process.execPath, [cli, 'node', ...args], { encoding: 'utf8', timeout: 20_000 });
+    expect(res.status).toBe(2);
+    expect(res.stderr).toContain(named);
+  });
+
   it('registers the GPUs NVML sees; a cluster client is placed on them; SIGKILLed, the node drops out and the lease ends node-lost', async () => {
     const namespace = ns();
     const nvml = MockNvml.create({ devices: [defaultDevice(0, { memoryTotal: 24 * GiB, memoryUsed: 2 * GiB })] });

@@ -55,6 +55,11 @@ export async function runNodeCommand(argv: string[], io: CliIo = defaultIo()): P
   const ttlMs = intFlag('ttl', flags.ttl, 100, 86_400_000, 15_000);
   const intervalMs = intFlag('interval', flags.interval, 10, 3_600_000, 1000);
   const fraction = flags['max-fraction'] === undefined ? 0.95 : Number(flags['max-fraction']);
+  if (!(fraction > 0 && fraction <= 1)) {
+    throw new GpuArbiterError('E_INVALID_ARGUMENT', `Expected a number in (0, 1] for --max-fraction but received ${JSON.stringify(flags['max-fraction'])}`, {
+      field: '--max-fraction',
+    });
+  }
   const libraryPath = flags['nvml-lib'] as string | undefined;
   const address = flags.address as string | undefined;
   const arbiter = await GpuArbiter.create({
