@@ -20,7 +20,7 @@ import type {
   ResourceUsage,
   SetRequest,
 } from '../contract';
-import { cancelSet, grantSet, type LocalGrant, ResourceState, type SetWait, type Waiter } from './queue';
+import { cancelSet, type GrantSink, grantSet, type LocalGrant, ResourceState, type SetWait, Waiter } from './queue';
 
 /** The most resources one all-or-nothing request takes (as the host ledger's kMaxGang). */
 const MAX_SET = 16;
@@ -44,6 +44,8 @@ export class LocalBackend implements Backend {
   private waiterSeq = 0;
   private ownershipViolations = 0;
   private closed = false;
+  /** The resource of the last request (see check()). */
+  private lastState: ResourceState | null = null;
 
   constructor(options: LocalBackendOptions = {}) {
     const o = optionsObject<LocalBackendOptions>('options', options);
@@ -75,10 +77,16 @@ export class LocalBackend implements Backend {
 
   /** Checks a request; throws what acquire() would reject with. */
   private check(request: AcquireRequest): ResourceState {
-    const state = this.resources.get(request.resource);
     if (this.closed) throw new GpuArbiterError('E_CLOSED', 'The backend is closed');
-    if (state === undefined) throw invalid('request.resource', 'a resource declared with setResource()', request.resource);
-    integerInRange('request.units', request.units, 1, Number.MAX_SAFE_INTEGER);
+    // Callers mostly ask for the resource they asked for last: a string compare, not a Map probe.
+    let state = this.lastState;
+    if (state === null || request.resource !== state.name) {
+      state = this.resources.get(request.resource) ?? null;
+      if (state === null) throw invalid('request.resource', 'a resource declared with setResource()', request.resource);
+      this.lastState = state;
+    }
+    const units = request.units;
+    if (!(Number.isSafeInteger(units) && units >= 1)) integerInRange('request.units', units, 1, Number.MAX_SAFE_INTEGER);
     if (typeof request.priority !== 'number' || !Number.isFinite(request.priority)) {
       throw invalid('request.priority', 'a finite number', request.priority);
     }
@@ -95,63 +103,73 @@ export class LocalBackend implements Backend {
 
   /** The grant if it can be had now (see {@link Backend.tryAcquire}); nothing is queued. */
   tryAcquire(request: AcquireRequest): Grant | null {
-    const state = this.check(request);
-    const q = state.queue;
-    const now = Date.now();
-    // Served at once when nobody of equal or higher priority is waiting and it fits now.
-    if (q.length === 0) {
-      if (state.fits(request.units)) return state.grant(request, 0, now);
-      return null;
+    return this.grantNow(this.check(request), request);
+  }
+
+  /** Served at once when nobody of equal or higher priority is waiting and it fits now. */
+  private grantNow(state: ResourceState, request: AcquireRequest): LocalGrant | null {
+    const head = state.queue.head;
+    if (head === null) {
+      // The clock is read only for a grant (it costs as much as the rest of this check).
+      return state.fits(request.units) ? state.grant(request, 0, Date.now()) : null;
     }
-    state.reorder(now);
-    if (q[0]!.eff < request.priority && state.fits(request.units)) return state.grant(request, 0, now);
+    let now = -1;
+    if (state.agingMs !== null) {
+      now = Date.now();
+      state.reorder(now);
+    }
+    if (state.queue.head!.eff < request.priority && state.fits(request.units)) return state.grant(request, 0, now < 0 ? Date.now() : now);
     return null;
   }
 
   acquire(request: AcquireRequest): Promise<Grant> {
-    let state: ResourceState;
     try {
-      const g = this.tryAcquire(request);
+      const state = this.check(request);
+      const g = this.grantNow(state, request);
       if (g !== null) return Promise.resolve(g);
-      state = this.resources.get(request.resource)!;
+      return this.queue(state, request, null) as Promise<Grant>;
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * @internal The arbiter's one trip (src/arbiter/requests.ts): `sink.granted(grant)` returned
+   * at once when granted now, else a promise settled with `sink.granted(grant)` when granted
+   * (or rejected with `sink.failed(err)`), so the caller's promise is the queue's own. Throws
+   * (unmapped) what acquire() would reject with before anything is queued: a bad request, a
+   * deadline already past, a full queue.
+   */
+  acquireInto<T>(request: AcquireRequest, sink: GrantSink<T>): T | Promise<T> {
+    const state = this.check(request);
+    const g = this.grantNow(state, request);
+    if (g !== null) return sink.granted(g);
+    return this.queue(state, request, sink) as Promise<T>;
+  }
+
+  /** Queues a request that cannot be granted now; throws (queues nothing) past its deadline or queue limit. */
+  private queue(state: ResourceState, request: AcquireRequest, sink: GrantSink<unknown> | null): Promise<unknown> {
     const now = Date.now();
-    if (request.deadline !== undefined && request.deadline <= now) {
-      return Promise.reject(waitTimeout(request, 0));
-    }
+    if (request.deadline !== undefined && request.deadline <= now) throw waitTimeout(request, 0);
     if (request.queueGroup !== undefined && request.queueLimit !== undefined) {
       if ((state.groupCounts.get(request.queueGroup) ?? 0) >= request.queueLimit) {
-        return Promise.reject(
-          new GpuArbiterError('E_QUEUE_FULL', `Queue of ${request.queueGroup} is full (queueLimit ${request.queueLimit})`, {
-            task: request.queueGroup,
-            queueLimit: request.queueLimit,
-          }),
-        );
+        throw new GpuArbiterError('E_QUEUE_FULL', `Queue of ${request.queueGroup} is full (queueLimit ${request.queueLimit})`, {
+          task: request.queueGroup,
+          queueLimit: request.queueLimit,
+        });
       }
     }
-    return new Promise<Grant>((resolve, reject) => {
-      const w: Waiter = {
-        request,
-        seq: ++this.waiterSeq,
-        enqueuedAt: now,
-        eff: request.priority,
-        resolve,
-        reject,
-        timer: null,
-        onAbort: null,
-        set: null,
-      };
+    return new Promise((resolve, reject) => {
+      const w = new Waiter(request, ++this.waiterSeq, now, request.priority, resolve, reject, null, sink);
       if (request.deadline !== undefined) {
         w.timer = setTimeout(() => {
-          if (state.dequeue(w)) reject(waitTimeout(request, Date.now() - now));
+          if (state.dequeue(w)) w.fail(waitTimeout(request, Date.now() - now));
         }, request.deadline - now);
       }
       if (request.signal !== undefined) {
         const signal = request.signal;
         w.onAbort = () => {
-          if (state.dequeue(w)) reject(waitAborted(signal));
+          if (state.dequeue(w)) w.fail(waitAborted(signal));
         };
         signal.addEventListener('abort', w.onAbort, { once: true });
       }
@@ -187,17 +205,8 @@ export class LocalBackend implements Backend {
       };
       const set: SetWait = { members: [], resolve, reject: fail, timer: null, onAbort: null, done: false };
       for (const state of states) {
-        const waiter: Waiter = {
-          request: { ...request, resource: state.name },
-          seq,
-          enqueuedAt: now,
-          eff: request.priority,
-          resolve: () => {},
-          reject: fail,
-          timer: null,
-          onAbort: null,
-          set,
-        };
+        // A member never settles alone: grantSet() resolves the set, and its reject is the set's.
+        const waiter = new Waiter({ ...request, resource: state.name }, seq, now, request.priority, () => {}, fail, set, null);
         set.members.push({ state, waiter });
         state.enqueue(waiter);
       }
@@ -260,7 +269,7 @@ export class LocalBackend implements Backend {
           grantedAt: g.grantedAt,
           holder: copyHolder(g.holder),
         })),
-        waiters: s.queue.map((w, position) => ({
+        waiters: s.queue.toArray().map((w, position) => ({
           position,
           units: w.request.units,
           priority: w.request.priority,
@@ -278,8 +287,8 @@ export class LocalBackend implements Backend {
     this.closed = true;
     for (const s of this.resources.values()) {
       s.closed = true; // keeps pump() from granting to the next waiter while the queue empties
-      for (const w of [...s.queue]) {
-        if (s.dequeue(w)) w.reject(new GpuArbiterError('E_CLOSED', `The backend closed while waiting for ${s.name}`));
+      for (const w of s.queue.toArray()) {
+        if (s.dequeue(w)) w.fail(new GpuArbiterError('E_CLOSED', `The backend closed while waiting for ${s.name}`));
       }
       for (const g of s.holders.toArray()) {
         g.release();

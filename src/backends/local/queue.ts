@@ -4,6 +4,7 @@
 // (./backend.ts) is the contract over these.
 import { GpuArbiterError } from '../../errors';
 import { IntrusiveList, type Linked } from '../../util/intrusive-list';
+import { type Queued, WaitQueue } from './wait-queue';
 import type { AcquireRequest, Grant, HolderInfo, LostReason, ResourceUsage } from '../contract';
 
 /** @internal What a ResourceState asks of its backend: the next token number. */
@@ -54,7 +55,9 @@ export class LocalGrant implements Grant, Linked<LocalGrant> {
 
   release(): boolean {
     if (this.released) return false;
-    for (const g of this.siblings ?? [this]) if (!g.released) g.state.free(g);
+    const siblings = this.siblings;
+    if (siblings === null) this.state.free(this);
+    else for (const g of siblings) if (!g.released) g.state.free(g);
     return true;
   }
 
@@ -73,19 +76,59 @@ export class LocalGrant implements Grant, Linked<LocalGrant> {
   }
 }
 
-/** @internal */
-export interface Waiter {
-  readonly request: AcquireRequest;
-  readonly seq: number;
-  readonly enqueuedAt: number;
-  /** Effective priority as of the last reorder (= request.priority without aging). */
-  eff: number;
-  resolve(grant: Grant): void;
-  reject(err: unknown): void;
-  timer: NodeJS.Timeout | null;
-  onAbort: (() => void) | null;
-  /** A member of an all-or-nothing request (one Waiter per resource); null for a single one. */
-  set: SetWait | null;
+/**
+ * @internal Where a grant goes instead of a plain resolve: the arbiter turns it into a Lease (and
+ * a failure into its mapped error) in the step that settles the caller's promise, rather than in
+ * a then() of its own, which cost one more promise and one more microtask per waiter.
+ */
+export interface GrantSink<T> {
+  granted(grant: Grant): T;
+  failed(err: unknown): unknown;
+}
+
+/** @internal One request waiting in one resource's queue (a set has one per resource). */
+export class Waiter implements Queued<Waiter> {
+  prevLink: Waiter | null = null;
+  nextLink: Waiter | null = null;
+  inList = false;
+  timer: NodeJS.Timeout | null = null;
+  onAbort: (() => void) | null = null;
+
+  constructor(
+    readonly request: AcquireRequest,
+    readonly seq: number,
+    readonly enqueuedAt: number,
+    /** Effective priority as of the last reorder (= request.priority without aging). */
+    public eff: number,
+    private readonly resolve: (value: unknown) => void,
+    private readonly reject: (err: unknown) => void,
+    /** A member of an all-or-nothing request (one Waiter per resource); null for a single one. */
+    readonly set: SetWait | null,
+    private readonly sink: GrantSink<unknown> | null,
+  ) {}
+
+  /** Settles the request with its grant (through the sink when there is one). */
+  granted(grant: Grant): void {
+    if (this.sink === null) {
+      this.resolve(grant);
+      return;
+    }
+    let value: unknown;
+    try {
+      value = this.sink.granted(grant);
+    } catch (err) {
+      // Thrown by the arbiter's own bookkeeping or an `acquired` listener: the caller hears it,
+      // and the queue goes on granting (this runs inside pump()).
+      this.reject(err);
+      return;
+    }
+    this.resolve(value);
+  }
+
+  /** Fails the request (through the sink when there is one). */
+  fail(err: unknown): void {
+    this.reject(this.sink === null ? err : this.sink.failed(err));
+  }
 }
 
 /** An all-or-nothing request waiting: granted when every member heads its queue and fits. */
@@ -107,15 +150,15 @@ export class ResourceState implements ResourceUsage {
   fencing = 0;
   // Not a Map by token: no string is built or hashed per grant; release-by-token (rare) scans.
   readonly holders = new IntrusiveList<LocalGrant>();
-  /** Sorted: effective priority descending, then arrival (seq) ascending. */
-  readonly queue: Waiter[] = [];
+  /** Grant order: effective priority descending, then arrival (seq) ascending. */
+  readonly queue = new WaitQueue<Waiter>();
   readonly groupCounts = new Map<string, number>();
 
   constructor(
     readonly name: string,
     private readonly backend: TokenSource,
     /** Ms of waiting per +1 of effective priority; null: strict priorities. */
-    private readonly agingMs: number | null,
+    readonly agingMs: number | null,
   ) {}
 
   get waiting(): number {
@@ -123,9 +166,9 @@ export class ResourceState implements ResourceUsage {
   }
 
   get headPriority(): number | null {
-    if (this.queue.length === 0) return null;
+    if (this.queue.head === null) return null;
     if (this.agingMs !== null) this.reorder(Date.now());
-    return this.queue[0]!.eff;
+    return this.queue.head!.eff;
   }
 
   /**
@@ -135,9 +178,9 @@ export class ResourceState implements ResourceUsage {
    */
   reorder(now: number): void {
     const a = this.agingMs;
-    if (a === null || this.queue.length === 0) return;
+    if (a === null || this.queue.head === null) return;
     for (const w of this.queue) w.eff = w.request.priority + Math.floor((now - w.enqueuedAt) / a);
-    if (this.queue.length > 1) this.queue.sort((x, y) => y.eff - x.eff || x.seq - y.seq);
+    this.queue.resort();
   }
 
   fits(units: number): boolean {
@@ -156,24 +199,29 @@ export class ResourceState implements ResourceUsage {
     g.released = true;
     this.holders.remove(g);
     this.declared -= g.units;
-    if (this.queue.length > 0) this.pump();
+    if (this.queue.head !== null) this.pump();
   }
 
   enqueue(w: Waiter): void {
-    // Insert after the last waiter of the same or higher priority: FIFO within a priority.
+    // After the last waiter of the same or higher priority: FIFO within a priority.
     this.reorder(w.enqueuedAt);
-    let i = this.queue.length - 1;
-    while (i >= 0 && this.queue[i]!.eff < w.eff) i--;
-    this.queue.splice(i + 1, 0, w);
+    this.queue.insert(w);
     const g = w.request.queueGroup;
     if (g !== undefined) this.groupCounts.set(g, (this.groupCounts.get(g) ?? 0) + 1);
   }
 
-  /** Removes a waiter (granted, timed out, aborted); true if it was there. */
+  /** Removes a waiter (timed out, aborted, closed, part of a set that gave up); true if it was there. */
   dequeue(w: Waiter): boolean {
-    const i = this.queue.indexOf(w);
-    if (i < 0) return false;
-    this.queue.splice(i, 1);
+    const wasHead = this.queue.head === w;
+    if (!this.take(w)) return false;
+    // The head may have been the one blocking everyone behind it (with aging, any may be).
+    if (wasHead || this.agingMs !== null) this.pump();
+    return true;
+  }
+
+  /** Takes a waiter out of the queue and undoes its wiring (timer, abort listener, group count). */
+  private take(w: Waiter): boolean {
+    if (!this.queue.remove(w)) return false;
     if (w.timer !== null) clearTimeout(w.timer);
     if (w.onAbort !== null) w.request.signal?.removeEventListener('abort', w.onAbort);
     const g = w.request.queueGroup;
@@ -182,34 +230,34 @@ export class ResourceState implements ResourceUsage {
       if (n === 0) this.groupCounts.delete(g);
       else this.groupCounts.set(g, n);
     }
-    // The head may have been the one blocking everyone behind it (with aging, any may be).
-    if (i === 0 || this.agingMs !== null) this.pump();
     return true;
   }
 
   /** Grants waiters in strict order while the head fits (no backfill: a big head is never starved). */
   pump(): void {
-    const now = Date.now();
-    this.reorder(now);
-    while (this.queue.length > 0) {
-      const head = this.queue[0]!;
+    let now = -1;
+    if (this.agingMs !== null) {
+      now = Date.now();
+      this.reorder(now);
+    }
+    for (let head = this.queue.head; head !== null; head = this.queue.head) {
       if (head.set !== null) {
+        if (now < 0) now = Date.now();
         // All of the set or nobody here (the host ledger's rule, native/host/ledger_gang.cc).
         if (!grantSet(head.set, now)) return;
         continue;
       }
       if (!this.fits(head.request.units)) return;
-      this.queue.shift();
-      if (head.timer !== null) clearTimeout(head.timer);
-      if (head.onAbort !== null) head.request.signal?.removeEventListener('abort', head.onAbort);
-      const g = head.request.queueGroup;
-      if (g !== undefined) {
-        const n = (this.groupCounts.get(g) ?? 1) - 1;
-        if (n === 0) this.groupCounts.delete(g);
-        else this.groupCounts.set(g, n);
-      }
-      head.resolve(this.grant(head.request, now - head.enqueuedAt, now));
+      // One clock read per pump, and none when the head does not fit.
+      if (now < 0) now = Date.now();
+      this.take(head);
+      head.granted(this.grant(head.request, now - head.enqueuedAt, now));
     }
+  }
+
+  /** @internal Takes a set member off the head of this queue (grantSet has checked it is the head). */
+  shiftSetMember(w: Waiter): void {
+    this.queue.remove(w);
   }
 }
 
@@ -218,13 +266,13 @@ export function grantSet(set: SetWait, now: number): boolean {
   if (set.done) return false;
   for (const { state, waiter } of set.members) {
     state.reorder(now);
-    if (state.queue[0] !== waiter || !state.fits(waiter.request.units)) return false;
+    if (state.queue.head !== waiter || !state.fits(waiter.request.units)) return false;
   }
   set.done = true;
   if (set.timer !== null) clearTimeout(set.timer);
   if (set.onAbort !== null) set.members[0]!.waiter.request.signal?.removeEventListener('abort', set.onAbort);
   const grants = set.members.map(({ state, waiter }) => {
-    state.queue.shift();
+    state.shiftSetMember(waiter);
     return state.grant(waiter.request, now - waiter.enqueuedAt, now);
   });
   for (const g of grants) g.siblings = grants;
