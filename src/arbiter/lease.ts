@@ -100,11 +100,18 @@ export class Lease implements AsyncDisposable, Disposable {
     /** Every GPU of the lease (one, or `gpus` of them), in CUDA_VISIBLE_DEVICES order. */
     devices?: readonly LeaseDevice[],
   ) {
-    this.devices = devices ?? [device];
+    this.devicesList = devices ?? null;
   }
 
+  // Made on first read for a one-GPU lease: most holders never look, and an array per grant
+  // showed in the uncontended acquire+release (bench/local-contention.js).
+  private devicesList: readonly LeaseDevice[] | null;
+
   /** Every GPU of the lease, in CUDA_VISIBLE_DEVICES order (`device` is the first). */
-  readonly devices: readonly LeaseDevice[];
+  get devices(): readonly LeaseDevice[] {
+    if (this.devicesList === null) this.devicesList = [this.device];
+    return this.devicesList;
+  }
 
   /** scope 'cluster': the node the GPUs are on (send the job there); null for this node's GPUs. */
   node: PoolNode | null = null;

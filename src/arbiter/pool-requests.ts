@@ -48,10 +48,10 @@ export function acquireOnPool(
     placement: s.config.placement,
   };
   const stats = s.metrics.stats(policy.task);
-  const settled = s.waitStarted();
+  s.waitStarted();
   return backend.acquirePool(request).then(
     (placed) => {
-      settled();
+      s.waitEnded();
       const grant = new SetGrant(placed.grants);
       const devices: LeaseDevice[] = placed.gpus.map((g) => ({ index: g.index, uuid: g.uuid, name: g.name }));
       // On the node the job is sent to, CUDA numbers GPUs its own way: name them by UUID.
@@ -63,7 +63,7 @@ export function acquireOnPool(
       return hooks.granted(lease);
     },
     (err: unknown) => {
-      settled();
+      s.waitEnded();
       if (isGpuArbiterError(err, 'E_DOES_NOT_FIT')) {
         const largest = Number(err.details.largestCapacity);
         s.demand.note(policy.task, units, Number.isFinite(largest) && largest >= 0 ? largest : null, 'too-small');

@@ -1,7 +1,8 @@
 // The request path: one acquire() or run() from the caller's arguments to a Lease - place it on
 // a GPU, hand it to the backend once, wrap the grant - and the busy policies that decide what a
 // miss means. Waiters on a multi-GPU host may move to the GPU that frees first (rebalance).
-import type { AcquireRequest, Grant, ResourceView, SetRequest } from '../backends/contract';
+import type { AcquireRequest, Backend, Grant, ResourceView, SetRequest } from '../backends/contract';
+import type { AcquiresInto } from '../backends/local/backend';
 import { waitTimeout } from '../backends/wait-errors';
 import { GpuArbiterError, isGpuArbiterError } from '../errors';
 import { estimateWait } from '../observe/eta';
@@ -12,6 +13,7 @@ import { IntrusiveList } from '../util/intrusive-list';
 import { invalid, MAX_TIMER_MS, nonEmptyString } from '../util/validate';
 import type { DeviceBook } from './devices';
 import { Lease, LeaseHolderInfo } from './lease';
+import { LeaseRequest, type LeaseRequestHooks } from './lease-request';
 import type { LeaseBook } from './lease-book';
 import { MovingWait } from './moving-wait';
 import { acquireOnPool, type PoolRequestHooks } from './pool-requests';
@@ -36,6 +38,17 @@ export class Requests {
   /** Waiters that may move between GPUs (multi-GPU only). */
   private readonly waiting = new IntrusiveList<MovingWait<ManagedDevice>>();
   private leaseSeq = 0;
+  private readonly leaseHooks: LeaseRequestHooks = {
+    lease: (r, grant, on, waitedMs) => {
+      const s = this.s;
+      const { policy } = r;
+      const lease = new Lease(r.holder, policy.task, on.info, on.env, r.units, r.pid, grant, waitedMs, policy, r.stats, this.book.release);
+      s.leases.add(lease);
+      if (policy.holdMaxMs !== null) armWatchdog(lease, policy.holdMaxMs, this.book.watchdog);
+      return this.granted(lease, r.settlesInLedger && r.waiting);
+    },
+    failed: (policy, err) => this.failed(policy, err),
+  };
   private readonly poolHooks: PoolRequestHooks = {
     nextLeaseSeq: () => ++this.leaseSeq,
     granted: (lease) => this.granted(lease),
@@ -161,34 +174,34 @@ export class Requests {
       onLost: this.book.lost,
       revokeAfterMs: revokeAfter(policy),
     };
-    const stats = s.metrics.stats(policy.task);
-    const toLease = (grant: Grant, on: ManagedDevice, waitedMs: number): Lease => {
-      const lease = new Lease(holder, policy.task, on.info, on.env, units, opts.pid, grant, waitedMs, policy, stats, this.book.release);
-      s.leases.add(lease);
-      if (policy.holdMaxMs !== null) armWatchdog(lease, policy.holdMaxMs, this.book.watchdog);
-      return this.granted(lease);
-    };
-    const backend = s.backend;
+    const r = new LeaseRequest(this.leaseHooks, s, policy, holder, units, opts.pid, s.metrics.stats(policy.task), dev, mapErrors);
+    const backend = s.backend as Backend & Partial<AcquiresInto>;
     const movable = this.devices.list.length > 1;
     // One trip to the ledger: granted at once (a Grant), or queued by the same call (a promise).
-    let first: Grant | Promise<Grant> | null;
-    if (!movable && backend.acquireOrQueue !== undefined) first = backend.acquireOrQueue(request);
-    else first = backend.tryAcquire?.(request) ?? null;
-    if (first !== null && !isPromise(first)) return Promise.resolve(toLease(first, dev, first.waitedMs));
-    // Waiting: counted for the idle hook until it settles.
-    const settled = s.waitStarted();
-    const grantedAfterWait = (g: Grant, on: ManagedDevice, waitedMs: number): Lease => {
-      const lease = toLease(g, on, waitedMs);
-      settled();
-      return lease;
-    };
-    const failedAfterWait = (err: unknown): never => {
-      settled();
-      throw mapErrors ? this.failed(policy, err) : err;
-    };
-    const waiting = movable
-      ? this.waitMovable(dev, request, opts.signal, grantedAfterWait).then(undefined, failedAfterWait)
-      : (first ?? backend.acquire(request)).then((g) => grantedAfterWait(g, dev, g.waitedMs), failedAfterWait);
+    let waiting: Promise<Lease>;
+    if (!movable && backend.acquireInto !== undefined) {
+      // In-process ledger: it makes the lease itself, at once or when the waiter is granted.
+      const now = backend.acquireInto(request, r);
+      if (!isPromise(now)) return Promise.resolve(now);
+      s.waitStarted();
+      r.waiting = true;
+      r.settlesInLedger = true;
+      waiting = now;
+    } else {
+      let first: Grant | Promise<Grant> | null;
+      if (!movable && backend.acquireOrQueue !== undefined) first = backend.acquireOrQueue(request);
+      else first = backend.tryAcquire?.(request) ?? null;
+      if (first !== null && !isPromise(first)) return Promise.resolve(r.granted(first));
+      // Waiting: counted for the idle hook until it settles.
+      s.waitStarted();
+      r.waiting = true;
+      const failed = (err: unknown): never => {
+        throw r.failed(err);
+      };
+      waiting = movable
+        ? this.waitMovable(dev, request, opts.signal, r).then(undefined, failed)
+        : (first ?? backend.acquire(request)).then((g) => r.granted(g), failed);
+    }
     if (s.events.listenerCount('waiting') > 0) {
       // The backend has queued it by now (in-process ledgers queue synchronously).
       const id = holder.leaseId;
@@ -223,10 +236,10 @@ export class Requests {
     };
     const env = { CUDA_VISIBLE_DEVICES: devs.map((d) => d.env.CUDA_VISIBLE_DEVICES).join(','), CUDA_DEVICE_ORDER: 'PCI_BUS_ID' as const };
     const stats = s.metrics.stats(policy.task);
-    const settled = s.waitStarted();
+    s.waitStarted();
     return backend.acquireSet(request).then(
       (grants) => {
-        settled();
+        s.waitEnded();
         const grant = new SetGrant(grants);
         const info = devs.map((d) => d.info);
         const lease = new Lease(holder, policy.task, info[0]!, env, units, opts.pid, grant, grant.waitedMs, policy, stats, this.book.release, info);
@@ -235,7 +248,7 @@ export class Requests {
         return this.granted(lease);
       },
       (err: unknown) => {
-        settled();
+        s.waitEnded();
         throw mapErrors ? this.failed(policy, err) : err;
       },
     );
@@ -291,12 +304,7 @@ export class Requests {
    * Waits on `dev` while letting rebalance() move the waiter to a GPU that frees up first, or
    * away from one that is lost. Multi-GPU only: with one GPU there is nowhere to move to.
    */
-  private waitMovable(
-    dev: ManagedDevice,
-    request: AcquireRequest,
-    userSignal: AbortSignal | undefined,
-    toLease: (grant: Grant, on: ManagedDevice, waitedMs: number) => Lease,
-  ): Promise<Lease> {
+  private waitMovable(dev: ManagedDevice, request: AcquireRequest, userSignal: AbortSignal | undefined, r: LeaseRequest): Promise<Lease> {
     const w = new MovingWait(dev, request, Date.now(), userSignal);
     w.request = { ...request, signal: w.controller.signal };
     const onUserAbort = (): void => w.controller.abort(userSignal!.reason);
@@ -312,7 +320,7 @@ export class Requests {
           done();
           // A grant can land in the same tick as a move: the grant's resource says where it is.
           const on = this.devices.byResource(grant.resource) ?? w.device;
-          const lease = toLease(grant, on, Date.now() - w.startedAt);
+          const lease = r.grantedOn(grant, on, Date.now() - w.startedAt);
           this.rebalance();
           return lease;
         },
@@ -361,12 +369,27 @@ export class Requests {
     if (best !== null && bestTo !== null) best.moveTo(bestTo, bestTo.resource);
   }
 
-  private granted(lease: Lease): Lease {
+  /**
+   * Counts a grant and emits `acquired`. `inRelease`: granted by the in-process ledger inside
+   * another holder's release() (LeaseRequest.settlesInLedger); listeners then hear it in a
+   * microtask, after that release's own `released`, as they did when a then() made the lease.
+   */
+  private granted(lease: Lease, inRelease = false): Lease {
     const stats = lease.stats;
     stats.outcomes.acquired++;
     stats.wait.observe(lease.waitedMs / 1000);
-    this.s.idle?.update(true);
-    this.s.events.emit('acquired', lease);
+    const s = this.s;
+    s.idle?.update(true);
+    if (!inRelease) s.events.emit('acquired', lease);
+    else if (s.events.listenerCount('acquired') > 0) {
+      queueMicrotask(() => {
+        try {
+          s.events.emit('acquired', lease);
+        } catch (err) {
+          s.warn(err); // the caller has its lease already: a throwing listener is reported
+        }
+      });
+    }
     return lease;
   }
 

@@ -73,14 +73,16 @@ export class ArbiterState {
     this.alerter.raise(input);
   }
 
-  /** A request starts waiting in the backend: counted for the idle hook until the returned function is called. */
-  waitStarted(): () => void {
+  /** A request starts waiting in the backend: counted for the idle hook until waitEnded(). */
+  waitStarted(): void {
     this.inflight++;
     this.idle?.update(true);
-    return () => {
-      this.inflight--;
-      this.checkIdle();
-    };
+  }
+
+  /** A request counted by waitStarted() was granted or failed. */
+  waitEnded(): void {
+    this.inflight--;
+    this.checkIdle();
   }
 
   /** Tells the idle hook whether this arbiter has a holder or a waiter. */

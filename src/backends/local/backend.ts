@@ -25,6 +25,11 @@ import { cancelSet, type GrantSink, grantSet, type LocalGrant, ResourceState, ty
 /** The most resources one all-or-nothing request takes (as the host ledger's kMaxGang). */
 const MAX_SET = 16;
 
+/** @internal A backend that settles the caller's promise through a sink (see LocalBackend.acquireInto). */
+export interface AcquiresInto {
+  acquireInto<T>(request: AcquireRequest, sink: GrantSink<T>): T | Promise<T>;
+}
+
 /** Options of {@link LocalBackend}. */
 export interface LocalBackendOptions {
   /**
@@ -36,7 +41,7 @@ export interface LocalBackendOptions {
 }
 
 /** Backend for one JS isolate: priority order, FIFO within a priority, deadlines, abort, queue limits. */
-export class LocalBackend implements Backend {
+export class LocalBackend implements Backend, AcquiresInto {
   readonly kind = 'local';
   private readonly agingMs: number | null;
   private readonly resources = new Map<string, ResourceState>();
