@@ -5,35 +5,55 @@
 
 const KEEP = 64;
 
+/**
+ * The last KEEP values, overwritten in a ring: record() runs on every release, and pushing onto
+ * an array and shift()ing the oldest off measured as a tenth of the uncontended acquire+release
+ * (bench/local-contention.js).
+ */
+class Recent {
+  private readonly values = new Float64Array(KEEP);
+  private next = 0;
+  size = 0;
+
+  push(v: number): void {
+    this.values[this.next] = v;
+    this.next = this.next === KEEP - 1 ? 0 : this.next + 1;
+    if (this.size < KEEP) this.size++;
+  }
+
+  /** The values, in no particular order. */
+  toArray(): number[] {
+    return Array.from(this.values.subarray(0, this.size));
+  }
+}
+
 /** @internal Recent hold times per task (ms). */
 export class HoldHistory {
-  private readonly byTask = new Map<string, number[]>();
-  private readonly all: number[] = [];
+  private readonly byTask = new Map<string, Recent>();
+  private readonly all = new Recent();
 
   record(task: string, heldMs: number): void {
     let list = this.byTask.get(task);
     if (list === undefined) {
-      list = [];
+      list = new Recent();
       this.byTask.set(task, list);
     }
     list.push(heldMs);
-    if (list.length > KEEP) list.shift();
     this.all.push(heldMs);
-    if (this.all.length > KEEP) this.all.shift();
   }
 
   /** Median recent hold of `task`; of any task when it has none; null with no history at all. */
   expected(task: string): number | null {
     const list = this.byTask.get(task);
-    const src = list !== undefined && list.length > 0 ? list : this.all;
-    if (src.length === 0) return null;
-    const sorted = [...src].sort((a, b) => a - b);
+    const src = list !== undefined && list.size > 0 ? list : this.all;
+    if (src.size === 0) return null;
+    const sorted = src.toArray().sort((a, b) => a - b);
     return sorted[Math.floor(sorted.length / 2)]!;
   }
 
   /** How many holds of `task` the estimate rests on. */
   samples(task: string): number {
-    return this.byTask.get(task)?.length ?? 0;
+    return this.byTask.get(task)?.size ?? 0;
   }
 }
 
