@@ -267,7 +267,7 @@ export class LocalBackend implements Backend, AcquiresInto {
         external: s.external,
         closed: s.closed,
         declared: s.declared,
-        holders: [...s.holders].map((g) => ({
+        holders: byFencing(s.holders.toArray()).map((g) => ({
           token: g.token,
           fencingToken: g.fencingToken,
           units: g.units,
@@ -295,12 +295,17 @@ export class LocalBackend implements Backend, AcquiresInto {
       for (const w of s.queue.toArray()) {
         if (s.dequeue(w)) w.fail(new GpuArbiterError('E_CLOSED', `The backend closed while waiting for ${s.name}`));
       }
-      for (const g of s.holders.toArray()) {
+      for (const g of byFencing(s.holders.toArray())) {
         g.release();
         g.markLost('backend-closed');
       }
     }
   }
+}
+
+/** Holders in grant order (HolderSet does not keep it). */
+function byFencing(grants: LocalGrant[]): LocalGrant[] {
+  return grants.sort((a, b) => a.fencingToken - b.fencingToken);
 }
 
 /** A plain copy; reads the fields (a holder may compute leaseId in a getter). */

@@ -3,7 +3,8 @@
 // within a priority, optional aging, no backfill past a head that does not fit. LocalBackend
 // (./backend.ts) is the contract over these.
 import { GpuArbiterError } from '../../errors';
-import { IntrusiveList, type Linked } from '../../util/intrusive-list';
+import type { Linked } from '../../util/intrusive-list';
+import { HolderSet } from './holder-set';
 import { type Queued, WaitQueue } from './wait-queue';
 import type { AcquireRequest, Grant, HolderInfo, LostReason, ResourceUsage } from '../contract';
 
@@ -149,7 +150,7 @@ export class ResourceState implements ResourceUsage {
   declared = 0;
   fencing = 0;
   // Not a Map by token: no string is built or hashed per grant; release-by-token (rare) scans.
-  readonly holders = new IntrusiveList<LocalGrant>();
+  readonly holders = new HolderSet<LocalGrant>();
   /** Grant order: effective priority descending, then arrival (seq) ascending. */
   readonly queue = new WaitQueue<Waiter>();
   readonly groupCounts = new Map<string, number>();
