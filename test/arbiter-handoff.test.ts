@@ -1,13 +1,15 @@
 // Handoff between holders through the in-process ledger: the waiter's lease is made inside the
 // releasing holder's release() (src/arbiter/lease-request.ts), yet events keep their order and
 // the waiting count (idle hook) and metrics stay right.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GpuArbiter } from '../src/arbiter/gpu-arbiter';
 import type { Lease } from '../src/arbiter/lease';
+import { LocalBackend } from '../src/backends/local/backend';
 import { fakeGpus, GiB } from './helpers/fake-monitor';
 
 let arbiter: GpuArbiter | undefined;
 afterEach(async () => {
+  vi.restoreAllMocks();
   await arbiter?.close();
 });
 
@@ -23,6 +25,8 @@ async function make(idleMs?: number): Promise<GpuArbiter> {
 
 describe('GpuArbiter handoff (in-process ledger)', () => {
   it('a waiter granted by a release: released before acquired, then the caller has its lease', async () => {
+    // The arbiter finds the one-trip path structurally: make sure it takes it.
+    const into = vi.spyOn(LocalBackend.prototype, 'acquireInto');
     const a = await make();
     const seen: string[] = [];
     a.on('acquired', (l: Lease) => seen.push(`acquired ${l.id}`));
@@ -39,6 +43,7 @@ describe('GpuArbiter handoff (in-process ledger)', () => {
     expect(seen).toEqual([`acquired ${first.id}`, `released ${first.id}`, 'release returned', `acquired ${second.id}`, `caller has ${second.id}`]);
     expect(second.fencingToken).toBeGreaterThan(first.fencingToken);
     expect(second.waitedMs).toBeGreaterThanOrEqual(0);
+    expect(into).toHaveBeenCalledTimes(2);
     void second.release();
   });
 

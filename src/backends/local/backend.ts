@@ -41,7 +41,7 @@ export interface LocalBackendOptions {
 }
 
 /** Backend for one JS isolate: priority order, FIFO within a priority, deadlines, abort, queue limits. */
-export class LocalBackend implements Backend, AcquiresInto {
+export class LocalBackend implements Backend {
   readonly kind = 'local';
   private readonly agingMs: number | null;
   private readonly resources = new Map<string, ResourceState>();
