@@ -76,3 +76,22 @@ describe('LocalBackend.acquireInto (the arbiter one trip)', () => {
     expect(b.release('r', snap.holders.find((h) => h.holder.leaseId === 'b')!.token)).toBe('released');
   });
 });
+
+describe('LocalBackend.acquireInto failures', () => {
+  it('a sink whose failed() throws (a throwing timeout listener) rejects the caller with that, nothing escapes the timer', async () => {
+    const b = new LocalBackend();
+    b.setResource('r', { capacity: 1 });
+    const held = b.acquireInto(req('a'), sink([])) as { grant: Grant };
+    const throwing: GrantSink<unknown> = {
+      granted: (g) => g,
+      failed: () => {
+        throw new Error('listener broke');
+      },
+    };
+    const waiter = b.acquireInto({ ...req('b'), deadline: Date.now() + 10 }, throwing) as Promise<unknown>;
+    await expect(waiter).rejects.toThrow('listener broke');
+    expect(b.usage('r')).toMatchObject({ waiting: 0 });
+    held.grant.release();
+    expect(b.usage('r')).toMatchObject({ declared: 0 });
+  });
+});

@@ -128,7 +128,19 @@ export class Waiter implements Queued<Waiter> {
 
   /** Fails the request (through the sink when there is one). */
   fail(err: unknown): void {
-    this.reject(this.sink === null ? err : this.sink.failed(err));
+    if (this.sink === null) {
+      this.reject(err);
+      return;
+    }
+    let mapped: unknown;
+    try {
+      mapped = this.sink.failed(err);
+    } catch (thrown) {
+      // A throwing `timeout` listener, say: this runs in a timer, an abort listener or close(),
+      // where a throw would escape; the caller hears it instead.
+      mapped = thrown;
+    }
+    this.reject(mapped);
   }
 }
 
@@ -258,7 +270,7 @@ export class ResourceState implements ResourceUsage {
 
   /** @internal Takes a set member off the head of this queue (grantSet has checked it is the head). */
   shiftSetMember(w: Waiter): void {
-    this.queue.remove(w);
+    this.take(w);
   }
 }
 
