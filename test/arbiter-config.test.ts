@@ -94,6 +94,19 @@ describe('GpuArbiter.configure', () => {
     expect((await waiter).task).toBe('TTS');
   });
 
+  it('the next request of the task asked for last uses its new policy', async () => {
+    const a = await make({ policies: { ASR: { priority: 90, vramMiB: 12 * GiB } } });
+    const first = await a.acquire('ASR');
+    expect(first.vramMiB).toBe(12 * GiB);
+    await first.release();
+    await a.configure({ policies: { ASR: { priority: 10, vramMiB: 3 * GiB } } });
+    const second = await a.acquire('ASR');
+    expect([second.vramMiB, second.policy.priority]).toEqual([3 * GiB, 10]);
+    await second.release();
+    // Counted under the one task either way.
+    expect(a.metrics().find((f) => f.name === 'gpu_arbiter_acquire_total')!.samples).toEqual([{ labels: { task: 'ASR', outcome: 'acquired' }, value: 2 }]);
+  });
+
   it('applies a new maxFraction to capacities at once', async () => {
     const a = await make();
     await a.configure({ maxFraction: 0.5 });

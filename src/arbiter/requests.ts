@@ -5,6 +5,7 @@ import type { AcquireRequest, Backend, Grant, ResourceView, SetRequest } from '.
 import type { AcquiresInto } from '../backends/local/backend';
 import { waitTimeout } from '../backends/wait-errors';
 import { GpuArbiterError, isGpuArbiterError } from '../errors';
+import type { TaskStats } from '../metrics/counters';
 import { estimateWait } from '../observe/eta';
 import { classifyFailure } from '../policy/outcome';
 import { place, placeSet, type Placement } from '../policy/placement';
@@ -17,7 +18,7 @@ import { LeaseRequest, type LeaseRequestHooks } from './lease-request';
 import type { LeaseBook } from './lease-book';
 import { MovingWait } from './moving-wait';
 import { acquireOnPool, type PoolRequestHooks } from './pool-requests';
-import { parseAcquireOptions, type AcquireOptions, type ParsedAcquireOptions } from './options';
+import { parseAcquireOptions, type AcquireOptions, type ArbiterConfig, type ParsedAcquireOptions } from './options';
 import { SetGrant } from './set-grant';
 import type { ArbiterState } from './state';
 import type { ManagedDevice, QueuePosition, RunOptions, RunResult } from './types';
@@ -38,6 +39,16 @@ export class Requests {
   /** Waiters that may move between GPUs (multi-GPU only). */
   private readonly waiting = new IntrusiveList<MovingWait<ManagedDevice>>();
   private leaseSeq = 0;
+  // The task asked for last, under the config in force then: most callers ask for the same few
+  // tasks, and two Map probes per acquire (policy, counters) showed in bench/local-contention.js.
+  // A task's counters live as long as the arbiter, so they never go stale; configure() replaces
+  // the config object, which invalidates the policy.
+  private last: { task: string | null; config: ArbiterConfig | null; policy: TaskPolicy | null; stats: TaskStats | null } = {
+    task: null,
+    config: null,
+    policy: null,
+    stats: null,
+  };
   private readonly leaseHooks: LeaseRequestHooks = {
     lease: (r, grant, on, waitedMs) => {
       const s = this.s;
@@ -64,8 +75,13 @@ export class Requests {
   }
 
   policy(task: string): TaskPolicy {
-    const p = this.s.config.policies.get(task);
-    if (p !== undefined) return p;
+    const config = this.s.config;
+    if (task === this.last.task && config === this.last.config) return this.last.policy!;
+    const p = config.policies.get(task);
+    if (p !== undefined) {
+      this.last = { task, config, policy: p, stats: this.s.metrics.stats(task) };
+      return p;
+    }
     nonEmptyString('task', task);
     throw new GpuArbiterError('E_UNKNOWN_TASK', `Unknown task ${JSON.stringify(task)}; configured: ${[...this.s.config.policies.keys()].join(', ')}`, {
       task,
@@ -174,7 +190,8 @@ export class Requests {
       onLost: this.book.lost,
       revokeAfterMs: revokeAfter(policy),
     };
-    const r = new LeaseRequest(this.leaseHooks, s, policy, holder, units, opts.pid, s.metrics.stats(policy.task), dev, mapErrors);
+    const stats = policy === this.last.policy ? this.last.stats! : s.metrics.stats(policy.task);
+    const r = new LeaseRequest(this.leaseHooks, s, policy, holder, units, opts.pid, stats, dev, mapErrors);
     const backend = s.backend as Backend & Partial<AcquiresInto>;
     const movable = this.devices.list.length > 1;
     // One trip to the ledger: granted at once (a Grant), or queued by the same call (a promise).
