@@ -98,9 +98,12 @@ async function main() {
     await uncontended(op, 20_000);
     await contended(op, 20_000);
   }
-  // Rounds interleave the contenders, so drift (thermal, other load) hits all of them alike.
+  // Rounds interleave the contenders, so drift (thermal, other load) hits all of them alike, and
+  // each round starts one contender later, so none always runs right after the same one (whose
+  // garbage it would collect).
   for (let r = 0; r < ROUNDS; r++) {
-    for (const [name, op] of contenders) {
+    const order = [...contenders.slice(r % contenders.length), ...contenders.slice(0, r % contenders.length)];
+    for (const [name, op] of order) {
       results.get(name).unc.push(await uncontended(op, OPS));
       results.get(name).con.push(await contended(op, OPS));
     }
@@ -150,7 +153,7 @@ async function main() {
     '',
     machineHeader(m),
     `- command: node bench/local-contention.js${quick ? ' --quick' : ''} (${OPS} ops per measurement, ${ROUNDS} rounds)`,
-    '- rounds interleave the contenders; throughput is the median of the rounds, each ratio the median of',
+    '- rounds interleave the contenders (each round starting one later); throughput is the median of the rounds, each ratio the median of',
     '  per-round ratios (a shared 2-core VM drifts more between rounds than within one)',
     `- contended: ${WAITERS} concurrent waiters, each acquiring and releasing in a loop`,
     `- 1-minute load average before / after: ${loadBefore.toFixed(2)} / ${require('node:os').loadavg()[0].toFixed(2)} (other work shares this VM)`,
