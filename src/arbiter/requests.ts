@@ -198,12 +198,12 @@ export class Requests {
     let waiting: Promise<Lease>;
     if (!movable && backend.acquireInto !== undefined) {
       // In-process ledger: it makes the lease itself, at once or when the waiter is granted.
-      const now = backend.acquireInto(request, r);
-      if (!isPromise(now)) return Promise.resolve(now);
+      const leaseOrWait = backend.acquireInto(request, r);
+      if (!isPromise(leaseOrWait)) return Promise.resolve(leaseOrWait);
       s.waitStarted();
       r.waiting = true;
       r.settlesInLedger = true;
-      waiting = now;
+      waiting = leaseOrWait;
     } else {
       let first: Grant | Promise<Grant> | null;
       if (!movable && backend.acquireOrQueue !== undefined) first = backend.acquireOrQueue(request);
