@@ -27,6 +27,9 @@ const arg = (name, dflt) => {
 const QUICK = args.includes('--quick');
 const SECONDS = Number(arg('--seconds', QUICK ? '1' : '3'));
 const PROCS = 4;
+// SIGKILL reclaim trials per lock (issue 17: median and worst of 20); proper-lockfile waits its
+// 2 s stale minimum each time, so it gets 3.
+const RECLAIM_TRIALS = Number(arg('--reclaim-trials', QUICK ? '5' : '20'));
 const SLICES = 3; // the contended window is cut into 3 consecutive slices: the spread of a figure
 const OUT = arg('--out', path.join(__dirname, 'results', `host-contention-${new Date().toISOString().slice(0, 10)}.md`));
 
@@ -315,6 +318,18 @@ function emitRows(u, c, t, reclaimMs) {
       ...sm,
       baseline: kind === 'host' || undefined,
     });
+    rowsOut.add({
+      scope: 'cross-process',
+      case: 'SIGKILLed holder -> waiter in another process holds',
+      library: LIB[kind],
+      metric: 'worst',
+      unit: 'ms',
+      better: 'lower',
+      value: runs.length ? runs[runs.length - 1] : null,
+      spread: null,
+      reps: runs.length,
+      baseline: kind === 'host' || undefined,
+    });
   }
   rowsOut.write();
 }
@@ -343,10 +358,13 @@ function emitRows(u, c, t, reclaimMs) {
   const reclaimMs = {};
   for (const kind of ['host', 'flock', 'proper-lockfile']) {
     const runs = [];
-    for (let i = 0; i < (kind === 'proper-lockfile' || QUICK ? 1 : 5); i++) runs.push(await reclaim(kind));
+    const trials = kind === 'proper-lockfile' ? Math.min(3, RECLAIM_TRIALS) : RECLAIM_TRIALS;
+    for (let i = 0; i < trials; i++) runs.push(await reclaim(kind));
     runs.sort((a, b) => a - b);
     reclaimMs[kind] = runs;
-    console.log(`${kind}: SIGKILLed holder -> waiter holds after ${runs.map((x) => x.toFixed(2)).join(', ')} ms`);
+    console.log(
+      `${kind}: SIGKILLed holder -> waiter holds after ${runs.map((x) => x.toFixed(2)).join(', ')} ms (median ${pct(runs, 50).toFixed(2)}, worst ${runs[runs.length - 1].toFixed(2)})`,
+    );
   }
   fs.rmSync(tmp, { recursive: true, force: true });
 
@@ -407,10 +425,12 @@ function emitRows(u, c, t, reclaimMs) {
   lines.push('');
   lines.push('## SIGKILLed holder: kill -> a waiter in another process holds the lock');
   lines.push('');
-  lines.push('| lock | median (ms) | runs (ms) |');
-  lines.push('|---|---|---|');
+  lines.push('| lock | trials | median (ms) | worst (ms) | runs, sorted (ms) |');
+  lines.push('|---|---|---|---|---|');
   for (const [kind, runs] of Object.entries(reclaimMs)) {
-    lines.push(`| ${kind === 'host' ? 'gpu-arbiter host' : kind} | ${f(pct(runs, 50), 2)} | ${runs.map((x) => f(x, 2)).join(', ')} |`);
+    lines.push(
+      `| ${kind === 'host' ? 'gpu-arbiter host' : kind} | ${runs.length} | ${f(pct(runs, 50), 2)} | ${f(runs[runs.length - 1], 2)} | ${runs.map((x) => f(x, 2)).join(', ')} |`,
+    );
   }
   lines.push('');
   const host = c.find((r) => r.kind === 'host');
@@ -424,6 +444,22 @@ function emitRows(u, c, t, reclaimMs) {
   lines.push(
     `- docs/design.md: uncontended <= 3 us (${hostUs <= 3 ? 'met' : 'not met'}); owner changes/s >= 2x flock: ${f(host.ownerChangesPerSec / flockRun.ownerChangesPerSec, 2)}x (${host.ownerChangesPerSec >= 2 * flockRun.ownerChangesPerSec ? 'met' : 'not met'}); SIGKILLed holder reclaimed <= 10 ms: median ${f(pct(reclaimMs.host, 50), 2)} ms, worst ${f(reclaimMs.host[reclaimMs.host.length - 1], 2)} ms.`,
   );
+  const hostT = t.find((r) => r.kind === 'host');
+  const flockT = t.find((r) => r.kind === 'flock');
+  const ratio = (a, b) => f(a / b, 2);
+  const hostMed = pct(reclaimMs.host, 50);
+  const hostWorst = reclaimMs.host[reclaimMs.host.length - 1];
+  const flockMed = pct(reclaimMs.flock, 50);
+  const flockWorst = reclaimMs.flock[reclaimMs.flock.length - 1];
+  lines.push(
+    `- Issue 17, ${PROCS} processes: owner changes/s >= 1.5x flock: **${ratio(host.ownerChangesPerSec, flockRun.ownerChangesPerSec)}x** (${host.ownerChangesPerSec >= 1.5 * flockRun.ownerChangesPerSec ? 'met' : 'NOT met'}); handoff p50 <= 0.7x flock: **${ratio(host.p50, flockRun.p50)}x** (${host.p50 <= 0.7 * flockRun.p50 ? 'met' : 'NOT met'}).`,
+  );
+  lines.push(
+    `- Issue 17, ${PROCS} worker_threads: owner changes/s ${ratio(hostT.ownerChangesPerSec, flockT.ownerChangesPerSec)}x flock (${hostT.ownerChangesPerSec >= 1.5 * flockT.ownerChangesPerSec ? 'met' : 'NOT met'}); handoff p50 ${ratio(hostT.p50, flockT.p50)}x flock (${hostT.p50 <= 0.7 * flockT.p50 ? 'met' : 'NOT met'}).`,
+  );
+  lines.push(
+    `- Issue 17, SIGKILLed holder within 1.0x flock (${reclaimMs.host.length} trials): median ${f(hostMed, 2)} ms vs ${f(flockMed, 2)} ms = **${ratio(hostMed, flockMed)}x** (${hostMed <= flockMed ? 'met' : 'NOT met'}); worst ${f(hostWorst, 2)} ms vs ${f(flockWorst, 2)} ms = **${ratio(hostWorst, flockWorst)}x** (${hostWorst <= flockWorst ? 'met' : 'NOT met'}).`,
+  );
   lines.push('');
   lines.push('## Notes');
   lines.push('');
@@ -432,13 +468,13 @@ function emitRows(u, c, t, reclaimMs) {
     '- Host "acquisitions/s" is far above "owner changes/s" because a process that releases with nobody queued re-acquires at the uncontended cost (~1 us); on 2 cores the other processes are often descheduled right after their own release. While any waiter is queued the ledger is strict priority + FIFO, so that never jumps a queued waiter. "owner changes/s" is the contention figure.',
   );
   lines.push(
-    "- Each host handoff costs two thread wake-ups (the waiter process's native waiter thread, then its event loop through a ThreadSafeFunction), the same as flock on the threadpool, plus the ledger work (priority scan, fencing, liveness): owner changes/s stays near flock's.",
+    "- Each host handoff costs one wake-up: the releasing process grants inside the ledger and sends one datagram to the waiting thread's event loop (docs/host-ledger.md, \"Wake-ups\"). flock on the threadpool costs two (the blocked threadpool thread, then the loop through uv_async).",
   );
   lines.push(
     '- "GpuArbiter host backend" is the public path over the same ledger: task policy, placement over the GPU view (one simulated 16 GiB GPU, the task takes all of it), a usage() read of the ledger for placement, the ledger grant with a holder label ("<pid> <leaseId> <task>"), the Lease and its metrics, then release.',
   );
   lines.push(
-    "- Reclaim: the host ledger's waiter thread checks liveness every 10 ms while its process has waiters (one trylock per registered process), so 1-10 ms; flock is released by the kernel at exit; proper-lockfile waits for its 2 s stale minimum plus mtime granularity.",
+    "- Reclaim: a waiting process's holder watcher sleeps on the holder's robust `alive` mutex word; the kernel wakes it as the holder's threads exit (robust list), before the dead process's files are closed, and it reclaims and grants at once (no polling). flock is released by the kernel when the dead process's files are closed; proper-lockfile waits for its 2 s stale minimum plus mtime granularity.",
   );
   lines.push('');
   const text = `${lines.join('\n')}\n`;

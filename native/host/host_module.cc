@@ -30,6 +30,22 @@ Napi::Value InspectNamespace(const Napi::CallbackInfo& info) {
   return common::WithCodedErrors(env, [&] { return ViewToJs(env, ProcessLedger::Peek(ns, trusted)); });
 }
 
+// JS thread: wakeStats() -> how this process's grants reached JS and what reclaimed dead holders
+// (WakeStats in native/host/ledger.h): tests assert which wake path ran by these counts.
+Napi::Value WakeStatsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const WakeStats s = ProcessLedger::Stats();
+  Napi::Object o = Napi::Object::New(env);
+  auto num = [&env](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
+  o.Set("loopDeliveries", num(s.loop_deliveries));
+  o.Set("threadDeliveries", num(s.thread_deliveries));
+  o.Set("directSends", num(s.direct_sends));
+  o.Set("futexWakes", num(s.futex_wakes));
+  o.Set("watchReclaims", num(s.watch_reclaims));
+  o.Set("pollSweeps", num(s.poll_sweeps));
+  return o;
+}
+
 // JS thread: where each table of the ledger lies in the file, for tests that corrupt a copy on
 // purpose (test/host-corrupt.test.ts): { tables: { name: [offset, bytes] }, ... }.
 Napi::Object LayoutToJs(Napi::Env env) {
@@ -70,6 +86,7 @@ Napi::Object InitModule(Napi::Env env) {
   host.Set("Ledger", LedgerWrap::DefineClass(env));
   host.Set("inspectNamespace", Napi::Function::New(env, InspectNamespace, "inspectNamespace"));
   host.Set("processStartTime", Napi::Function::New(env, StartTimeOf, "processStartTime"));
+  host.Set("wakeStats", Napi::Function::New(env, WakeStatsJs, "wakeStats"));
   host.Set("codes", StatusCodes(env));
   host.Set("layoutVersion", Napi::Number::New(env, kLayoutVersion));
   host.Set("ledgerBytes", Napi::Number::New(env, static_cast<double>(sizeof(Header))));

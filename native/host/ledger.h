@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/coded_error.h"
+#include "host/direct_wake.h"
 #include "host/ledger_layout.h"
 
 namespace gpu_arbiter::host {
@@ -39,11 +40,41 @@ struct GrantInfo {
 };
 
 // Receives grants for one owner. Deliver() runs on the waiter thread with the sink table lock
-// held, so a sink removed by RemoveSink() is never called afterwards.
+// held, so a sink removed by RemoveSink() is never called afterwards. DeliverOnLoop() runs on the
+// JS thread of the sink's own environment, when its loop was woken directly (direct_wake.h).
 class GrantSink {
  public:
   virtual ~GrantSink() = default;
   virtual void Deliver(const GrantInfo& grant) = 0;
+  virtual void DeliverOnLoop(const GrantInfo& grant) = 0;
+};
+
+// Someone to wake once the ledger lock is let go (collected under the lock, woken after it).
+struct WakeTarget {
+  enum Kind : uint32_t {
+    kFutex = 0,     // the process's waiter thread (futex word)
+    kGrant = 1,     // a grant for `thread` of the process: its loop directly, else kFutex
+    kWatchers = 2,  // processes watching this one's `alive` word (holder_watch.cc): look again
+    kWatchersAll = 3,  // the same, even if none marked the word (the process was reclaimed)
+  };
+  uint32_t proc;
+  uint32_t thread = kNone;
+  Kind kind = kFutex;
+  WakeTarget(uint32_t p) : proc(p) {}  // NOLINT: a bare process index wakes its waiter thread
+  WakeTarget(uint32_t p, uint32_t t, Kind k) : proc(p), thread(t), kind(k) {}
+  bool operator==(const WakeTarget& o) const { return proc == o.proc && thread == o.thread && kind == o.kind; }
+};
+using Wakes = std::vector<WakeTarget>;
+
+// How this process's grants reached JS, and what reclaimed dead holders while it waited
+// (host.wakeStats() in native/host/host_module.cc; tests assert the path by these counts).
+struct WakeStats {
+  uint64_t loop_deliveries;    // grants/notices picked up by an event loop woken by a datagram
+  uint64_t thread_deliveries;  // grants/notices handed over by the waiter thread (TSFN)
+  uint64_t direct_sends;       // datagrams this process sent to a waiting loop
+  uint64_t futex_wakes;        // waiter threads this process woke
+  uint64_t watch_reclaims;     // dead processes reclaimed by this process's holder watcher
+  uint64_t poll_sweeps;        // liveness sweeps run by the waiter thread's poll
 };
 
 // Thrown by Open/DefineResource and by any operation that finds the ledger corrupt, its lock
@@ -153,7 +184,7 @@ struct LedgerView {
   uint64_t ownership_violations = 0, repairs = 0, reclaimed_procs = 0, grants = 0;
 };
 
-class ProcessLedger {
+class ProcessLedger : public std::enable_shared_from_this<ProcessLedger> {
  public:
   // Maps (creating if needed) the ledger of `ns`, or returns this process's existing mapping of
   // the same file. create=false: fail if there is no ledger yet. JS thread. Throws LedgerError:
@@ -224,6 +255,14 @@ class ProcessLedger {
 
   pid_t pid() const { return pid_; }
 
+  // Direct wake (direct_wake.h). JS thread of environment `thread`: makes (or shares) that
+  // environment's socket and loop watch; false when it cannot (grants then come through the
+  // waiter thread). Each successful AttachLoop is paired with one DetachLoop on that thread.
+  bool AttachLoop(uv_loop_s* loop, uint32_t thread);
+  void DetachLoop(uint32_t thread);
+  // This process's counters, over all its ledgers.
+  static WakeStats Stats();
+
  private:
   ProcessLedger() = default;
   // Opens the ledger file of `ns` (never through a symlink; creating it first when `create`)
@@ -245,6 +284,18 @@ class ProcessLedger {
   };
 
   void Register();    // claims a Proc slot (under the lock)
+  // JS thread of environment `thread` (its loop was woken): picks up that thread's grants and
+  // revocation notices and hands them to their sinks.
+  void DeliverToLoop(uint32_t thread);
+  // Under the lock: takes the grants and revocation notices of JS thread `thread` (kNone: all)
+  // off this process's lists, in the order they were made, onto `out`.
+  void TakeGrantsLocked(uint32_t thread, std::vector<GrantInfo>* out);
+  // The holder watcher (holder_watch.cc): while this process has waiters, sleeps on the `alive`
+  // words of the processes holding what they wait for, so a holder's death wakes it at once.
+  void WatchMain();
+  // Under the lock: picks the processes to watch and marks their words (FUTEX_WAITERS); returns
+  // how many (at most `max`), their words and the values to sleep on.
+  uint32_t PickWatchTargets(uint32_t max, uint32_t** words, uint32_t* values);
   void Unregister();  // frees it (under the lock), after the waiter thread let go of `alive`
   void ThreadMain();  // the waiter thread
 
@@ -274,17 +325,17 @@ class ProcessLedger {
     return hdr_->waiters[w];
   }
   // Release() under the lock; the resources it freed go to `freed` (the caller schedules them).
-  ReleaseStatus ReleaseLocked(uint32_t holder, uint64_t token, uint32_t owner, std::vector<uint32_t>* wake,
+  ReleaseStatus ReleaseLocked(uint32_t holder, uint64_t token, uint32_t owner, Wakes* wake,
                               std::vector<uint32_t>* freed);
   // Revokes held slot `h` for `reason`: units free at once, its process told (waiter thread).
-  void RevokeLocked(uint32_t h, uint32_t reason, std::vector<uint32_t>* wake);
+  void RevokeLocked(uint32_t h, uint32_t reason, Wakes* wake);
   // Revokes the holds whose revoke_at_ms has passed (kLostExpired); Sweep runs it.
-  void ExpireHolds(std::vector<uint32_t>* wake);
-  uint32_t DefineLocked(const std::string& name, uint64_t capacity, bool update, std::vector<uint32_t>* wake);
-  void Sweep(std::vector<uint32_t>* wake);
+  void ExpireHolds(Wakes* wake);
+  uint32_t DefineLocked(const std::string& name, uint64_t capacity, bool update, Wakes* wake);
+  void Sweep(Wakes* wake);
   bool ProcDead(uint32_t i);
-  void ReclaimProc(uint32_t p, std::vector<uint32_t>* wake);
-  void Schedule(uint32_t r, std::vector<uint32_t>* wake, uint32_t inline_waiter, bool* inline_granted);
+  void ReclaimProc(uint32_t p, Wakes* wake);
+  void Schedule(uint32_t r, Wakes* wake, uint32_t inline_waiter, bool* inline_granted);
   // All-or-nothing requests (ledger_gang.cc). GangMembers: the slots (in `state`, or any state
   // when kFree) of the request `member` belongs to, lowest first; Corrupt() unless there are
   // exactly Waiter::gang of them. IsHead: no waiter on its resource is ahead of it.
@@ -292,8 +343,8 @@ class ProcessLedger {
   bool IsHead(uint32_t waiter);
   // Grants the request `member` belongs to if every member is the head of its queue and fits.
   // deliver: push the lead on its process's granted list (else the caller collects the holds).
-  bool TryGrantGang(uint32_t member, std::vector<uint32_t>* wake, bool deliver);
-  CancelStatus CancelGang(uint32_t lead, std::vector<uint32_t>* wake);
+  bool TryGrantGang(uint32_t member, Wakes* wake, bool deliver);
+  CancelStatus CancelGang(uint32_t lead, Wakes* wake);
   // Repair of one all-or-nothing request (`members`: its live slots, lowest first) after its
   // process died inside the lock: wholly granted, its lead goes back on the granted list; torn
   // (members missing, or granted in part), what it holds is given back and it queues again.
@@ -320,7 +371,7 @@ class ProcessLedger {
   void FreeWaiter(uint32_t w);
   void UnlinkGranted(uint32_t w);
   uint64_t NextToken();
-  void WakeAll(const std::vector<uint32_t>& wake);
+  void WakeAll(const Wakes& wake);
 
   std::string path_;
   std::string ns_;
@@ -342,6 +393,26 @@ class ProcessLedger {
   // True while the waiter thread sleeps with no timeout; Acquire() then kicks it when it queues
   // a waiter, so the liveness poll starts. (Dekker pair with pending_, both seq_cst.)
   std::atomic<bool> deep_sleep_{false};
+
+  // Test hooks (GPU_ARBITER_TEST_HOOKS=1 and the variable named): GPU_ARBITER_TEST_NO_POLL
+  // stops the waiter thread's liveness poll, GPU_ARBITER_TEST_NO_DIRECT_WAKE gives this process
+  // no wake key, GPU_ARBITER_TEST_NO_WATCH stops the holder watcher.
+  bool no_poll_ = false, no_direct_ = false, no_watch_ = false;
+  void ReadTestHooks();  // Open(), before Register()
+  uint64_t wake_key_ = 0;  // Proc::wake_key of our slot (0: no direct wake)
+
+  std::unique_ptr<DirectWakeSender> sender_;
+  std::mutex loops_mu_;
+  struct Loop {
+    LoopWaker* waker;
+    int refs;
+  };
+  std::map<uint32_t, Loop> loops_;  // by JS threadId
+
+  std::thread watcher_;
+  // The watcher's own futex word: bumped to make it look again (a new waiter, stop).
+  std::atomic<uint32_t> watch_ctl_{0};
+  std::atomic<bool> watch_idle_{false};  // it sleeps until kicked (no waiters)
 
   std::mutex sinks_mu_;
   std::map<uint32_t, GrantSink*> sinks_;

@@ -11,6 +11,7 @@
 // the granted list; its process picks every member up from it (waiter_thread.cc).
 #include <cstring>
 
+#include "host/futex_wake.h"
 #include "host/ledger.h"
 #include "host/ledger_internal.h"
 
@@ -39,7 +40,7 @@ bool ProcessLedger::IsHead(uint32_t wi) {
   return true;
 }
 
-bool ProcessLedger::TryGrantGang(uint32_t member, std::vector<uint32_t>* wake, bool deliver) {
+bool ProcessLedger::TryGrantGang(uint32_t member, Wakes* wake, bool deliver) {
   uint32_t mem[kMaxGang];
   const uint32_t n = GangMembers(member, mem);
   for (uint32_t k = 0; k < n; k++) {
@@ -70,12 +71,12 @@ bool ProcessLedger::TryGrantGang(uint32_t member, std::vector<uint32_t>* wake, b
     w.next_granted = p.granted_head;
     __atomic_store_n(&w.state, kGranted, __ATOMIC_RELEASE);
     p.granted_head = lead;
-    wake->push_back(w.proc);
+    wake->push_back(WakeTarget(w.proc, w.thread, WakeTarget::kGrant));
   }
   return true;
 }
 
-CancelStatus ProcessLedger::CancelGang(uint32_t lead, std::vector<uint32_t>* wake) {
+CancelStatus ProcessLedger::CancelGang(uint32_t lead, Wakes* wake) {
   uint32_t mem[kMaxGang];
   const uint32_t n = GangMembers(lead, mem);
   const bool granted = hdr_->waiters[lead].state == kGranted;
@@ -145,7 +146,8 @@ AcquireSetResult ProcessLedger::AcquireSet(const std::vector<uint32_t>& rs, uint
       if (rs[j] == rs[k]) throw LedgerError{"E_INVALID_ARGUMENT", "a request over several resources names one twice"};
     }
   }
-  std::vector<uint32_t> wake;
+  Wakes wake;
+  bool kick_watch = false;
   {
     Locked lock(this);
     for (uint32_t k = 0; k < n; k++) {
@@ -202,10 +204,12 @@ AcquireSetResult ProcessLedger::AcquireSet(const std::vector<uint32_t>& rs, uint
       out.slot = lead;
       out.request = request;
       pending_.fetch_add(static_cast<int>(n));
-      if (deep_sleep_.load()) wake.push_back(proc_);  // start our liveness poll
+      if (deep_sleep_.load() && !no_poll_) wake.push_back(proc_);  // start our sweep poll
+      kick_watch = watch_idle_.load();                             // and the holder watcher
     }
   }
   WakeAll(wake);
+  if (kick_watch) FutexBumpAndWake(&watch_ctl_);
   return out;
 }
 

@@ -18,7 +18,7 @@ bool ProcessLedger::Fits(const Resource& r, uint64_t units) {
 // Scheduling: strict order (priority desc, then arrival), no backfill past a head that does not
 // fit, so a large request is never starved by a stream of small ones.
 
-void ProcessLedger::Schedule(uint32_t r, std::vector<uint32_t>* wake, uint32_t inline_waiter, bool* inline_granted) {
+void ProcessLedger::Schedule(uint32_t r, Wakes* wake, uint32_t inline_waiter, bool* inline_granted) {
   Resource& res = ResAt(r);
   while (res.waiting > 0) {
     uint32_t best = kNone;
@@ -56,7 +56,7 @@ void ProcessLedger::Schedule(uint32_t r, std::vector<uint32_t>* wake, uint32_t i
     w.next_granted = p.granted_head;
     __atomic_store_n(&w.state, kGranted, __ATOMIC_RELEASE);
     p.granted_head = best;
-    wake->push_back(w.proc);
+    wake->push_back(WakeTarget(w.proc, w.thread, WakeTarget::kGrant));
   }
 }
 
@@ -65,8 +65,8 @@ AcquireResult ProcessLedger::Acquire(uint32_t r, uint64_t units, int32_t priorit
   char label[kLabelMax] = {};
   memcpy(label, label_in.data(), label_in.size() < kLabelMax - 1 ? label_in.size() : kLabelMax - 1);
   AcquireResult out{AcquireStatus::kBusy};
-  std::vector<uint32_t> wake;
-  bool kick_self = false;
+  Wakes wake;
+  bool kick_self = false, kick_watch = false;
   {
     Locked lock(this);
     if (r >= kMaxResources || hdr_->resources[r].state != kHeld) {
@@ -120,20 +120,22 @@ AcquireResult ProcessLedger::Acquire(uint32_t r, uint64_t units, int32_t priorit
           out.slot = wi;
           out.request = w.request;
           pending_.fetch_add(1);
-          kick_self = deep_sleep_.load();  // wake it so it starts the liveness poll
+          kick_self = deep_sleep_.load() && !no_poll_;  // wake it so it starts the sweep poll
+          kick_watch = watch_idle_.load();              // and the holder watcher
         }
       }
     }
   }
   WakeAll(wake);
   if (kick_self) FutexBumpAndWake(&hdr_->procs[proc_].wake);
+  if (kick_watch) FutexBumpAndWake(&watch_ctl_);
   return out;
 }
 
 CancelStatus ProcessLedger::Cancel(uint32_t wi, uint64_t request) {
   if (wi >= kMaxWaiters) return CancelStatus::kNotFound;
   CancelStatus out = CancelStatus::kNotFound;
-  std::vector<uint32_t> wake;
+  Wakes wake;
   {
     Locked lock(this);
     Waiter& w = hdr_->waiters[wi];
@@ -153,6 +155,7 @@ CancelStatus ProcessLedger::Cancel(uint32_t wi, uint64_t request) {
       }
       FreeWaiter(wi);
       pending_.fetch_sub(1);
+      if (out == CancelStatus::kReleasedGrant) wake.push_back(WakeTarget(proc_, kNone, WakeTarget::kWatchers));
       // The head leaving (or capacity freed) may let the next ones in.
       Schedule(r, &wake, kNone, nullptr);
     }
@@ -161,7 +164,7 @@ CancelStatus ProcessLedger::Cancel(uint32_t wi, uint64_t request) {
   return out;
 }
 
-ReleaseStatus ProcessLedger::ReleaseLocked(uint32_t hi, uint64_t token, uint32_t owner, std::vector<uint32_t>* wake,
+ReleaseStatus ProcessLedger::ReleaseLocked(uint32_t hi, uint64_t token, uint32_t owner, Wakes* wake,
                                            std::vector<uint32_t>* freed) {
   const bool revoked = hi < kMaxHolders && hdr_->holders[hi].state == kRevoked && hdr_->holders[hi].token == token;
   if (revoked && hdr_->holders[hi].proc == proc_ && hdr_->holders[hi].owner == owner) {
@@ -182,12 +185,14 @@ ReleaseStatus ProcessLedger::ReleaseLocked(uint32_t hi, uint64_t token, uint32_t
   } else {
     freed->push_back(h.resource);
     FreeHolder(hi);
+    wake->push_back(WakeTarget(proc_, kNone, WakeTarget::kWatchers));  // our watchers look again
   }
   return ReleaseStatus::kReleased;
 }
 
 ReleaseStatus ProcessLedger::Release(uint32_t hi, uint64_t token, uint32_t owner) {
-  std::vector<uint32_t> wake, freed;
+  Wakes wake;
+  std::vector<uint32_t> freed;
   ReleaseStatus out;
   {
     Locked lock(this);
@@ -200,7 +205,8 @@ ReleaseStatus ProcessLedger::Release(uint32_t hi, uint64_t token, uint32_t owner
 
 std::vector<ReleaseStatus> ProcessLedger::ReleaseSet(const std::vector<std::pair<uint32_t, uint64_t>>& holds,
                                                      uint32_t owner) {
-  std::vector<uint32_t> wake, freed;
+  Wakes wake;
+  std::vector<uint32_t> freed;
   std::vector<ReleaseStatus> out;
   {
     Locked lock(this);
@@ -221,7 +227,7 @@ void ProcessLedger::Forget(uint32_t hi, uint64_t token) {
 }
 
 bool ProcessLedger::Revoke(uint32_t hi, uint64_t token, uint32_t reason) {
-  std::vector<uint32_t> wake;
+  Wakes wake;
   {
     Locked lock(this);
     if (hi >= kMaxHolders || hdr_->holders[hi].state != kHeld || hdr_->holders[hi].token != token) {
@@ -233,7 +239,7 @@ bool ProcessLedger::Revoke(uint32_t hi, uint64_t token, uint32_t reason) {
   return true;
 }
 
-void ProcessLedger::RevokeLocked(uint32_t hi, uint32_t reason, std::vector<uint32_t>* wake) {
+void ProcessLedger::RevokeLocked(uint32_t hi, uint32_t reason, Wakes* wake) {
   Holder& h = HolderAt(hi);
   Resource& res = ResAt(h.resource);
   Proc& p = ProcAt(h.proc);
@@ -242,12 +248,13 @@ void ProcessLedger::RevokeLocked(uint32_t hi, uint32_t reason, std::vector<uint3
   h.next_revoked = p.revoked_head;
   __atomic_store_n(&h.state, kRevoked, __ATOMIC_RELEASE);
   p.revoked_head = hi;
-  wake->push_back(h.proc);
+  wake->push_back(WakeTarget(h.proc, h.thread, WakeTarget::kGrant));     // the notice
+  wake->push_back(WakeTarget(h.proc, kNone, WakeTarget::kWatchers));    // its watchers
   Schedule(h.resource, wake, kNone, nullptr);
 }
 
 void ProcessLedger::ReleaseOwner(uint32_t owner) {
-  std::vector<uint32_t> wake;
+  Wakes wake;
   {
     Locked lock(this);
     bool touched[kMaxResources] = {};
@@ -271,6 +278,7 @@ void ProcessLedger::ReleaseOwner(uint32_t owner) {
     for (uint32_t r = 0; r < kMaxResources; r++) {
       if (touched[r]) Schedule(r, &wake, kNone, nullptr);
     }
+    wake.push_back(WakeTarget(proc_, kNone, WakeTarget::kWatchers));
   }
   WakeAll(wake);
 }

@@ -11,7 +11,7 @@ namespace gpu_arbiter::host {
 
 LedgerView ProcessLedger::Inspect(uint32_t only) {
   LedgerView v;
-  std::vector<uint32_t> wake;
+  Wakes wake;
   const bool one = only != kNone;
   {
     Locked lock(this);

@@ -3,6 +3,7 @@
 // helpers of no wider use.
 #include <time.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +36,16 @@ inline std::string FieldString(const char (&field)[N]) {
 // "<what> <path>: <strerror(errno)>".
 inline std::string Errno(const char* what, const std::string& path) {
   return std::string(what) + " " + path + ": " + strerror(errno);
+}
+
+// This process's wake-up counters (WakeStats in ledger.h), over all its ledgers.
+struct WakeCounterSet {
+  std::atomic<uint64_t> loop_deliveries{0}, thread_deliveries{0}, direct_sends{0}, futex_wakes{0},
+      watch_reclaims{0}, poll_sweeps{0};
+};
+inline WakeCounterSet& WakeCounters() {
+  static WakeCounterSet* c = new WakeCounterSet();  // never freed: outlives every thread at exit
+  return *c;
 }
 
 }  // namespace gpu_arbiter::host

@@ -21,7 +21,8 @@ namespace gpu_arbiter::host {
 constexpr uint64_t kLedgerMagic = 0x474C425241555047ULL;
 // 2: Holder::revoke_at_ms, Waiter::revoke_after_ms, Header::next_expiry_ms (issue 13).
 // 3: Waiter::gang (all-or-nothing requests over several resources), labels of 128 bytes (issue 14).
-constexpr uint32_t kLayoutVersion = 3;
+// 4: Proc::wake_key (direct wake of a waiting event loop, issue 17).
+constexpr uint32_t kLayoutVersion = 4;
 
 constexpr uint32_t kMaxResources = 64;
 constexpr uint32_t kMaxProcs = 256;
@@ -73,10 +74,17 @@ struct Proc {
   std::atomic<uint32_t> wake;
   uint32_t granted_head;  // singly linked list (Waiter::next_granted) of grants to pick up
   uint32_t revoked_head;  // singly linked list (Holder::next_revoked) of revocations to report
+  // Random, per registration; 0: no direct wake. Names the datagram sockets of this process's
+  // event loops (native/host/direct_wake.h): a granter sends one datagram to the socket of the
+  // waiting thread's loop, so the grant costs one wake-up; when that send fails it wakes the
+  // futex word above (the waiter thread) instead.
+  uint64_t wake_key;
   // Robust mutex held by the process's waiter thread for as long as it is registered. The
   // kernel marks it owner-died the moment the process dies (whatever its pid becomes later), so
   // trylock is a syscall-free liveness check. When it is not held (the slot was written by an
-  // older or odd registrant) liveness falls back to pid + start time.
+  // older or odd registrant) liveness falls back to pid + start time. Waiting processes watch it
+  // (native/host/holder_watch.cc): they set FUTEX_WAITERS in its word and sleep on it, so the
+  // kernel wakes them the moment its owner dies.
   pthread_mutex_t alive;
 };
 

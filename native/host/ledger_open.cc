@@ -319,8 +319,11 @@ std::shared_ptr<ProcessLedger> ProcessLedger::Open(const std::string& ns, bool c
     Locked lock(l.get());
     l->Validate();
   }
+  l->ReadTestHooks();
+  if (!l->no_direct_) l->sender_ = std::make_unique<DirectWakeSender>();
   l->Register();
   l->thread_ = std::thread([raw = l.get()] { raw->ThreadMain(); });
+  if (!l->no_watch_) l->watcher_ = std::thread([raw = l.get()] { raw->WatchMain(); });
   Registry()[key] = l;
   return l;
 }
@@ -352,6 +355,8 @@ LedgerView ProcessLedger::Peek(const std::string& ns, const std::vector<uid_t>& 
 // failed Open(), with RegistryMutex held: so it never takes that mutex).
 ProcessLedger::~ProcessLedger() {
   stop_.store(true);
+  FutexBumpAndWake(&watch_ctl_);
+  if (watcher_.joinable()) watcher_.join();
   if (hdr_ != nullptr && proc_ != kNone) FutexBumpAndWake(&hdr_->procs[proc_].wake);
   if (thread_.joinable()) thread_.join();  // the thread lets go of `alive` as it leaves
   try {
@@ -362,7 +367,7 @@ ProcessLedger::~ProcessLedger() {
 }
 
 void ProcessLedger::Register() {
-  std::vector<uint32_t> wake;
+  Wakes wake;
   {
     Locked lock(this);
     Sweep(&wake);  // a dead process's slot is freed here, so slots do not run out
@@ -374,6 +379,7 @@ void ProcessLedger::Register() {
       p.generation++;
       p.granted_head = kNone;
       p.revoked_head = kNone;
+      p.wake_key = wake_key_;
       InitRobustMutex(&p.alive);  // free slot: nobody holds it (see ReclaimProc)
       __atomic_store_n(&p.state, kHeld, __ATOMIC_RELEASE);
       proc_ = i;
@@ -391,7 +397,7 @@ void ProcessLedger::Register() {
 
 void ProcessLedger::Unregister() {
   if (proc_ == kNone) return;
-  std::vector<uint32_t> wake;
+  Wakes wake;
   {
     Locked lock(this);
     ReclaimProc(proc_, &wake);  // drops anything still registered to us, then frees the slot

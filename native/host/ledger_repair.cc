@@ -32,7 +32,7 @@ bool ProcessLedger::ProcDead(uint32_t i) {
 }
 
 // Expired holds first (their units may let a waiter in), then dead processes.
-void ProcessLedger::Sweep(std::vector<uint32_t>* wake) {
+void ProcessLedger::Sweep(Wakes* wake) {
   ExpireHolds(wake);
   for (uint32_t i = 0; i < kMaxProcs; i++) {
     Proc& p = hdr_->procs[i];
@@ -42,7 +42,7 @@ void ProcessLedger::Sweep(std::vector<uint32_t>* wake) {
 
 // A hold whose revoke_at_ms has passed is revoked whatever its process does: that process may be
 // stopped (SIGSTOP) or hung, and so unable to enforce its own hold limit (docs/host-ledger.md).
-void ProcessLedger::ExpireHolds(std::vector<uint32_t>* wake) {
+void ProcessLedger::ExpireHolds(Wakes* wake) {
   const uint64_t next = hdr_->next_expiry_ms;
   if (next == 0) return;
   const uint64_t now = MonoMs();
@@ -66,7 +66,7 @@ void ProcessLedger::ExpireHolds(std::vector<uint32_t>* wake) {
   for (uint32_t k = 0; k < n; k++) RevokeLocked(expired[k], kLostExpired, wake);
 }
 
-void ProcessLedger::ReclaimProc(uint32_t pi, std::vector<uint32_t>* wake) {
+void ProcessLedger::ReclaimProc(uint32_t pi, Wakes* wake) {
   bool touched[kMaxResources] = {};
   for (uint32_t i = 0; i < hdr_->waiters_hwm; i++) {
     Waiter& w = hdr_->waiters[i];
@@ -86,8 +86,11 @@ void ProcessLedger::ReclaimProc(uint32_t pi, std::vector<uint32_t>* wake) {
   Proc& p = ProcAt(pi);
   p.granted_head = kNone;
   p.revoked_head = kNone;
+  p.wake_key = 0;
   __atomic_store_n(&p.state, kFree, __ATOMIC_RELEASE);
   hdr_->reclaimed_procs++;
+  // Whoever watched it sleeps on a word that will not change again for them: wake them all.
+  wake->push_back(WakeTarget(pi, kNone, WakeTarget::kWatchersAll));
   for (uint32_t r = 0; r < kMaxResources; r++) {
     if (touched[r]) Schedule(r, wake, kNone, nullptr);
   }
@@ -161,7 +164,7 @@ void ProcessLedger::Repair() {
   // A resource can be over capacity only if a grant was torn in a way the rules above missed;
   // it is then left to drain (no new grants until it fits again), never silently "fixed".
   h->repairs++;
-  std::vector<uint32_t> wake;
+  Wakes wake;
   Sweep(&wake);
   for (uint32_t r = 0; r < kMaxResources; r++) {
     if (h->resources[r].state == kHeld) Schedule(r, &wake, kNone, nullptr);

@@ -7,7 +7,7 @@
 namespace gpu_arbiter::host {
 
 uint32_t ProcessLedger::DefineResource(const std::string& name, uint64_t capacity, bool update) {
-  std::vector<uint32_t> wake;
+  Wakes wake;
   uint32_t found = kNone;
   {
     Locked lock(this);
@@ -18,7 +18,7 @@ uint32_t ProcessLedger::DefineResource(const std::string& name, uint64_t capacit
 }
 
 uint32_t ProcessLedger::DefineLocked(const std::string& name, uint64_t capacity, bool update,
-                                     std::vector<uint32_t>* wake) {
+                                     Wakes* wake) {
   uint32_t free_slot = kNone;
   for (uint32_t i = 0; i < kMaxResources; i++) {
     Resource& r = hdr_->resources[i];
@@ -54,7 +54,7 @@ uint32_t ProcessLedger::DefineLocked(const std::string& name, uint64_t capacity,
 }
 
 void ProcessLedger::SetResourceState(uint32_t ri, uint64_t external, bool closed) {
-  std::vector<uint32_t> wake;
+  Wakes wake;
   {
     Locked lock(this);
     if (ri >= kMaxResources || hdr_->resources[ri].state != kHeld) return;

@@ -3,16 +3,37 @@
 #include <cstring>
 
 #include "host/futex_wake.h"
+#include "host/holder_watch.h"
 #include "host/ledger.h"
 #include "host/ledger_internal.h"
+#include "host/robust_lock.h"
 
 namespace gpu_arbiter::host {
 
-void ProcessLedger::WakeAll(const std::vector<uint32_t>& wake) {
+void ProcessLedger::WakeAll(const Wakes& wake) {
   for (size_t i = 0; i < wake.size(); i++) {
+    const WakeTarget& t = wake[i];
     bool seen = false;
-    for (size_t j = 0; j < i; j++) seen = seen || wake[j] == wake[i];
-    if (!seen && wake[i] < kMaxProcs) FutexBumpAndWake(&hdr_->procs[wake[i]].wake);
+    for (size_t j = 0; j < i; j++) seen = seen || wake[j] == t;
+    if (seen || t.proc >= kMaxProcs) continue;
+    Proc& p = hdr_->procs[t.proc];
+    switch (t.kind) {
+      case WakeTarget::kGrant:
+        // The waiting thread's loop, directly (one wake-up); else its process's waiter thread.
+        if (sender_ && sender_->Send(__atomic_load_n(&p.wake_key, __ATOMIC_ACQUIRE), t.thread)) {
+          WakeCounters().direct_sends++;
+          break;
+        }
+        [[fallthrough]];
+      case WakeTarget::kFutex:
+        FutexBumpAndWake(&p.wake);
+        WakeCounters().futex_wakes++;
+        break;
+      case WakeTarget::kWatchers:
+      case WakeTarget::kWatchersAll:
+        if (RobustMutexTypeIntact(&p.alive)) WakeWatchers(AliveWord(&p.alive), t.kind == WakeTarget::kWatchersAll);
+        break;
+    }
   }
 }
 

@@ -151,7 +151,13 @@ LedgerWrap::LedgerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ledger
   tsfn_ = GrantFn::New(env, on_grant, "gpu-arbiter:host-grant", 0, 1, this);
   tsfn_live_ = true;
   tsfn_.Unref(env);  // src/backends/host/ledger.ts refs it while it has waiters
+  on_grant_ = Napi::Persistent(on_grant);
+  grant_context_ = std::make_unique<Napi::AsyncContext>(env, "gpu-arbiter:host-grant");
   owner_ = ledger_->AddSink(this);
+  // Grants for this environment wake its loop directly where possible (direct_wake.h); the
+  // waiter thread and the TSFN above stay as the fallback.
+  uv_loop_s* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) == napi_ok) direct_ = ledger_->AttachLoop(loop, thread_);
   // Registered after the TSFN, so (cleanup hooks run last-in first-out) it runs while the TSFN
   // still exists: a worker_thread that exits holding or waiting gives everything back here.
   cleanup_ = env.AddCleanupHook(std::function<void()>([this] { CloseNative(); }));
@@ -170,6 +176,8 @@ void LedgerWrap::CloseNative() {
   if (closed_) return;
   closed_ = true;
   if (ledger_) {
+    if (direct_) ledger_->DetachLoop(thread_);
+    direct_ = false;
     ledger_->RemoveSink(owner_);  // from here the waiter thread never calls Deliver() on us
     try {
       ledger_->ReleaseOwner(owner_);
@@ -198,19 +206,40 @@ void LedgerWrap::Deliver(const GrantInfo& grant) {
   }
 }
 
+// JS thread.
+std::vector<napi_value> GrantArgs(Napi::Env env, const GrantInfo& g) {
+  return {Napi::Number::New(env, static_cast<double>(g.request)),
+          Napi::Number::New(env, g.holder),
+          Napi::Number::New(env, static_cast<double>(g.token >> 32)),
+          Napi::Number::New(env, static_cast<double>(g.token & 0xFFFFFFFFu)),
+          Napi::Number::New(env, static_cast<double>(g.fence)),
+          Napi::Number::New(env, g.lost_reason),
+          Napi::Number::New(env, g.resource == kNone ? -1.0 : static_cast<double>(g.resource)),
+          Napi::Number::New(env, g.gang)};
+}
+
 // JS thread (the TSFN's call_js).
 void CallGrantJs(Napi::Env env, Napi::Function cb, LedgerWrap* self, GrantInfo* g) {
   std::unique_ptr<GrantInfo> grant(g);
   if (env == nullptr || cb.IsEmpty()) return;
   try {
-    cb.Call({Napi::Number::New(env, static_cast<double>(grant->request)), Napi::Number::New(env, grant->holder),
-             Napi::Number::New(env, static_cast<double>(grant->token >> 32)),
-             Napi::Number::New(env, static_cast<double>(grant->token & 0xFFFFFFFFu)),
-             Napi::Number::New(env, static_cast<double>(grant->fence)), Napi::Number::New(env, grant->lost_reason),
-             Napi::Number::New(env, grant->resource == kNone ? -1.0 : static_cast<double>(grant->resource)),
-             Napi::Number::New(env, grant->gang)});
+    cb.Call(GrantArgs(env, *grant));
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();  // surfaces as an uncaught exception, never a C++ abort
+  }
+}
+
+// JS thread, from a libuv callback (no JS on the stack): MakeCallback, so promise reactions and
+// nextTicks run once onGrant returns, as they do after a TSFN call.
+void LedgerWrap::DeliverOnLoop(const GrantInfo& grant) {
+  if (closed_ || on_grant_.IsEmpty()) return;
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  try {
+    // (napi_make_callback needs an object as receiver; onGrant uses no `this`.)
+    on_grant_.MakeCallback(env.Global(), GrantArgs(env, grant), *grant_context_);
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(env, e.Value());  // an uncaught exception, as from any callback
   }
 }
 

@@ -20,6 +20,9 @@ class LedgerWrap;
 // JS thread (the TSFN's call_js): hands one grant to src/backends/host/ledger.ts's onGrant
 // callback. env is null while the environment is being torn down.
 void CallGrantJs(Napi::Env env, Napi::Function cb, LedgerWrap* self, GrantInfo* grant);
+// JS thread: onGrant's arguments for one grant (request, slot, tokenHi, tokenLo, fence,
+// lostReason, resource or -1, gang).
+std::vector<napi_value> GrantArgs(Napi::Env env, const GrantInfo& grant);
 
 class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
  public:
@@ -31,6 +34,8 @@ class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
 
   // Waiter thread (sink table lock held): queues the grant for the JS thread.
   void Deliver(const GrantInfo& grant) override;
+  // JS thread, from this environment's loop woken directly (direct_wake.h): calls onGrant now.
+  void DeliverOnLoop(const GrantInfo& grant) override;
 
  private:
   using GrantFn = Napi::TypedThreadSafeFunction<LedgerWrap, GrantInfo, CallGrantJs>;
@@ -74,7 +79,10 @@ class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
   uint32_t thread_ = 0;
   bool closed_ = false;
   bool tsfn_live_ = false;
+  bool direct_ = false;  // this environment's loop is woken directly (AttachLoop succeeded)
   GrantFn tsfn_;
+  Napi::FunctionReference on_grant_;
+  std::unique_ptr<Napi::AsyncContext> grant_context_;
   Napi::Reference<Napi::Float64Array> scratch_ref_;
   double* scratch_ = nullptr;
   Napi::Env::CleanupHook<std::function<void()>> cleanup_;
