@@ -468,7 +468,7 @@ function emitRows(u, c, t, reclaimMs) {
     '- Host "acquisitions/s" is far above "owner changes/s" because a process that releases with nobody queued re-acquires at the uncontended cost (~1 us); on 2 cores the other processes are often descheduled right after their own release. While any waiter is queued the ledger is strict priority + FIFO, so that never jumps a queued waiter. "owner changes/s" is the contention figure.',
   );
   lines.push(
-    "- Each host handoff costs one wake-up: the releasing process grants inside the ledger and sends one datagram to the waiting thread's event loop (docs/host-ledger.md, \"Wake-ups\"). flock on the threadpool costs two (the blocked threadpool thread, then the loop through uv_async).",
+    '- Each host handoff costs one wake-up: the releasing process grants inside the ledger and sends one datagram to the waiting thread\'s event loop (docs/host-ledger.md, "Wake-ups"). flock on the threadpool costs two (the blocked threadpool thread, then the loop through uv_async).',
   );
   lines.push(
     '- "GpuArbiter host backend" is the public path over the same ledger: task policy, placement over the GPU view (one simulated 16 GiB GPU, the task takes all of it), a usage() read of the ledger for placement, the ledger grant with a holder label ("<pid> <leaseId> <task>"), the Lease and its metrics, then release.',

@@ -1,5 +1,6 @@
 #include "host/direct_wake.h"
 
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -82,11 +83,23 @@ LoopWaker::~LoopWaker() {
 void LoopWaker::OnPoll(uv_poll_s* handle, int status, int events) {
   auto* w = static_cast<LoopWaker*>(uv_min::Data(handle));
   if (w == nullptr) return;
-  char buf[64];
-  // Every queued wake-up says the same thing: drain them all, then look once.
-  while (recv(w->fd_, buf, sizeof buf, MSG_DONTWAIT) >= 0) {
+  // Every queued wake-up says the same thing: drain them (up to kBatch per syscall, so the
+  // usual single one costs one call), then look once.
+  constexpr unsigned kBatch = 16;
+  char bufs[kBatch][8];
+  iovec iov[kBatch];
+  mmsghdr msgs[kBatch];
+  memset(msgs, 0, sizeof msgs);
+  for (unsigned i = 0; i < kBatch; i++) {
+    iov[i] = iovec{bufs[i], sizeof bufs[i]};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
   }
-  w->on_wake_();
+  while (recvmmsg(w->fd_, msgs, kBatch, MSG_DONTWAIT, nullptr) == static_cast<int>(kBatch)) {
+  }
+  // A copy: the callback may close the last handle of this environment, which deletes `w`.
+  std::function<void()> on_wake = w->on_wake_;
+  on_wake();
 }
 
 }  // namespace gpu_arbiter::host

@@ -2,6 +2,7 @@
 // refused natively unless the process runs with GPU_ARBITER_TEST_HOOKS=1 (see
 // native/host/ledger_wrap.cc). They can wedge or corrupt a shared ledger on purpose.
 import { fromNative, type RawHostLedger } from '../../native/addon';
+import { hostModule } from './addon';
 import type { HostBackend } from './backend';
 import { rawLedger, resourceIndex, type HostLedger } from './ledger';
 
@@ -40,4 +41,28 @@ export function rawHandle(ledger: HostLedger): RawHostLedger {
 /** @internal The HostLedger a HostBackend owns. */
 export function backendLedger(backend: HostBackend): HostLedger {
   return (backend as unknown as { ledger: HostLedger }).ledger;
+}
+
+/** What native/host counts about how this process's grants reached JS (WakeStats in native/host/ledger.h). */
+export interface HostWakeStats {
+  /** Grants and notices picked up by an event loop woken directly by a datagram. */
+  loopDeliveries: number;
+  /** Grants and notices handed over by the waiter thread (futex, then ThreadSafeFunction). */
+  threadDeliveries: number;
+  /** Datagrams this process sent to a waiting loop. */
+  directSends: number;
+  /** Waiter threads this process woke through their futex word. */
+  futexWakes: number;
+  /** Dead processes reclaimed by this process's holder watcher. */
+  watchReclaims: number;
+  /** Liveness sweeps run by this process's waiter-thread poll. */
+  pollSweeps: number;
+}
+
+/**
+ * @internal This process's wake-up counters, over all its ledgers, so tests can tell which path
+ * delivered a grant or reclaimed a dead holder by count rather than by time.
+ */
+export function wakeStats(): HostWakeStats {
+  return (hostModule() as unknown as { wakeStats(): HostWakeStats }).wakeStats();
 }
