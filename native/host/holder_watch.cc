@@ -183,8 +183,9 @@ void ProcessLedger::WatchMain() {
     } catch (const LedgerError&) {
       ok = false;  // corrupt or stuck: JS sees it on its next call; look again later
     }
-    WakeAll(wake);
+    // Counted before the wake-ups: the grants they carry may be read (with the counters) at once.
     if (reclaimed > 0) WakeCounters().watch_reclaims += reclaimed;
+    WakeAll(wake);
     last_pick = Clock::now();
     if (stop_.load()) break;
     WaitAny(&watch_ctl_, ctl, words, values, n, n == 0 || !ok ? kBlindMs : kWatchMs);
