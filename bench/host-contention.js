@@ -4,7 +4,9 @@
 //      also through GpuArbiter with backend 'host' (task policy, placement, lease, ledger)
 //   2. cross-process handoff with 4 processes hammering one lock: latency from the holder's
 //      release to the next holder (another process) having it, p50/p99, and owner changes/s
-// Usage: npm run build:ts && node bench/host-contention.js [--quick] [--seconds 3] [--out file.md]
+//   3. a holder SIGKILLed while another process waits: kill -> the waiter holds, 20 trials
+//      (--reclaim-trials; 5 with --quick), median and worst, for the ledger and flock
+// Usage: npm run build:ts && node bench/host-contention.js [--quick] [--seconds 3] [--reclaim-trials 20] [--out file.md]
 // Writes bench/results/host-contention-<date>.md unless --out names another file.
 'use strict';
 const { fork, execFileSync } = require('node:child_process');
