@@ -47,6 +47,9 @@ class GrantSink {
   virtual ~GrantSink() = default;
   virtual void Deliver(const GrantInfo& grant) = 0;
   virtual void DeliverOnLoop(const GrantInfo& grant) = 0;
+  // The event loop of the sink's environment (fixed at construction): DeliverOnLoop() is only
+  // ever called from that loop's thread.
+  virtual const uv_loop_s* Loop() const = 0;
 };
 
 // Someone to wake once the ledger lock is let go (collected under the lock, woken after it).
@@ -286,7 +289,7 @@ class ProcessLedger : public std::enable_shared_from_this<ProcessLedger> {
   void Register();    // claims a Proc slot (under the lock)
   // JS thread of environment `thread` (its loop was woken): picks up that thread's grants and
   // revocation notices and hands them to their sinks.
-  void DeliverToLoop(uint32_t thread);
+  void DeliverToLoop(uint32_t thread, const uv_loop_s* loop);
   // Under the lock: takes the grants and revocation notices of JS thread `thread` (kNone: all)
   // off this process's lists, in the order they were made, onto `out`.
   void TakeGrantsLocked(uint32_t thread, std::vector<GrantInfo>* out);
@@ -405,6 +408,7 @@ class ProcessLedger : public std::enable_shared_from_this<ProcessLedger> {
   std::mutex loops_mu_;
   struct Loop {
     LoopWaker* waker;
+    const uv_loop_s* loop;
     int refs;
   };
   std::map<uint32_t, Loop> loops_;  // by JS threadId

@@ -33,12 +33,15 @@ bool ProcessLedger::AttachLoop(uv_loop_s* loop, uint32_t thread) {
   std::lock_guard<std::mutex> g(loops_mu_);
   auto it = loops_.find(thread);
   if (it != loops_.end()) {
+    // Another environment claiming the same threadId gets no socket (its grants come through
+    // the waiter thread): a loop only ever runs callbacks of its own environment.
+    if (it->second.loop != loop) return false;
     it->second.refs++;
     return true;
   }
-  LoopWaker* waker = LoopWaker::Create(loop, wake_key_, thread, [this, thread] { DeliverToLoop(thread); });
+  LoopWaker* waker = LoopWaker::Create(loop, wake_key_, thread, [this, thread, loop] { DeliverToLoop(thread, loop); });
   if (waker == nullptr) return false;
-  loops_[thread] = Loop{waker, 1};
+  loops_[thread] = Loop{waker, loop, 1};
   return true;
 }
 

@@ -153,11 +153,12 @@ LedgerWrap::LedgerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ledger
   tsfn_.Unref(env);  // src/backends/host/ledger.ts refs it while it has waiters
   on_grant_ = Napi::Persistent(on_grant);
   grant_context_ = std::make_unique<Napi::AsyncContext>(env, "gpu-arbiter:host-grant");
+  // Set before AddSink: other loops read it (Loop()) once the sink is in the table.
+  if (napi_get_uv_event_loop(env, &loop_) != napi_ok) loop_ = nullptr;
   owner_ = ledger_->AddSink(this);
   // Grants for this environment wake its loop directly where possible (direct_wake.h); the
   // waiter thread and the TSFN above stay as the fallback.
-  uv_loop_s* loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) == napi_ok) direct_ = ledger_->AttachLoop(loop, thread_);
+  if (loop_ != nullptr) direct_ = ledger_->AttachLoop(loop_, thread_);
   // Registered after the TSFN, so (cleanup hooks run last-in first-out) it runs while the TSFN
   // still exists: a worker_thread that exits holding or waiting gives everything back here.
   cleanup_ = env.AddCleanupHook(std::function<void()>([this] { CloseNative(); }));

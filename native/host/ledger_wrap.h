@@ -36,6 +36,7 @@ class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
   void Deliver(const GrantInfo& grant) override;
   // JS thread, from this environment's loop woken directly (direct_wake.h): calls onGrant now.
   void DeliverOnLoop(const GrantInfo& grant) override;
+  const uv_loop_s* Loop() const override { return loop_; }
 
  private:
   using GrantFn = Napi::TypedThreadSafeFunction<LedgerWrap, GrantInfo, CallGrantJs>;
@@ -80,6 +81,7 @@ class LedgerWrap : public Napi::ObjectWrap<LedgerWrap>, public GrantSink {
   bool closed_ = false;
   bool tsfn_live_ = false;
   bool direct_ = false;  // this environment's loop is woken directly (AttachLoop succeeded)
+  uv_loop_s* loop_ = nullptr;  // this environment's loop
   GrantFn tsfn_;
   Napi::FunctionReference on_grant_;
   std::unique_ptr<Napi::AsyncContext> grant_context_;

@@ -93,7 +93,7 @@ void ProcessLedger::TakeGrantsLocked(uint32_t thread, std::vector<GrantInfo>* gr
 
 // JS thread of environment `thread`, from its LoopWaker (direct_wake.h): one datagram said a
 // grant (or a revocation notice) for this thread is in the ledger.
-void ProcessLedger::DeliverToLoop(uint32_t thread) {
+void ProcessLedger::DeliverToLoop(uint32_t thread, const uv_loop_s* loop) {
   // A handle closed by a callback below may drop the last reference to this ledger.
   std::shared_ptr<ProcessLedger> self = shared_from_this();
   if (corrupt_.load()) return;
@@ -110,7 +110,14 @@ void ProcessLedger::DeliverToLoop(uint32_t thread) {
     {
       std::lock_guard<std::mutex> g(sinks_mu_);
       auto it = sinks_.find(grant.owner);
-      if (it != sinks_.end()) sink = it->second;
+      if (it != sinks_.end()) {
+        // A sink of another loop (it claimed this threadId) is served as the waiter thread does.
+        if (it->second->Loop() == loop) {
+          sink = it->second;
+        } else {
+          it->second->Deliver(grant);
+        }
+      }
     }
     // Only this thread removes its own sinks, so the one found is still there. None: the
     // handle closed, and its ReleaseOwner() freed the hold.
