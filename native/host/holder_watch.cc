@@ -45,7 +45,7 @@ struct FutexWaitv {  // struct futex_waitv of linux/futex.h (5.16+), declared fo
 };
 constexpr uint32_t kFutex2SizeU32 = 0x02;  // FUTEX2_SIZE_U32; shared (no FUTEX2_PRIVATE)
 
-std::atomic<bool> g_no_waitv{false};  // ENOSYS once: the kernel has no futex_waitv
+std::atomic<bool> g_no_waitv{false};  // futex_waitv refused once: never tried again
 }  // namespace
 
 uint32_t* AliveWord(pthread_mutex_t* m) {
@@ -104,7 +104,9 @@ void WaitAny(std::atomic<uint32_t>* ctl, uint32_t ctl_seen, uint32_t* const* wor
       until.tv_nsec -= 1000000000L;
     }
     long rc = syscall(SYS_futex_waitv, w, (n < kMaxWatch ? n : kMaxWatch) + 1, 0, &until, CLOCK_MONOTONIC);
-    if (rc >= 0 || errno != ENOSYS) return;
+    // ENOSYS: an older kernel; EPERM: a seccomp profile that does not know the call; EINVAL:
+    // flags it does not take. Anything else (EAGAIN, ETIMEDOUT, EINTR) is a normal return.
+    if (rc >= 0 || (errno != ENOSYS && errno != EPERM && errno != EINVAL)) return;
     g_no_waitv.store(true);
   }
   // One word only: the first target, and a bounded sleep so ctl (stop, new waiters) is seen.

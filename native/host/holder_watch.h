@@ -33,7 +33,7 @@ uint32_t MarkWatched(uint32_t* word);
 void WakeWatchers(uint32_t* word, bool force);
 
 // Sleeps until *ctl != ctl_seen, one of words[i] != values[i] (or is woken), or timeout_ms.
-// Uses futex_waitv (Linux 5.16+); without it, sleeps on words[0] (then ctl is not seen until the
+// Uses futex_waitv (Linux 5.16+); where it is missing or refused, sleeps on words[0] (then ctl is not seen until the
 // timeout, which is capped at kFallbackWaitMs). Any spurious return is fine for the caller.
 void WaitAny(std::atomic<uint32_t>* ctl, uint32_t ctl_seen, uint32_t* const* words, const uint32_t* values,
              uint32_t n, int timeout_ms);
