@@ -2,7 +2,8 @@
 // Which path delivered a grant or reclaimed a dead holder is asserted by the native counters
 // (wakeStats), never by time. The test hooks switch paths off per ledger: GPU_ARBITER_TEST_NO_POLL
 // (no waiter-thread sweep poll), GPU_ARBITER_TEST_NO_DIRECT_WAKE (no datagram socket: the
-// futex + waiter thread fallback), GPU_ARBITER_TEST_NO_WATCH (no holder watcher); each is read
+// futex + waiter thread fallback), GPU_ARBITER_TEST_NO_WATCH (no holder watcher),
+// GPU_ARBITER_TEST_NO_WAITV (the watcher as on a kernel without futex_waitv); each is read
 // when a process opens a namespace, so children forked before it is set keep the defaults.
 import { Worker } from 'node:worker_threads';
 import * as path from 'node:path';
@@ -15,7 +16,7 @@ import { removeTestNamespaces, uniqueNamespace, waitUntil } from './helpers/host
 afterAll(removeTestNamespaces);
 process.env.GPU_ARBITER_TEST_HOOKS = '1';
 
-const HOOKS = ['GPU_ARBITER_TEST_NO_POLL', 'GPU_ARBITER_TEST_NO_DIRECT_WAKE', 'GPU_ARBITER_TEST_NO_WATCH'] as const;
+const HOOKS = ['GPU_ARBITER_TEST_NO_POLL', 'GPU_ARBITER_TEST_NO_DIRECT_WAKE', 'GPU_ARBITER_TEST_NO_WATCH', 'GPU_ARBITER_TEST_NO_WAITV'] as const;
 afterEach(() => {
   for (const h of HOOKS) delete process.env[h];
 });
@@ -171,6 +172,25 @@ describe('host crash reclaim: the kernel wakes the watcher', () => {
     expect(after.pollSweeps - before.pollSweeps).toBe(0);
     grant.releaseSync();
     first.kill();
+    await ledger.close();
+  });
+
+  // The hook stays on for the rest of this process: the cases after this one do not need futex_waitv.
+  it('reclaims by the watcher where futex_waitv is missing too (one word, bounded sleeps)', async () => {
+    const ns = uniqueNamespace('watch-no-waitv');
+    const child = new HostChild();
+    const ledger = await openWith(ns, ['GPU_ARBITER_TEST_NO_POLL', 'GPU_ARBITER_TEST_NO_WAITV']);
+    await child.open(ns, { lock: 1 });
+    expect((await child.send({ cmd: 'acquire', resource: 'lock' })).ok).toBe(true);
+    const waiting = ledger.acquire('lock', { timeoutMs: 10_000 });
+    await waitUntil(() => ledger.inspect().waiters.length === 1, 5000, 'our waiter');
+    const before = wakeStats();
+    child.kill('SIGKILL');
+    const grant = await waiting;
+    const after = wakeStats();
+    expect(after.watchReclaims - before.watchReclaims).toBe(1);
+    expect(after.pollSweeps - before.pollSweeps).toBe(0);
+    grant.releaseSync();
     await ledger.close();
   });
 

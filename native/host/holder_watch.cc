@@ -48,6 +48,8 @@ constexpr uint32_t kFutex2SizeU32 = 0x02;  // FUTEX2_SIZE_U32; shared (no FUTEX2
 std::atomic<bool> g_no_waitv{false};  // futex_waitv refused once: never tried again
 }  // namespace
 
+void DisableFutexWaitv() { g_no_waitv.store(true); }
+
 uint32_t* AliveWord(pthread_mutex_t* m) {
 #ifdef __GLIBC__
   return reinterpret_cast<uint32_t*>(&m->__data.__lock);

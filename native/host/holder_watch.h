@@ -38,5 +38,7 @@ void WakeWatchers(uint32_t* word, bool force);
 void WaitAny(std::atomic<uint32_t>* ctl, uint32_t ctl_seen, uint32_t* const* words, const uint32_t* values,
              uint32_t n, int timeout_ms);
 constexpr int kFallbackWaitMs = 100;
+// Test hook (GPU_ARBITER_TEST_NO_WAITV): behave as on a kernel without futex_waitv.
+void DisableFutexWaitv();
 
 }  // namespace gpu_arbiter::host

@@ -399,7 +399,8 @@ class ProcessLedger : public std::enable_shared_from_this<ProcessLedger> {
 
   // Test hooks (GPU_ARBITER_TEST_HOOKS=1 and the variable named): GPU_ARBITER_TEST_NO_POLL
   // stops the waiter thread's liveness poll, GPU_ARBITER_TEST_NO_DIRECT_WAKE gives this process
-  // no wake key, GPU_ARBITER_TEST_NO_WATCH stops the holder watcher.
+  // no wake key, GPU_ARBITER_TEST_NO_WATCH stops the holder watcher, GPU_ARBITER_TEST_NO_WAITV
+  // makes the watcher sleep on one word as where futex_waitv is missing (for the process).
   bool no_poll_ = false, no_direct_ = false, no_watch_ = false;
   void ReadTestHooks();  // Open(), before Register()
   uint64_t wake_key_ = 0;  // Proc::wake_key of our slot (0: no direct wake)

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "host/holder_watch.h"
 #include "host/ledger.h"
 #include "host/ledger_internal.h"
 
@@ -22,6 +23,7 @@ void ProcessLedger::ReadTestHooks() {
   no_poll_ = HookOn("GPU_ARBITER_TEST_NO_POLL");
   no_direct_ = HookOn("GPU_ARBITER_TEST_NO_DIRECT_WAKE");
   no_watch_ = HookOn("GPU_ARBITER_TEST_NO_WATCH");
+  if (HookOn("GPU_ARBITER_TEST_NO_WAITV")) DisableFutexWaitv();  // for the whole process
   if (no_direct_) return;
   uint64_t key = 0;
   if (getrandom(&key, sizeof key, 0) != sizeof key) key = rng_ ^ static_cast<uint64_t>(MonoMs());
