@@ -4,6 +4,9 @@
 // worker_threads) of the process that opened the same namespace. It owns:
 //   - the mapping and this process's Proc slot (registration, liveness mutex);
 //   - the one waiter thread of the process for this ledger (see waiter_thread.cc);
+//   - the holder watcher thread, which sleeps on the holders' liveness words while this process
+//     has waiters, so a dead holder is reclaimed at kernel speed (holder_watch.cc);
+//   - the direct-wake sockets of its JS environments' loops (direct_wake.h, ledger_loops.cc);
 //   - the table of grant sinks (one per open HostLedger handle, i.e. per `owner`).
 // Every ledger operation takes the robust process-shared lock in the header for a few
 // microseconds; nothing here ever waits for a grant on the calling thread.
