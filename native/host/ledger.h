@@ -144,7 +144,10 @@ struct AcquireSetResult {
 
 // kNotFound: the grant is already on its way to the JS thread (it releases it on arrival).
 enum class CancelStatus : int { kRemoved = 0, kReleasedGrant = 1, kNotFound = 2 };
-enum class ReleaseStatus : int { kReleased = 0, kWasRevoked = 1, kNotOwner = 2 };
+// kWasRevoked / kWasExpired: the hold had been taken away before its holder released it (the
+// holder's notice had not reached it yet); kWasExpired when the ledger took it for outliving
+// revokeAfterMs, so the holder's `lost` names the reason the ledger had.
+enum class ReleaseStatus : int { kReleased = 0, kWasRevoked = 1, kNotOwner = 2, kWasExpired = 3 };
 
 struct HolderView {
   std::string resource;
@@ -376,6 +379,7 @@ class ProcessLedger : public std::enable_shared_from_this<ProcessLedger> {
   void FillWaiter(Waiter& w, const WaiterFields& f);
   void FreeWaiter(uint32_t w);
   void UnlinkGranted(uint32_t w);
+  void SeedTokens();  // ledger_slots.cc: before the first grant of any ProcessLedger
   uint64_t NextToken();
   void WakeAll(const Wakes& wake);
 

@@ -168,8 +168,9 @@ ReleaseStatus ProcessLedger::ReleaseLocked(uint32_t hi, uint64_t token, uint32_t
                                            std::vector<uint32_t>* freed) {
   const bool revoked = hi < kMaxHolders && hdr_->holders[hi].state == kRevoked && hdr_->holders[hi].token == token;
   if (revoked && hdr_->holders[hi].proc == proc_ && hdr_->holders[hi].owner == owner) {
+    const bool expired = hdr_->holders[hi].lost_reason == kLostExpired;
     DropHolder(hi);  // the holder let go of what was already taken: nothing to free
-    return ReleaseStatus::kWasRevoked;
+    return expired ? ReleaseStatus::kWasExpired : ReleaseStatus::kWasRevoked;
   }
   // (Anyone else's token of a revoked hold holds nothing, as a stale one: refused below. The
   // slot stays for the holder's process, which has still to be told.)

@@ -312,9 +312,7 @@ std::shared_ptr<ProcessLedger> ProcessLedger::Open(const std::string& ns, bool c
   l->size_ = static_cast<size_t>(st.st_size);
   l->pid_ = getpid();
   l->start_time_ = ProcessStartTime(l->pid_);
-  uint64_t seed = 0;
-  if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = 0;
-  l->rng_ = seed ^ (static_cast<uint64_t>(l->pid_) << 32) ^ static_cast<uint64_t>(WallMs()) ^ 0x9E3779B97F4A7C15ULL;
+  l->SeedTokens();
   {
     Locked lock(l.get());
     l->Validate();
@@ -344,6 +342,9 @@ LedgerView ProcessLedger::Peek(const std::string& ns, const std::vector<uid_t>& 
   l->size_ = static_cast<size_t>(st.st_size);
   l->pid_ = getpid();
   l->start_time_ = ProcessStartTime(l->pid_);
+  // Its sweep may grant (a reclaimed or expired hold frees units for a waiter): that makes
+  // lease tokens, so the token generator needs a seed here too.
+  l->SeedTokens();
   {
     Locked lock(l.get());
     l->Validate();

@@ -1,5 +1,7 @@
 // ProcessLedger, part 3 of 6: holder and waiter slots, their lists, tokens and wake-ups. Every
 // function here runs with the ledger lock held.
+#include <sys/random.h>
+
 #include <cstring>
 
 #include "host/futex_wake.h"
@@ -35,6 +37,15 @@ void ProcessLedger::WakeAll(const Wakes& wake) {
         break;
     }
   }
+}
+
+// Every ProcessLedger (Open() and Peek(), ledger_open.cc) seeds the generator before its first
+// grant: xorshift from 0 stays 0, and NextToken() would never return.
+void ProcessLedger::SeedTokens() {
+  uint64_t seed = 0;
+  if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = 0;
+  rng_ = seed ^ (static_cast<uint64_t>(pid_) << 32) ^ static_cast<uint64_t>(WallMs()) ^ 0x9E3779B97F4A7C15ULL;
+  if (rng_ == 0) rng_ = 0x9E3779B97F4A7C15ULL;
 }
 
 uint64_t ProcessLedger::NextToken() {

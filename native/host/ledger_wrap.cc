@@ -96,6 +96,7 @@ Napi::Object StatusCodes(Napi::Env env) {
                                             {"RELEASED", n(ReleaseStatus::kReleased)},
                                             {"WAS_REVOKED", n(ReleaseStatus::kWasRevoked)},
                                             {"NOT_OWNER", n(ReleaseStatus::kNotOwner)},
+                                            {"WAS_EXPIRED", n(ReleaseStatus::kWasExpired)},
                                         }));
   codes.Set("lostReason", FrozenCodes(env, {
                                                {"revoked", n(kLostRevoked)},

@@ -137,8 +137,12 @@ export interface RawHostCodes {
   readonly acquire: Readonly<{ GRANTED: number; QUEUED: number; BUSY: number; DOES_NOT_FIT: number; TABLE_FULL: number; UNKNOWN_RESOURCE: number }>;
   /** RawHostLedger.cancel(); NOT_FOUND: the grant is already on its way to onGrant. */
   readonly cancel: Readonly<{ REMOVED: number; RELEASED_GRANT: number; NOT_FOUND: number }>;
-  /** RawHostLedger.release(); WAS_REVOKED: nothing to give back; NOT_OWNER: refused and counted host-wide. */
-  readonly release: Readonly<{ RELEASED: number; WAS_REVOKED: number; NOT_OWNER: number }>;
+  /**
+   * RawHostLedger.release(); WAS_REVOKED / WAS_EXPIRED: taken away before (WAS_EXPIRED: by the
+   * ledger, for outliving revokeAfterMs), nothing to give back; NOT_OWNER: refused and counted
+   * host-wide.
+   */
+  readonly release: Readonly<{ RELEASED: number; WAS_REVOKED: number; NOT_OWNER: number; WAS_EXPIRED: number }>;
   /** Why a hold was revoked: RawHostLedger.revoke()'s reason and onGrant's lostReason (never 0). */
   readonly lostReason: Readonly<{ revoked: number; expired: number; 'holder-dead': number; 'backend-closed': number }>;
 }

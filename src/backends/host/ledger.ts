@@ -259,16 +259,17 @@ export class HostLedger {
   release(token: string): void {
     const [slot, hi, lo] = parseToken(token);
     this.#ensureOpen();
-    const { RELEASED, WAS_REVOKED } = this.#codes.release;
+    const { RELEASED } = this.#codes.release;
     const status = this.#call(() => this.#raw.release(slot, hi, lo));
-    if (status !== RELEASED && status !== WAS_REVOKED) {
+    const taken = this.#takenReason(status);
+    if (status !== RELEASED && taken === undefined) {
       this.#violations++;
       throw new GpuArbiterError('E_NOT_OWNER', `Token ${token} does not hold anything in namespace ${this.namespace}; release refused`, { token });
     }
     const g = this.#findGrant(slot, hi, lo);
     if (g) {
       this.#grants.delete(g);
-      if (status === WAS_REVOKED) g._markLost(`The hold on ${g.resource} had been revoked`, 'revoked');
+      if (taken) g._markLost(`The hold on ${g.resource} had been revoked`, taken);
       else {
         g._onLost = undefined; // given back by its owner's token: released, not lost
         g._markLost('released through HostLedger.release(token)');
@@ -365,16 +366,23 @@ export class HostLedger {
 
   // What a release status means for the grant: the refusal to throw, if any.
   #afterRelease(grant: HostGrant, status: number): GpuArbiterError | undefined {
-    const { RELEASED, WAS_REVOKED } = this.#codes.release;
-    if (status === WAS_REVOKED) {
-      // Revoked before we heard of it: nothing to give back, and not the caller's fault.
-      grant._markLost(`The hold on ${grant.resource} had been revoked`, 'revoked');
-    } else if (status !== RELEASED) {
+    const taken = this.#takenReason(status);
+    if (taken) {
+      // Revoked before we heard of it: nothing to give back, and not the caller's fault. The
+      // reason is the ledger's ('expired' past revokeAfterMs), as the notice would have said.
+      grant._markLost(`The hold on ${grant.resource} had been revoked`, taken);
+    } else if (status !== this.#codes.release.RELEASED) {
       this.#violations++;
       grant._markLost(`The hold on ${grant.resource} was already gone when released`);
       return new GpuArbiterError('E_NOT_OWNER', `The hold on ${grant.resource} was already gone when released`, { resource: grant.resource });
     }
     return undefined;
+  }
+
+  // A release status saying the hold had been taken away already: why (undefined: it had not).
+  #takenReason(status: number): HostLostReason | undefined {
+    const { WAS_REVOKED, WAS_EXPIRED } = this.#codes.release;
+    return status === WAS_EXPIRED ? 'expired' : status === WAS_REVOKED ? 'revoked' : undefined;
   }
 
   #resourceIndex(resource: string): number {
