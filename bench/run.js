@@ -17,6 +17,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { machine, machineHeader } = require('./lib/machine');
 const { fmtValue, fmtSpread } = require('./lib/rows');
+const { targets, WHY_NOT } = require('./lib/targets');
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -91,65 +92,6 @@ function verdict(r) {
   return a > 1 ? `gpu-arbiter ${a.toFixed(a >= 10 ? 0 : 2)}x better` : `gpu-arbiter ${(1 / a).toFixed(1 / a >= 10 ? 0 : 2)}x worse`;
 }
 
-// Why a target can miss on this kind of machine, and what would meet it (printed when it does).
-const WHY_NOT = {
-  'in-process acquire+release, uncontended':
-    'GpuArbiter does placement, a Lease object, per-task counters and histograms per acquire; the bare LocalBackend row shows the queue itself. Would meet it: fewer allocations on the acquire path (reuse the Lease, skip histograms when no metrics are read).',
-  'host acquire+release, uncontended (async)':
-    'the async path resolves a promise after the shared-memory lock; on a loaded 2-vCPU VM one run can swing 2x. Would meet it: a quieter machine, or tryAcquire() (sync) first.',
-  'cross-process handoff p50 (release -> next holder)':
-    'a handoff is two thread wake-ups in the next holder (native waiter thread on the futex, then its event loop); with 4 contenders on 2 shared vCPUs the scheduler decides. Would meet it: one wake-up per handoff (see owner changes/s) or more cores.',
-  'cross-process owner changes/s, 4 processes':
-    "a ledger handoff costs the next holder's process two thread wake-ups (its native waiter thread on the shared futex, then its event loop through a ThreadSafeFunction), the same two as flock on libuv's threadpool, plus the ledger's own work (priority scan, fencing, liveness); with 4 contenders on 2 shared vCPUs the wake-ups dominate. Would meet it: half of flock's wake-ups per handoff - wake the next holder's event loop directly (the granter writes to a per-process FIFO/socket the loop polls with uv_poll, no waiter thread between); not built, so 2x is unproven.",
-  'SIGKILLed holder reclaimed (host)':
-    "a dead holder is found by the waiter thread's liveness check, every 10 ms while its process has waiters, on a loaded VM later. Would meet it: a shorter check interval while waiters exist, or a pidfd per holder process polled by the waiter thread.",
-  'Redis handoff p50, no polling':
-    'the handoff runs the release script (priority queue, fencing, TTLs, usage view: ~40 commands inside Lua per cycle with 8 waiters) and then wakes an idle subscriber; on this VM one PING after the same idle wait already costs the "floor" row above. Would meet it: a host where Redis and the clients do not share 2 busy vCPUs (the idle round trip is the floor), and a lighter release script (usage view updated lazily, fewer calls per grant). Pollers get lower here only by never letting Redis or Node go idle (see their commands per cycle).',
-  'Redis commands per handoff, 8 waiters':
-    'a queued waiter that renews its entry or re-checks at a lease expiry adds commands. Would meet it: waiter TTLs long relative to hold times.',
-  'NVML read (cached)':
-    "snapshot() asks the addon for the sample's sequence number and converts a new sample once; a miss means a conversion on the read path or a starved machine. Would meet it: converting on the sampler's completion instead of on read.",
-};
-
-// docs/design.md "Figures we aim for", checked against this run's rows.
-function targets(rows) {
-  const find = (scope, casePrefix, library, metric) =>
-    rows.find((r) => r.scope === scope && r.case.startsWith(casePrefix) && r.library.startsWith(library) && r.metric === metric);
-  const out = [];
-  const add = (what, target, measured, met) => out.push({ what, target, measured, met, ifNot: met ? null : WHY_NOT[what] || null });
-  const mutex = find('in-process', 'acquire+release, uncontended', 'async-mutex Mutex', 'ops/s');
-  if (mutex && mutex.ratio)
-    add('in-process acquire+release, uncontended', '>= 0.8x async-mutex Mutex', `${(1 / mutex.ratio).toFixed(2)}x async-mutex Mutex`, 1 / mutex.ratio >= 0.8);
-  const hostU = find('cross-process', 'acquire+release, uncontended', 'gpu-arbiter', 'mean');
-  if (hostU && hostU.value !== null) add('host acquire+release, uncontended (async)', '<= 3 us', `${hostU.value.toFixed(2)} us`, hostU.value <= 3);
-  const hp50 = find('cross-process', 'handoff', 'gpu-arbiter', 'p50');
-  if (hp50 && hp50.value !== null)
-    add('cross-process handoff p50 (release -> next holder)', '<= 0.05 ms', `${(hp50.value / 1000).toFixed(3)} ms`, hp50.value <= 50);
-  const oc = find('cross-process', 'owner changes/s', 'gpu-arbiter', 'owner changes/s');
-  const ocFlock = find('cross-process', 'owner changes/s', 'flock', 'owner changes/s');
-  if (oc && ocFlock && oc.value !== null && ocFlock.value)
-    add('cross-process owner changes/s, 4 processes', '>= 2x flock', `${(oc.value / ocFlock.value).toFixed(2)}x flock`, oc.value >= 2 * ocFlock.value);
-  const rc = find('cross-process', 'SIGKILLed', 'gpu-arbiter', 'median');
-  if (rc && rc.value !== null) {
-    const worst = rc.spread ? rc.spread.max : rc.value;
-    add('SIGKILLed holder reclaimed (host)', '<= 10 ms', `median ${rc.value.toFixed(2)} ms, worst ${worst.toFixed(2)} ms of ${rc.reps}`, worst <= 10);
-  }
-  const rp50 = find('cross-host', 'handoff', 'gpu-arbiter', 'p50');
-  if (rp50 && rp50.value !== null) add('Redis handoff p50, no polling', '<= 0.5 ms', `${rp50.value.toFixed(2)} ms`, rp50.value <= 0.5);
-  const c1 = find('cross-host', 'Redis commands sent per acquire+release cycle, 1 ', 'gpu-arbiter', 'commands');
-  const c8 = find('cross-host', 'Redis commands sent per acquire+release cycle, 8 ', 'gpu-arbiter', 'commands');
-  if (c1 && c8)
-    add(
-      'Redis commands per handoff, 8 waiters',
-      '<= 4, flat in waiters',
-      `${c8.value.toFixed(2)} with 8 waiters, ${c1.value.toFixed(2)} with 1`,
-      c8.value <= 4 && c8.value <= c1.value * 1.25 + 0.25,
-    );
-  const nv = find('nvml-read', 'read GPU state', 'gpu-arbiter monitor.snapshot', 'mean');
-  if (nv && nv.value !== null) add('NVML read (cached)', '<= 5 us', `${nv.value.toFixed(2)} us`, nv.value <= 5);
-  return out;
-}
-
 function markdown(report) {
   const { rows, m } = report;
   const L = [];
@@ -197,7 +139,7 @@ function markdown(report) {
     }
   }
   L.push('');
-  L.push('## docs/design.md targets in this run');
+  L.push('## Targets in this run (docs/design.md "Figures we aim for")');
   L.push('');
   L.push('| what | target | measured | |');
   L.push('|---|---|---|---|');
@@ -206,7 +148,7 @@ function markdown(report) {
   const missed = report.targets.filter((t) => !t.met);
   L.push('## Closing note: targets not met in this run');
   L.push('');
-  if (missed.length === 0) L.push('None: every docs/design.md target checked above was met in this run.');
+  if (missed.length === 0) L.push('None: every target checked above was met in this run.');
   for (const t of missed) L.push(`- **${t.what}** (target ${t.target}; measured ${t.measured}). Why: ${t.ifNot || 'not analysed'}`);
   const unchecked = Object.keys(WHY_NOT).filter((w) => !report.targets.some((t) => t.what === w));
   if (unchecked.length) L.push(`- Not checked in this run (its bench was skipped or failed): ${unchecked.join('; ')}.`);
