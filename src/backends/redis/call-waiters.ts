@@ -2,7 +2,7 @@
 // (./set-waiters.ts, ACQUIRE_SET) and cluster-scope requests (./pool-waiters.ts, POOL_ACQUIRE).
 // The waiting map, the abort and deadline hooks, the poll scheduling, the late-grant retries and
 // giving up; each subclass writes its call (poll) and how it leaves the queue (leave).
-import { randomBytes } from 'node:crypto';
+import { newId } from './ids';
 import { performance } from 'node:perf_hooks';
 import type { GpuArbiterError } from '../../errors';
 import { unavailable } from './connection';
@@ -49,7 +49,7 @@ export abstract class CallWaiters<W extends CallWaiting<G>, G> {
     if (req.signal?.aborted) return Promise.reject(abortedError(req.resource));
     return new Promise<G>((resolve, reject) => {
       const w = make({
-        id: randomBytes(16).toString('hex'),
+        id: newId(),
         req,
         resolve,
         reject,
@@ -128,7 +128,7 @@ export abstract class CallWaiters<W extends CallWaiting<G>, G> {
   /** Asks again under a new id (the old one's grant ended before it was confirmed). */
   protected renew(w: W): void {
     this.waiting.delete(w.id);
-    w.id = randomBytes(16).toString('hex');
+    w.id = newId();
     this.waiting.set(w.id, w);
     this.startPoll(w, true, false);
   }

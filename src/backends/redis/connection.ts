@@ -253,23 +253,20 @@ export class RedisConnection {
    * Runs one script: EVALSHA; on NOSCRIPT (restarted server, SCRIPT FLUSH, new cluster node)
    * EVAL once, which also caches it for the next EVALSHA. Waits at most commandTimeoutMs.
    */
-  async run(script: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
-    if (this.closed) throw new GpuArbiterError('E_CLOSED', 'The Redis backend is closed');
+  run(script: LuaScript, keys: readonly string[], args: Array<string | number>): Promise<unknown> {
+    if (this.closed) return Promise.reject(new GpuArbiterError('E_CLOSED', 'The Redis backend is closed'));
     return withTimeout(this.runUnbounded(script, keys, args), this.commandTimeoutMs, script.name);
   }
 
-  private async runUnbounded(script: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
-    try {
-      return await this.client.evalsha(script.sha, keys.length, ...keys, ...args);
-    } catch (err) {
+  // Plain promise chains, no async frames: every acquire and release goes through here.
+  private runUnbounded(script: LuaScript, keys: readonly string[], args: Array<string | number>): Promise<unknown> {
+    return this.client.evalsha(script.sha, keys.length, ...keys, ...args).catch((err: unknown) => {
       if (!isNoScript(err)) throw unavailable(`Redis script ${script.name} failed: ${errMessage(err)}`, err, script.name);
-    }
-    this.scriptLoads++;
-    try {
-      return await this.client.eval(script.source, keys.length, ...keys, ...args);
-    } catch (err) {
-      throw unavailable(`Redis script ${script.name} failed: ${errMessage(err)}`, err, script.name);
-    }
+      this.scriptLoads++;
+      return this.client.eval(script.source, keys.length, ...keys, ...args).catch((e: unknown) => {
+        throw unavailable(`Redis script ${script.name} failed: ${errMessage(e)}`, e, script.name);
+      });
+    });
   }
 
   /** Plain commands for read-only views (INFO, HMGET...). */

@@ -12,6 +12,9 @@ import { type UsageTuple, usageOf } from './replies';
 import type { LuaScript } from './scripts';
 import type { RedisLeasesEvents, ResourceUsage } from './types';
 
+/** Resources whose script keys are kept built (./core.ts run()). */
+const KEY_CACHE_MAX = 1024;
+
 export class LeasesCore {
   /** Set by close() once pending work is settled; nothing new starts after it. */
   closed = false;
@@ -47,8 +50,19 @@ export class LeasesCore {
 
   /** Runs a per-resource script with the resource's keys (./lua/prelude.ts). */
   run(script: LuaScript, resource: string, args: Array<string | number>): Promise<unknown> {
-    return this.conn.run(script, this.keysOf([resource]), args);
+    let keys = this.keyCache.get(resource);
+    if (!keys) {
+      // Built once per resource (every acquire, release and renewal sends them); bounded, so
+      // releases by token over many names cannot grow it without end.
+      if (this.keyCache.size >= KEY_CACHE_MAX) this.keyCache.clear();
+      keys = this.keysOf([resource]);
+      this.keyCache.set(resource, keys);
+    }
+    return this.conn.run(script, keys, args);
   }
+
+  /** resource -> its script keys (read-only: conn.run copies them into the command). */
+  private readonly keyCache = new Map<string, readonly string[]>();
 
   /** Remembers the pool epoch a reply carried (never forgets one for an empty answer). */
   notePoolEpoch(epoch: unknown): void {

@@ -12,7 +12,10 @@ export interface Held {
   units: number;
   token: string;
   fencingToken: number;
-  ac: AbortController;
+  /** Made when the grant's `lost` is first read (most short holds never read it). */
+  ac: AbortController | undefined;
+  /** Why the lease was lost, kept for a `lost` read after the loss. */
+  lostError: GpuArbiterError | undefined;
   /** performance.now() before which the lease is surely still ours on the server. */
   localExpiry: number;
   lostTimer: NodeJS.Timeout | undefined;
@@ -36,6 +39,15 @@ export interface NewGrant {
   /** The waiter's id, which is the lease token. */
   token: string;
   onLost: ((e: GpuArbiterError) => void) | undefined;
+}
+
+/** The lease's lost signal, made on first use (already aborted when the lease was lost before). */
+function lostSignal(h: Held): AbortSignal {
+  if (!h.ac) {
+    h.ac = new AbortController();
+    if (h.lostError) h.ac.abort(h.lostError);
+  }
+  return h.ac.signal;
 }
 
 export class HeldLeases {
@@ -72,7 +84,8 @@ export class HeldLeases {
       units: g.units,
       token: g.token,
       fencingToken,
-      ac: new AbortController(),
+      ac: undefined,
+      lostError: undefined,
       localExpiry,
       lostTimer: undefined,
       ended: false,
@@ -94,7 +107,9 @@ export class HeldLeases {
       fencingToken,
       grantedAt,
       waitedMs,
-      lost: h.ac.signal,
+      get lost(): AbortSignal {
+        return lostSignal(h);
+      },
       release: () => this.hooks.release(h),
       [Symbol.asyncDispose]: async () => {
         await this.hooks.release(h);
@@ -138,8 +153,9 @@ export class HeldLeases {
       fencingToken: h.fencingToken,
       reason,
     });
+    h.lostError = err;
     try {
-      h.ac.abort(err);
+      h.ac?.abort(err);
     } catch (e) {
       this.core.backendError(e);
     }

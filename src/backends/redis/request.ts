@@ -16,15 +16,20 @@ export const MAX_UNITS = 2 ** 31 - 1;
 /** A checked request, with the holder record as Redis will keep it (JSON, `host` filled in). */
 export type CheckedRequest = RedisAcquireRequest & { holderJson: string };
 
+/** This host's name, read once: os.hostname() is a system call, and acquire() is a hot path. */
+let hostName: string | undefined;
+
 /** The holder record as JSON (host defaults to this host's name), at most MAX_HOLDER_BYTES. */
 function holderJson(holder: RedisHolderInfo): string {
   let json: string;
   try {
-    json = JSON.stringify({ host: os.hostname(), ...holder });
+    hostName ??= os.hostname();
+    json = JSON.stringify({ host: hostName, ...holder });
   } catch (err) {
     throw invalid('request.holder', `an object JSON can write (${(err as Error).message})`, holder);
   }
-  const bytes = Buffer.byteLength(json);
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: a short record needs no count.
+  const bytes = json.length * 3 <= MAX_HOLDER_BYTES ? json.length : Buffer.byteLength(json);
   if (bytes > MAX_HOLDER_BYTES) {
     throw new GpuArbiterError('E_INVALID_ARGUMENT', `Expected at most ${MAX_HOLDER_BYTES} bytes of JSON for request.holder but received ${bytes}`, {
       field: 'request.holder',

@@ -8,7 +8,7 @@
 // Redis stall held the reply or the published message back) is first confirmed by ACQUIRE (a
 // full TTL from the server's now), or asked for again under a new id when its lease has ended
 // meanwhile; never resolved with a lease that is lost, or about to be, on arrival.
-import { randomBytes } from 'node:crypto';
+import { newId } from './ids';
 import { performance } from 'node:perf_hooks';
 import type { GpuArbiterError } from '../../errors';
 import { unavailable } from './connection';
@@ -69,7 +69,7 @@ export class Waiters {
   /** Queues a checked request; resolves with its grant. */
   enqueue(req: CheckedRequest): Promise<RedisGrant> {
     if (req.signal?.aborted) return Promise.reject(abortedError(req.resource));
-    const id = randomBytes(16).toString('hex');
+    const id = newId();
     return new Promise<RedisGrant>((resolve, reject) => {
       const w: Waiting = {
         id,
@@ -155,6 +155,8 @@ export class Waiters {
         remaining === 0 ? '1' : '0',
         req.queueGroup ?? '',
         this.core.poolEpoch,
+        // A first call under a fresh id: Redis skips looking for a hold, a place or a tombstone of it.
+        first ? '1' : '0',
       ])) as unknown[];
     } catch (err) {
       w.inFlight = false;
@@ -215,7 +217,7 @@ export class Waiters {
         // under a new id (Redis never grants one id twice).
         this.late(w, 'its lease ended before it could be confirmed', () => {
           this.waiting.delete(w.id);
-          w.id = randomBytes(16).toString('hex');
+          w.id = newId();
           this.waiting.set(w.id, w);
           w.position = -1;
           w.confirmNow = false;

@@ -1,6 +1,6 @@
 // The ACQUIRE script (sent by src/backends/redis/waiters.ts). Its KEYS, ARGV and reply are in its
 // Lua header, which is part of the script text.
-import { RESOURCE_PRELUDE } from './prelude';
+import { PRELUDE_CORE, PRELUDE_REST } from './prelude';
 
 export const ACQUIRE = `-- ACQUIRE: a request for units of one resource. Also the waiter's heartbeat and the
 -- safety-net poll: idempotent per id (a waiter already queued is refreshed, one granted by a
@@ -20,6 +20,8 @@ export const ACQUIRE = `-- ACQUIRE: a request for units of one resource. Also th
 --  10: tryOnly ('1': grant now or answer 'busy', never enqueue)
 --  11: queueGroup ('': none): queueLimit counts this group's waiters only
 --  12: knownEpoch: the pool epoch this client last saw ('': none; pool GPUs only, see poolEpoch())
+--  13: fresh ('1': the first call under this id, never sent before: it cannot be held, queued
+--      or ended yet, so those three reads are skipped)
 -- Returns: {'granted', fence, grantedAt, remainingMs, waitedMs, now, usage}
 --        | {'queued', position, nextExpiryMs (-1: no holder; or when the pool's hold ends), now, usage}
 --        | {'ended', usage}: this id was granted and its lease has ended since (it expired
@@ -27,24 +29,37 @@ export const ACQUIRE = `-- ACQUIRE: a request for units of one resource. Also th
 --        | {'nores'|'nofit'|'closed'|'busy'|'full', usage}
 --   now: the Redis server clock (ms), from which the caller tells how old a published grant is
 --   usage = {capacity (-1: unknown resource), external, declared, closed (1|0), waiting, headPriority (-1: none)}
-${RESOURCE_PRELUDE}
+${PRELUDE_CORE}
 local id, units, prio = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local leaseTtl, waiterTtl, timeout = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local holder, channel, qlimit, tryOnly, group = ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10] == '1', ARGV[11]
+local fresh = ARGV[13] == '1'
+-- Fast path (uncontended): a new request that fits now while nobody waits, off the pool, is
+-- granted before the rest of the prelude is even defined. Expired holders are not pruned first:
+-- they can only make a request not fit (then the full path below prunes), never over-grant; the
+-- next release, renewal or contended call prunes them.
+if fresh and not K_PMETA then
+  local m = meta()
+  if m.cap and not m.closed and units <= m.cap - m.ext - m.decl and waiting() == 0 then
+    local fence = holdLease(id, units, holder, channel, prio, 0, leaseTtl)
+    return { 'granted', fence, now, leaseTtl, 0, now, { m.cap, m.ext, m.decl, 0, 0, -1 } }
+  end
+end
+${PRELUDE_REST}
 poolEpoch(ARGV[12] or '', leaseTtl)
 if prune() > 0 then grantFitting(nil) end
-local m = redis.call('HMGET', K_META, 'capacity', 'external', 'declared', 'closed')
-local cap = m[1]
+local m = meta()
+local cap = m.cap
 if not cap then return { 'nores', usage() } end
-local held = redis.call('HGET', K_HOLD, id)
+local held = not fresh and redis.call('HGET', K_HOLD, id)
 if held then
   -- Granted by a handoff; the owner polling for it confirms it: full lease TTL from now.
   local h = cjson.decode(held)
   redis.call('ZADD', K_HEXP, num(now + leaseTtl), id)
   return { 'granted', h.f, h.at, leaseTtl, h.w, now, usage() }
 end
-if units > tonumber(cap) then return { 'nofit', usage() } end
-local raw = redis.call('HGET', K_WINFO, id)
+if units > cap then return { 'nofit', usage() } end
+local raw = not fresh and redis.call('HGET', K_WINFO, id)
 if raw then
   local info = cjson.decode(raw)
   local e = now + waiterTtl
@@ -52,14 +67,19 @@ if raw then
   redis.call('ZADD', K_WEXP, num(e), id)
 else
   -- Granted once already (a handoff) and ended since: never granted twice under one id.
-  if redis.call('ZSCORE', K_ENDED, id) then return { 'ended', usage() } end
-  if m[4] == '1' then return { 'closed', usage() } end
+  if not fresh and redis.call('ZSCORE', K_ENDED, id) then return { 'ended', usage() } end
+  if m.closed then return { 'closed', usage() } end
+  local info = { u = units, p = prio, at = now, dl = 0, h = holder, c = channel, ttl = leaseTtl, wt = waiterTtl, g = group }
+  -- Fast path: it fits now and nobody waits (no queue order to keep: no sequence number taken).
+  local fits = units <= cap - m.ext - m.decl and not poolHeld()
+  if fits and waiting() == 0 then
+    local fence, exp = grant(id, info)
+    return { 'granted', fence, now, exp - now, 0, now, usage() }
+  end
   local seq = redis.call('HINCRBY', K_META, 'seq', 1) % SPAN
   local score = (PMAX - prio) * SPAN + seq
-  local info = { u = units, p = prio, at = now, dl = 0, h = holder, c = channel, ttl = leaseTtl, wt = waiterTtl, g = group }
-  -- Fast path: it fits now and nobody of this priority or higher waits (m was read after prune).
-  local avail = tonumber(cap) - tonumber(m[2] or '0') - tonumber(m[3] or '0')
-  if units <= avail and not poolHeld() and redis.call('ZCOUNT', K_WAIT, '-inf', '(' .. num(score)) == 0 then
+  -- It fits now and nobody of this priority or higher waits (m was read after prune).
+  if fits and redis.call('ZCOUNT', K_WAIT, '-inf', '(' .. num(score)) == 0 then
     local fence, exp = grant(id, info)
     return { 'granted', fence, now, exp - now, 0, now, usage() }
   end
@@ -67,13 +87,14 @@ else
   if qlimit > 0 then
     local n
     if group ~= '' then n = tonumber(redis.call('HGET', K_META, 'qg:' .. group) or '0')
-    else n = redis.call('ZCARD', K_WAIT) end
+    else n = waiting() end
     if n >= qlimit then return { 'full', usage() } end
   end
   if timeout >= 0 then info.dl = now + timeout end
   local e = now + waiterTtl
   if info.dl > 0 and info.dl < e then e = info.dl end
   redis.call('HSET', K_WINFO, id, cjson.encode(info))
+  queueChanged()
   redis.call('ZADD', K_WAIT, num(score), id)
   redis.call('ZADD', K_WEXP, num(e), id)
   if group ~= '' then redis.call('HINCRBY', K_META, 'qg:' .. group, 1) end

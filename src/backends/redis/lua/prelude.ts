@@ -34,7 +34,11 @@ export const PRIORITY_MAX = BACKEND_MAX_PRIORITY;
 /** 2^32: room for 4 billion enqueues per resource; PRIORITY_MAX * SEQ_SPAN < 2^53 stays exact. */
 export const SEQ_SPAN = 4_294_967_296;
 
-export const RESOURCE_PRELUDE = `
+// The prelude comes in two parts: PRELUDE_CORE (keys, clock, the per-script caches, fencing and
+// the holder record: what an uncontended acquire or release needs) and PRELUDE_REST (the other
+// helpers). ACQUIRE and RELEASE run their fast path between the two, so an uncontended call
+// never creates the closures of the rest (each one costs Redis time on every call).
+export const PRELUDE_CORE = `
 local K_META, K_HOLD, K_HEXP, K_WAIT, K_WINFO, K_WEXP, K_FENCE, K_ENDED =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local PMAX, SPAN = ${PRIORITY_MAX}, ${SEQ_SPAN}
@@ -48,7 +52,50 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function num(x) return string.format('%.0f', x) end
 
+-- What a script reads of a resource more than once is read once per script and kept here
+-- (scripts over several resources, ./acquire-set.ts, switch the K_* names, so each cache is keyed
+-- by its key): MC[K_META] = {cap (nil: unknown resource), ext, decl, closed}, kept current by
+-- addDeclared(); NW[K_WAIT] = the number of waiters, dropped by every change of the queue
+-- (queueChanged()). A script that writes capacity, external or closed itself drops MC[K_META].
+local MC, NW = {}, {}
+local function meta()
+  local c = MC[K_META]
+  if not c then
+    local m = redis.call('HMGET', K_META, 'capacity', 'external', 'declared', 'closed')
+    c = { cap = tonumber(m[1] or ''), ext = tonumber(m[2] or '0'), decl = tonumber(m[3] or '0'), closed = m[4] == '1' }
+    MC[K_META] = c
+  end
+  return c
+end
+local function addDeclared(u)
+  local d = redis.call('HINCRBY', K_META, 'declared', u)
+  local c = MC[K_META]
+  if c then c.decl = d end
+end
+local function waiting()
+  local n = NW[K_WAIT]
+  if not n then
+    n = redis.call('ZCARD', K_WAIT)
+    NW[K_WAIT] = n
+  end
+  return n
+end
+local function queueChanged() NW[K_WAIT] = nil end
 ${FENCE_LUA}
+-- Records a lease: its fencing token, holder record (shown by INSPECT), expiry and units.
+-- Numbers go to redis.call as numbers: Redis writes integers below 2^53 exactly, faster than
+-- string.format; the fence goes in the record as a string (cjson writes 14 digits only).
+local function holdLease(id, u, h, c, p, waited, ttl)
+  local fence = nextFence(K_FENCE, K_META)
+  local exp = now + ttl
+  redis.call('HSET', K_HOLD, id, cjson.encode({ u = u, f = num(fence), at = now, w = waited, h = h, c = c, p = p }))
+  redis.call('ZADD', K_HEXP, exp, id)
+  addDeclared(u)
+  return fence, exp
+end
+`;
+
+export const PRELUDE_REST = `
 local function publish(ch, msg)
   if ch and ch ~= '' then redis.call('PUBLISH', ch, msg) end
 end
@@ -65,12 +112,13 @@ ${POOL_EPOCH_LUA}
 local function endHolder(token, info)
   redis.call('HDEL', K_HOLD, token)
   redis.call('ZREM', K_HEXP, token)
-  redis.call('HINCRBY', K_META, 'declared', -info.u)
-  redis.call('ZADD', K_ENDED, num(now), token)
+  addDeclared(-info.u)
+  redis.call('ZADD', K_ENDED, now, token)
   kickPool()
 end
 
 local function removeWaiter(id, info)
+  queueChanged()
   redis.call('ZREM', K_WAIT, id)
   redis.call('HDEL', K_WINFO, id)
   redis.call('ZREM', K_WEXP, id)
@@ -78,10 +126,11 @@ local function removeWaiter(id, info)
 end
 
 -- Expired holders (their process stopped renewing) and waiters whose heartbeat or deadline
--- passed. Bounded per call; the rest go on the next call.
+-- passed. Bounded per call; the rest go on the next call. An empty queue is not scanned: every
+-- waiter is in the queue and in waiterExpiry together (removeWaiter() takes it out of both).
 local function prune()
   local n = 0
-  local dead = redis.call('ZRANGEBYSCORE', K_HEXP, '-inf', num(now), 'LIMIT', 0, 64)
+  local dead = redis.call('ZRANGEBYSCORE', K_HEXP, '-inf', now, 'LIMIT', 0, 64)
   for _, token in ipairs(dead) do
     local raw = redis.call('HGET', K_HOLD, token)
     if raw then
@@ -93,7 +142,8 @@ local function prune()
     end
     n = n + 1
   end
-  local gone = redis.call('ZRANGEBYSCORE', K_WEXP, '-inf', num(now), 'LIMIT', 0, 64)
+  if waiting() == 0 then return n end
+  local gone = redis.call('ZRANGEBYSCORE', K_WEXP, '-inf', now, 'LIMIT', 0, 64)
   for _, id in ipairs(gone) do
     local raw = redis.call('HGET', K_WINFO, id)
     removeWaiter(id, raw and cjson.decode(raw) or nil)
@@ -103,9 +153,9 @@ local function prune()
 end
 
 local function free()
-  local m = redis.call('HMGET', K_META, 'capacity', 'external', 'declared', 'closed')
-  if not m[1] or m[4] == '1' or poolHeld() then return 0 end
-  return tonumber(m[1]) - tonumber(m[2] or '0') - tonumber(m[3] or '0')
+  local m = meta()
+  if not m.cap or m.closed or poolHeld() then return 0 end
+  return m.cap - m.ext - m.decl
 end
 
 -- A grant handed to a waiter of another call (handoff) is provisional: it expires after the
@@ -113,22 +163,17 @@ end
 -- poll). A waiter that died just before the handoff then blocks the resource no longer than
 -- its heartbeat would have, not a whole lease TTL.
 local function grant(id, info, provisional)
-  local fence = nextFence(K_FENCE, K_META)
   local ttl = info.ttl
   if provisional and info.wt and info.wt < ttl then ttl = info.wt end
-  local exp = now + ttl
-  -- fence as a string: cjson (and Lua's tostring) print numbers with 14 digits only.
-  redis.call('HSET', K_HOLD, id, cjson.encode({ u = info.u, f = num(fence), at = now, w = now - info.at,
-    h = info.h, c = info.c, p = info.p }))
-  redis.call('ZADD', K_HEXP, num(exp), id)
-  redis.call('HINCRBY', K_META, 'declared', info.u)
-  return fence, exp
+  return holdLease(id, info.u, info.h, info.c, info.p, now - info.at, ttl)
 end
 
 -- Grants the head waiter(s) that fit now, in strict order (no backfill past a head that does
 -- not fit), and publishes each grant on its owner's channel: the next holder learns in one
 -- message, with no round trip of its own. Returns the grant of selfId when it is one of them.
 local function grantFitting(selfId)
+  -- Nobody waits (an uncontended release): nothing to grant, no queue work.
+  if waiting() == 0 then return nil end
   local avail = free()
   local mine = nil
   local granted = false
@@ -138,6 +183,7 @@ local function grantFitting(selfId)
     local id = head[1]
     local raw = redis.call('HGET', K_WINFO, id)
     if not raw then
+      queueChanged()
       redis.call('ZREM', K_WAIT, id)
       redis.call('ZREM', K_WEXP, id)
     else
@@ -186,20 +232,21 @@ local function dataLost(f)
   return m[2] and f < tonumber(m[2]) or false
 end
 
+-- From what the script already read (meta(), waiting()): an uncontended call adds no command.
 local function usage()
-  local m = redis.call('HMGET', K_META, 'capacity', 'external', 'declared', 'closed')
-  local n = redis.call('ZCARD', K_WAIT)
+  local m = meta()
+  local n = waiting()
   local hp = -1
   if n > 0 then
     local h = redis.call('ZRANGE', K_WAIT, 0, 0, 'WITHSCORES')
     hp = PMAX - math.floor(tonumber(h[2]) / SPAN)
   end
-  local out = { tonumber(m[1] or '-1'), tonumber(m[2] or '0'), tonumber(m[3] or '0'), m[4] == '1' and 1 or 0, n, hp }
+  local out = { m.cap or -1, m.ext, m.decl, m.closed and 1 or 0, n, hp }
   if K_PMETA then
     out[7] = redis.call('HGET', K_PMETA, 'epoch') or ''
-    if m[1] then
+    if m.cap then
       local e = redis.call('ZRANGE', K_HEXP, 0, 0, 'WITHSCORES')
-      redis.call('HSET', K_PHINTS, RES, table.concat({ m[1], m[2] or '0', m[3] or '0', out[4], n, e[2] or '-1' }, '|'))
+      redis.call('HSET', K_PHINTS, RES, table.concat({ num(m.cap), num(m.ext), num(m.decl), out[4], n, e[2] or '-1' }, '|'))
     else
       redis.call('HDEL', K_PHINTS, RES)
     end
@@ -219,3 +266,5 @@ local function nextExpiry()
   return ms
 end
 `;
+
+export const RESOURCE_PRELUDE = PRELUDE_CORE + PRELUDE_REST;

@@ -15,6 +15,7 @@ export const SET_RESOURCE = `-- SET_RESOURCE: creates or changes a resource. Wai
 ${RESOURCE_PRELUDE}
 local cap = tonumber(ARGV[1])
 redis.call('HSET', K_META, 'capacity', ARGV[1], 'external', ARGV[2], 'closed', ARGV[3])
+MC[K_META] = nil
 prune()
 local all = redis.call('ZRANGE', K_WAIT, 0, -1)
 for _, id in ipairs(all) do
