@@ -95,8 +95,7 @@ if present < n then
     use(k)
     local seq = redis.call('HINCRBY', K_META, 'seq', 1) % SPAN
     redis.call('HSET', K_WINFO, mid(k), info)
-    queueChanged()
-    redis.call('ZADD', K_WAIT, num((PMAX - prio) * SPAN + seq), mid(k))
+    queueChanged(redis.call('ZADD', K_WAIT, (PMAX - prio) * SPAN + seq, mid(k)))
     redis.call('ZADD', K_WEXP, num(e), mid(k))
   end
 else

@@ -94,8 +94,7 @@ else
   local e = now + waiterTtl
   if info.dl > 0 and info.dl < e then e = info.dl end
   redis.call('HSET', K_WINFO, id, cjson.encode(info))
-  queueChanged()
-  redis.call('ZADD', K_WAIT, num(score), id)
+  queueChanged(redis.call('ZADD', K_WAIT, score, id))
   redis.call('ZADD', K_WEXP, num(e), id)
   if group ~= '' then redis.call('HINCRBY', K_META, 'qg:' .. group, 1) end
 end

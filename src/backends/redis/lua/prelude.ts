@@ -55,8 +55,8 @@ local function num(x) return string.format('%.0f', x) end
 -- What a script reads of a resource more than once is read once per script and kept here
 -- (scripts over several resources, ./acquire-set.ts, switch the K_* names, so each cache is keyed
 -- by its key): MC[K_META] = {cap (nil: unknown resource), ext, decl, closed}, kept current by
--- addDeclared(); NW[K_WAIT] = the number of waiters, dropped by every change of the queue
--- (queueChanged()). A script that writes capacity, external or closed itself drops MC[K_META].
+-- addDeclared(); NW[K_WAIT] = the number of waiters, kept current by queueChanged(delta) after
+-- every ZADD/ZREM of the queue. A script that writes capacity, external or closed drops MC[K_META].
 local MC, NW = {}, {}
 local function meta()
   local c = MC[K_META]
@@ -80,7 +80,10 @@ local function waiting()
   end
   return n
 end
-local function queueChanged() NW[K_WAIT] = nil end
+local function queueChanged(delta)
+  local n = NW[K_WAIT]
+  if n then NW[K_WAIT] = n + delta end
+end
 ${FENCE_LUA}
 -- Records a lease: its fencing token, holder record (shown by INSPECT), expiry and units.
 -- Numbers go to redis.call as numbers: Redis writes integers below 2^53 exactly, faster than
@@ -118,8 +121,7 @@ local function endHolder(token, info)
 end
 
 local function removeWaiter(id, info)
-  queueChanged()
-  redis.call('ZREM', K_WAIT, id)
+  queueChanged(-redis.call('ZREM', K_WAIT, id))
   redis.call('HDEL', K_WINFO, id)
   redis.call('ZREM', K_WEXP, id)
   if info and info.g and info.g ~= '' then redis.call('HINCRBY', K_META, 'qg:' .. info.g, -1) end
@@ -183,8 +185,7 @@ local function grantFitting(selfId)
     local id = head[1]
     local raw = redis.call('HGET', K_WINFO, id)
     if not raw then
-      queueChanged()
-      redis.call('ZREM', K_WAIT, id)
+      queueChanged(-redis.call('ZREM', K_WAIT, id))
       redis.call('ZREM', K_WEXP, id)
     else
       local info = cjson.decode(raw)
@@ -207,14 +208,18 @@ local function grantFitting(selfId)
     end
   end
   if granted then
-    -- The new head waiter re-checks when the first lease now held runs out (a provisional
-    -- grant to a dead waiter expires silently): tell it when.
+    -- The new head waiter re-checks when the first lease now held runs out (a provisional grant
+    -- to a dead waiter expires silently). It is told only when that comes before its own
+    -- heartbeat lapses: until then it calls anyway (a live waiter renews before its heartbeat
+    -- lapses), learns the expiry in that reply and re-checks then (src/backends/redis/waiters.ts).
+    -- With equal TTLs a handoff so costs one PUBLISH, not two wake-ups.
     local head = redis.call('ZRANGE', K_WAIT, 0, 0)
     if #head == 1 and head[1] ~= selfId then
-      local raw = redis.call('HGET', K_WINFO, head[1])
       local e = redis.call('ZRANGE', K_HEXP, 0, 0, 'WITHSCORES')
-      if raw and #e == 2 then
-        publish(cjson.decode(raw).c, 'e|' .. head[1] .. '|' .. num(math.max(0, tonumber(e[2]) - now)))
+      local beat = tonumber(redis.call('ZSCORE', K_WEXP, head[1]) or '0')
+      if #e == 2 and tonumber(e[2]) < beat then
+        local raw = redis.call('HGET', K_WINFO, head[1])
+        if raw then publish(cjson.decode(raw).c, 'e|' .. head[1] .. '|' .. num(math.max(0, tonumber(e[2]) - now))) end
       end
     end
   end
