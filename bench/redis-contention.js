@@ -9,6 +9,9 @@
 //   3. handoff latency: release by A -> acquire resolved in B, B already waiting
 //   4. Redis commands per handoff with 1 and 8 waiters (MONITOR: commands sent by clients,
 //      not those run inside scripts), holders keep the lock 5 ms
+//   5. what the server spends: Redis CPU per grant (INFO cpu delta / grants) for one client and
+//      for 8 clients, and commands per acquire+release of one client, sent (MONITOR) and
+//      executed (INFO commandstats, inside scripts included)
 //
 //   node bench/redis-contention.js [--quick]   (uses dist/: run `npm test` or `npm run build:ts` first)
 require('./lib/require-ts');
@@ -24,6 +27,7 @@ const { machine, machineHeader } = require('./lib/machine');
 const { runSuite, fmtOps, fmtUs } = require('./lib/suite');
 const { Rows, summary, chunks } = require('./lib/rows');
 const { RedisServer } = require('../test/helpers/redis-server.ts');
+const { serverStats, perGrant, monitored } = require('./lib/redis-stats');
 const { RedisLeases } = require('../dist');
 
 const quick = process.argv.includes('--quick');
@@ -119,8 +123,9 @@ async function uncontended(libs) {
   return rows;
 }
 
-async function contended(lib, clients, seconds) {
+async function contended(lib, clients, seconds, admin) {
   const cs = await Promise.all(Array.from({ length: clients }, () => lib.open()));
+  const before = await serverStats(admin);
   let grants = 0;
   const perClient = cs.map(() => 0);
   const start = performance.now();
@@ -139,13 +144,14 @@ async function contended(lib, clients, seconds) {
     }),
   );
   const elapsed = (performance.now() - end) / 1000 + seconds;
+  const server = perGrant(before, await serverStats(admin), grants);
   for (const c of cs) await c.close();
   // Fairness: the share of all grants taken by the busiest client (1/8 = 12.5% is perfectly fair).
   // The spread: acquisitions/s in 3 consecutive thirds of the run.
   const thirds = [0, 1, 2].map(
     (k) => grantAt.filter((t) => t >= start + (k * seconds * 1000) / 3 && t < start + ((k + 1) * seconds * 1000) / 3).length / (seconds / 3),
   );
-  return { perSec: grants / elapsed, busiestShare: Math.max(...perClient) / Math.max(1, grants), thirds };
+  return { perSec: grants / elapsed, busiestShare: Math.max(...perClient) / Math.max(1, grants), thirds, server };
 }
 
 async function handoff(lib, rounds) {
@@ -175,35 +181,39 @@ async function handoff(lib, rounds) {
 // Commands clients send per handoff while `waiters` clients wait and the holder keeps 5 ms.
 async function commandsPerHandoff(lib, port, waiters, seconds) {
   const cs = await Promise.all(Array.from({ length: waiters + 1 }, () => lib.open()));
-  const out = fs.openSync(path.join(os.tmpdir(), `gpa-monitor-${process.pid}.log`), 'w+');
-  const monitor = spawn('redis-cli', ['-p', String(port), 'MONITOR'], { stdio: ['ignore', out, 'ignore'] });
-  await sleep(200);
   let grants = 0;
-  const end = performance.now() + seconds * 1000;
-  await Promise.all(
-    cs.map(async (c) => {
-      while (performance.now() < end) {
-        const h = await c.acquire();
-        grants++;
-        await sleep(5);
-        await c.release(h);
-      }
-    }),
-  );
-  await sleep(100);
-  monitor.kill();
-  await new Promise((r) => monitor.once('exit', r));
-  const text = fs.readFileSync(path.join(os.tmpdir(), `gpa-monitor-${process.pid}.log`), 'utf8');
-  fs.closeSync(out);
-  fs.rmSync(path.join(os.tmpdir(), `gpa-monitor-${process.pid}.log`), { force: true });
+  const { client, inScript } = await monitored(port, async () => {
+    const end = performance.now() + seconds * 1000;
+    await Promise.all(
+      cs.map(async (c) => {
+        while (performance.now() < end) {
+          const h = await c.acquire();
+          grants++;
+          await sleep(5);
+          await c.release(h);
+        }
+      }),
+    );
+  });
   for (const c of cs) await c.close();
-  let client = 0;
-  let inScript = 0;
-  for (const line of text.split('\n')) {
-    if (/ \[\d+ lua\] /.test(line)) inScript++;
-    else if (/ \[\d+ [\d.]+:\d+\] /.test(line)) client++;
-  }
   return { perHandoff: client / grants, inScriptPerHandoff: inScript / grants, grants };
+}
+
+// One client, acquire+release back to back: the server's CPU per grant and the commands it
+// executes per cycle (INFO, no MONITOR running), then the commands the client sends (MONITOR).
+async function serverCost(lib, admin, port, cycles) {
+  const c = await lib.open();
+  const cycle = async () => c.release(await c.acquire());
+  for (let i = 0; i < 100; i++) await cycle();
+  const before = await serverStats(admin);
+  for (let i = 0; i < cycles; i++) await cycle();
+  const cost = perGrant(before, await serverStats(admin), cycles);
+  const sentCycles = 200;
+  const { client } = await monitored(port, async () => {
+    for (let i = 0; i < sentCycles; i++) await cycle();
+  });
+  await c.close();
+  return { ...cost, sent: client / sentCycles, cycles };
 }
 
 // The floor of any handoff that needs one round trip: a PING after the same idle wait as in
@@ -236,11 +246,20 @@ async function main() {
     for (const l of libs) await l.setup();
     process.stderr.write('uncontended acquire+release\n');
     const un = await uncontended(libs);
+    const admin = new Redis(server.url);
+    const cost = [];
+    for (const lib of libs.filter((l) => !l.short.endsWith('1 ms'))) {
+      const c = await serverCost(lib, admin, server.port, quick ? 500 : 3000);
+      cost.push({ lib, ...c });
+      process.stderr.write(
+        `  ${lib.short}: server CPU ${c.cpuUs.toFixed(1)} us/grant, ${c.executed.toFixed(1)} commands executed and ${c.sent.toFixed(2)} sent per acquire+release\n`,
+      );
+    }
     const rows = [];
     for (const lib of libs) {
       process.stderr.write(`${lib.short}\n`);
       const slow = lib.short === 'redlock default';
-      const throughput = await contended(lib, 8, quick ? 1 : slow ? 5 : 3);
+      const throughput = await contended(lib, 8, quick ? 1 : slow ? 5 : 3, admin);
       const hand = await handoff(lib, quick ? 8 : slow ? 20 : 60);
       const c1 = await commandsPerHandoff(lib, server.port, 1, quick ? 1 : 2);
       const c8 = await commandsPerHandoff(lib, server.port, 8, quick ? 1 : slow ? 4 : 2);
@@ -251,13 +270,14 @@ async function main() {
       );
     }
     const floor = await pingFloor(server.url, quick ? 20 : 100);
-    return { un, rows, redisVersion, floor, load: [loadBefore, os.loadavg()] };
+    admin.disconnect();
+    return { un, cost, rows, redisVersion, floor, load: [loadBefore, os.loadavg()] };
   } finally {
     await server.stop();
   }
 }
 
-function report({ un, rows, redisVersion, floor, load }) {
+function report({ un, cost, rows, redisVersion, floor, load }) {
   const m = machine();
   const ours = rows[0];
   const fmtMs = (x) => `${x.toFixed(2)} ms`;
@@ -279,6 +299,20 @@ function report({ un, rows, redisVersion, floor, load }) {
     '| library | ops/s | mean | +/- | samples |',
     '|---|---:|---:|---:|---:|',
     ...un.map((r) => `| ${r.name} | ${fmtOps(r.opsPerSec)} | ${fmtUs(r.meanUs)} | ${r.rme.toFixed(1)}% | ${r.samples} |`),
+    '',
+    '## What the server spends per grant',
+    '',
+    '| library | Redis CPU per grant, one client | 8 clients | commands sent per acquire+release | executed (inside scripts included) |',
+    '|---|---:|---:|---:|---:|',
+    ...cost.map((c) => {
+      const r = rows.find((x) => x.lib === c.lib);
+      return `| ${c.lib.name} | ${c.cpuUs.toFixed(1)} us | ${r ? `${r.throughput.server.cpuUs.toFixed(1)} us` : '-'} | ${c.sent.toFixed(2)} | ${c.executed.toFixed(1)} |`;
+    }),
+    '',
+    '- Redis CPU: used_cpu_sys + used_cpu_user of the redis-server process (INFO cpu) over the loop, divided by',
+    '  grants: socket reads and writes, command and script execution, and its idle cron in that time.',
+    '- sent: MONITOR lines not run from Lua over 200 cycles; executed: INFO commandstats calls (every command,',
+    '  those run inside a script too; EVALSHA counts once itself).',
     '',
     '## Contended, handoff, and commands per handoff',
     '',
@@ -317,7 +351,7 @@ function report({ un, rows, redisVersion, floor, load }) {
   return { text: lines.join('\n'), date: m.date };
 }
 
-function emitRows({ un, rows, floor }) {
+function emitRows({ un, cost, rows, floor }) {
   const out = new Rows();
   out.add({
     scope: 'cross-host',
@@ -344,6 +378,37 @@ function emitRows({ un, rows, floor }) {
       baseline: r.name === 'gpu-arbiter' || undefined,
     });
   }
+  for (const c of cost) {
+    const common = { scope: 'cross-host', library: c.lib.name, baseline: c.lib.short === 'gpu-arbiter' || undefined, reps: c.cycles };
+    out.add({
+      ...common,
+      case: 'Redis server CPU per grant, one client (acquire+release back to back)',
+      metric: 'server CPU/grant',
+      unit: 'us',
+      better: 'lower',
+      value: c.cpuUs,
+      note: 'INFO cpu (used_cpu_sys + used_cpu_user) delta of the redis-server the bench started / grants',
+    });
+    out.add({
+      ...common,
+      case: 'Redis commands sent per acquire+release, one client',
+      metric: 'commands',
+      unit: '',
+      better: 'lower',
+      value: c.sent,
+      reps: 200,
+      note: 'MONITOR lines not run from Lua, over 200 cycles',
+    });
+    out.add({
+      ...common,
+      case: 'Redis commands executed per acquire+release (inside scripts included), one client',
+      metric: 'commands',
+      unit: '',
+      better: 'lower',
+      value: c.executed,
+      note: 'INFO commandstats calls delta / cycles',
+    });
+  }
   for (const r of rows) {
     const baseline = r.lib.short === 'gpu-arbiter' || undefined;
     const common = { scope: 'cross-host', library: r.lib.name, baseline };
@@ -358,6 +423,16 @@ function emitRows({ un, rows, floor }) {
       spread: t.spread && { ...t.spread, of: '3 consecutive thirds of the run' },
       reps: t.reps,
       note: `busiest client took ${(r.throughput.busiestShare * 100).toFixed(0)}% of grants (12.5% = fair)`,
+    });
+    out.add({
+      ...common,
+      case: 'Redis server CPU per grant, 8 clients on one lock',
+      metric: 'server CPU/grant',
+      unit: 'us',
+      better: 'lower',
+      value: r.throughput.server.cpuUs,
+      reps: 1,
+      note: `INFO cpu delta / grants; ${r.throughput.server.executed.toFixed(1)} commands executed per grant (inside scripts included)`,
     });
     for (const key of ['p50', 'p99']) {
       const b = summary(r.hand.batches.map((x) => x[key]));
