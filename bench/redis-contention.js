@@ -15,7 +15,7 @@
 //
 //   node bench/redis-contention.js [--quick]   (uses dist/: run `npm test` or `npm run build:ts` first)
 require('./lib/require-ts');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
