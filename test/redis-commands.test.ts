@@ -1,6 +1,7 @@
 // What one acquire+release costs Redis, counted (INFO commandstats), not timed: an uncontended
 // cycle is two script calls that do no queue work, and a handoff stays two client commands per
 // acquire+release whatever the number of waiters (./../src/backends/redis/lua/prelude.ts).
+import * as os from 'node:os';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resourceKeys } from '../src/backends/redis/keys';
@@ -136,6 +137,47 @@ describe('Redis commands per acquire+release', () => {
       await holderSide.close();
       await quick.close();
       await slow.close();
+    }
+  });
+
+  it('a holder record written without cjson (fast path) reads as one written with it (handoff), whatever the holder holds', async () => {
+    const n = ns();
+    const a = await RedisLeases.open({ redis: server.url, namespace: n });
+    const b = await RedisLeases.open({ redis: server.url, namespace: n });
+    try {
+      await a.setResource('gpu', { capacity: 5 });
+      const odd = { leaseId: 'l"1\\', task: 'q"uo\\te ü 💥 "u":9,"c":"x"', pid: 7, label: '\n\t}' };
+      const fast = await a.acquire({ resource: 'gpu', units: 3, priority: 4, holder: odd });
+      const queued = b.acquire({ resource: 'gpu', units: 4, priority: 2, holder: odd });
+      await waitForAsync(async () => (await admin.zcard(resourceKeys(n, 'gpu').waiters)) === 1, 'queued');
+      const raw = await admin.hget(resourceKeys(n, 'gpu').holders, fast.token);
+      expect(JSON.parse(raw as string)).toEqual({
+        u: 3,
+        f: String(fast.fencingToken),
+        at: fast.grantedAt,
+        w: 0,
+        h: JSON.stringify({ host: os.hostname(), ...odd }),
+        c: a.channel,
+        p: 4,
+      });
+      // Released by the holder: its units (read from the record without decoding it) come back,
+      // and the waiter is granted by that release through the record it carried.
+      expect(await fast.release()).toBe('released');
+      const handed = await queued;
+      const view = (await b.inspect({ resources: ['gpu'] })).resources[0]!;
+      expect(view.declared).toBe(4);
+      expect(view.holders).toEqual([expect.objectContaining({ token: handed.token, units: 4, holder: { host: os.hostname(), ...odd } })]);
+      const raw2 = JSON.parse((await admin.hget(resourceKeys(n, 'gpu').holders, handed.token)) as string);
+      expect(Object.keys(raw2).sort()).toEqual(['at', 'c', 'f', 'h', 'p', 'u', 'w']);
+      expect(raw2).toMatchObject({ u: 4, f: String(handed.fencingToken), c: b.channel, p: 2 });
+      // A release by token from another client reads the record's channel: the holder is told.
+      const lost = new Promise<unknown>((resolve) => handed.lost.addEventListener('abort', () => resolve(handed.lost.reason), { once: true }));
+      expect(await a.release('gpu', handed.token)).toBe('released');
+      await expect(lost).resolves.toMatchObject({ details: expect.objectContaining({ reason: 'revoked' }) });
+      expect(a.usage('gpu')?.declared).toBe(0);
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 

@@ -46,6 +46,17 @@ interface Waiting {
   lateTries: number;
   /** A published grant came too late: the next ACQUIRE goes out at once. */
   confirmNow: boolean;
+  /** The end of its holder record as Redis keeps it (recordTail()). */
+  tail: string;
+}
+
+/**
+ * The end of a holder record, '"h":<holder JSON>,"c":<channel>,"p":<priority>}' (both strings
+ * JSON-escaped): ACQUIRE puts it after the fields only Redis knows instead of running
+ * cjson.encode (holdLease() in ./lua/prelude.ts).
+ */
+export function recordTail(holderJson: string, channel: string, priority: number): string {
+  return `"h":${JSON.stringify(holderJson)},"c":${JSON.stringify(channel)},"p":${priority}}`;
 }
 
 /** The parts a waiter hands over to once it is granted, or gives up. */
@@ -87,6 +98,7 @@ export class Waiters {
         restored: false,
         lateTries: 0,
         confirmNow: false,
+        tail: recordTail(req.holderJson, this.core.channel, req.priority),
       };
       this.waiting.set(id, w);
       if (req.signal) {
@@ -157,6 +169,7 @@ export class Waiters {
         this.core.poolEpoch,
         // A first call under a fresh id: Redis skips looking for a hold, a place or a tombstone of it.
         first ? '1' : '0',
+        w.tail,
       ])) as unknown[];
     } catch (err) {
       w.inFlight = false;

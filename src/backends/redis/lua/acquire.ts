@@ -22,6 +22,8 @@ export const ACQUIRE = `-- ACQUIRE: a request for units of one resource. Also th
 --  12: knownEpoch: the pool epoch this client last saw ('': none; pool GPUs only, see poolEpoch())
 --  13: fresh ('1': the first call under this id, never sent before: it cannot be held, queued
 --      or ended yet, so those three reads are skipped)
+--  14: recordTail: the end of the holder record, '"h":<holderJson as a JSON string>,"c":<channel
+--      as a JSON string>,"p":<priority>}' (see holdLease() in ./prelude.ts; '': built here)
 -- Returns: {'granted', fence, grantedAt, remainingMs, waitedMs, now, usage}
 --        | {'queued', position, nextExpiryMs (-1: no holder; or when the pool's hold ends), now, usage}
 --        | {'ended', usage}: this id was granted and its lease has ended since (it expired
@@ -33,7 +35,7 @@ ${PRELUDE_CORE}
 local id, units, prio = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local leaseTtl, waiterTtl, timeout = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local holder, channel, qlimit, tryOnly, group = ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10] == '1', ARGV[11]
-local fresh = ARGV[13] == '1'
+local fresh, tail = ARGV[13] == '1', ARGV[14] or ''
 -- Fast path (uncontended): a new request that fits now while nobody waits, off the pool, is
 -- granted before the rest of the prelude is even defined. Expired holders are not pruned first:
 -- they can only make a request not fit (then the full path below prunes), never over-grant; the
@@ -41,7 +43,7 @@ local fresh = ARGV[13] == '1'
 if fresh and not K_PMETA then
   local m = meta()
   if m.cap and not m.closed and units <= m.cap - m.ext - m.decl and waiting() == 0 then
-    local fence = holdLease(id, units, holder, channel, prio, 0, leaseTtl)
+    local fence = holdLease(id, units, holder, channel, prio, 0, leaseTtl, tail)
     return { 'granted', fence, now, leaseTtl, 0, now, { m.cap, m.ext, m.decl, 0, 0, -1 } }
   end
 end
@@ -69,7 +71,7 @@ else
   -- Granted once already (a handoff) and ended since: never granted twice under one id.
   if not fresh and redis.call('ZSCORE', K_ENDED, id) then return { 'ended', usage() } end
   if m.closed then return { 'closed', usage() } end
-  local info = { u = units, p = prio, at = now, dl = 0, h = holder, c = channel, ttl = leaseTtl, wt = waiterTtl, g = group }
+  local info = { u = units, p = prio, at = now, dl = 0, h = holder, c = channel, ttl = leaseTtl, wt = waiterTtl, g = group, t = tail }
   -- Fast path: it fits now and nobody waits (no queue order to keep: no sequence number taken).
   local fits = units <= cap - m.ext - m.decl and not poolHeld()
   if fits and waiting() == 0 then
