@@ -6,6 +6,7 @@ import { inspect } from 'node:util';
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { GpuArbiterError } from '../../errors';
 import { describe } from '../../util/validate';
+import { Deadlines } from './deadlines';
 import { describeTarget, maskRedisUrl } from './redact';
 import type { LuaScript } from './scripts';
 
@@ -329,6 +330,9 @@ export function settleWithin<T>(p: Promise<T>, ms: number, onTimeout: () => Erro
   });
 }
 
+/** The deadlines of every command of this process (one timer for all of them). */
+const deadlines = new Deadlines();
+
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return settleWithin(p, ms, () => unavailable(`Redis did not answer ${what} within ${ms} ms`, undefined, what));
+  return deadlines.within(p, ms, () => unavailable(`Redis did not answer ${what} within ${ms} ms`, undefined, what));
 }

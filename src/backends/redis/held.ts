@@ -18,7 +18,6 @@ export interface Held {
   lostError: GpuArbiterError | undefined;
   /** performance.now() before which the lease is surely still ours on the server. */
   localExpiry: number;
-  lostTimer: NodeJS.Timeout | undefined;
   ended: boolean;
   releasing: Promise<ReleaseOutcome> | undefined;
   onLost: ((e: GpuArbiterError) => void) | undefined;
@@ -50,8 +49,13 @@ function lostSignal(h: Held): AbortSignal {
   return h.ac.signal;
 }
 
+function* nonEmpty(byResource: Map<string, Set<string>>): IterableIterator<string> {
+  for (const [resource, tokens] of byResource) if (tokens.size > 0) yield resource;
+}
+
 export class HeldLeases {
   private readonly held = new Map<string, Held>();
+  /** resource -> tokens held there; a set left empty is kept for the next grant (no churn per lease). */
   private readonly byResource = new Map<string, Set<string>>();
 
   constructor(
@@ -69,7 +73,7 @@ export class HeldLeases {
 
   /** Resources where this process holds something. */
   resources(): IterableIterator<string> {
-    return this.byResource.keys();
+    return nonEmpty(this.byResource);
   }
 
   /** Tokens held on `resource` (a copy). */
@@ -87,7 +91,6 @@ export class HeldLeases {
       ac: undefined,
       lostError: undefined,
       localExpiry,
-      lostTimer: undefined,
       ended: false,
       releasing: undefined,
       onLost: g.onLost,
@@ -118,15 +121,42 @@ export class HeldLeases {
     return grant;
   }
 
-  /** (Re)arms the timer that gives the lease up as lost at its local expiry. */
+  /**
+   * Makes sure the lease is given up as lost at its local expiry (after a grant, or a renewal
+   * moved it). One timer serves every lease: it is armed for the earliest local expiry and, when
+   * it fires, gives up each lease whose expiry has passed and arms itself for the next. A lease
+   * released or renewed meanwhile costs no timer work (the timer finds nothing due and moves on).
+   */
   armLostTimer(h: Held): void {
-    if (h.lostTimer) clearTimeout(h.lostTimer);
-    const ms = Math.max(0, h.localExpiry - performance.now());
-    h.lostTimer = setTimeout(() => {
-      h.lostTimer = undefined;
-      this.lose(h, 'renewal-failed', `the lease could not be renewed before its TTL (${this.core.config.leaseTtlMs} ms) ran out`);
-    }, ms);
-    h.lostTimer.unref();
+    if (this.lostAt <= h.localExpiry) return;
+    this.armAt(h.localExpiry);
+  }
+
+  /** performance.now() the lost timer fires at (Infinity: not armed). */
+  private lostAt = Infinity;
+  private lostTimer: NodeJS.Timeout | undefined;
+
+  private armAt(at: number): void {
+    if (this.lostTimer) clearTimeout(this.lostTimer);
+    this.lostAt = at;
+    this.lostTimer = setTimeout(() => this.expireDue(), Math.max(0, at - performance.now()));
+    this.lostTimer.unref();
+  }
+
+  /** The lost timer fired: every lease past its local expiry is lost; re-armed for the next one. */
+  private expireDue(): void {
+    this.lostTimer = undefined;
+    this.lostAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const h of [...this.held.values()]) {
+      if (h.localExpiry <= now) {
+        this.lose(h, 'renewal-failed', `the lease could not be renewed before its TTL (${this.core.config.leaseTtlMs} ms) ran out`);
+      } else if (h.localExpiry < next) {
+        next = h.localExpiry;
+      }
+    }
+    if (next < Infinity) this.armAt(next);
   }
 
   /** Drops a lease from the registry (no event): it is being released, or lost. */
@@ -134,13 +164,7 @@ export class HeldLeases {
     h.ended = true;
     this.held.delete(h.token);
     const set = this.byResource.get(h.resource);
-    set?.delete(h.token);
-    if (set && set.size === 0) {
-      this.byResource.delete(h.resource);
-      this.hooks.resourceEmpty(h.resource);
-    }
-    if (h.lostTimer) clearTimeout(h.lostTimer);
-    h.lostTimer = undefined;
+    if (set?.delete(h.token) && set.size === 0) this.hooks.resourceEmpty(h.resource);
   }
 
   /** The lease is gone: its lost signal aborts, onLost runs, 'lease-lost' is emitted (once). */

@@ -77,6 +77,17 @@ export class Waiters {
     private readonly parts: WaiterParts,
   ) {}
 
+  /** The last record tail made, for the next request of the same holder and priority (most are). */
+  private lastTail = { holderJson: '', priority: -1, tail: '' };
+
+  private tailOf(req: CheckedRequest): string {
+    const t = this.lastTail;
+    if (t.holderJson !== req.holderJson || t.priority !== req.priority) {
+      this.lastTail = { holderJson: req.holderJson, priority: req.priority, tail: recordTail(req.holderJson, this.core.channel, req.priority) };
+    }
+    return this.lastTail.tail;
+  }
+
   /** Queues a checked request; resolves with its grant. */
   enqueue(req: CheckedRequest): Promise<RedisGrant> {
     if (req.signal?.aborted) return Promise.reject(abortedError(req.resource));
@@ -98,7 +109,7 @@ export class Waiters {
         restored: false,
         lateTries: 0,
         confirmNow: false,
-        tail: recordTail(req.holderJson, this.core.channel, req.priority),
+        tail: this.tailOf(req),
       };
       this.waiting.set(id, w);
       if (req.signal) {
@@ -199,18 +210,21 @@ export class Waiters {
     w.lastOkAt = sentAt;
     switch (status) {
       case 'granted': {
-        const [, fence, grantedAt, remainingMs, waitedMs, serverNow] = (reply as unknown[]).map(Number) as number[];
-        this.core.noteServerTime(serverNow as number, sentAt, receivedAt);
+        const fence = Number(reply[1]);
+        const grantedAt = Number(reply[2]);
+        const remainingMs = Number(reply[3]);
+        const waitedMs = Number(reply[4]);
+        this.core.noteServerTime(Number(reply[5]), sentAt, receivedAt);
         // Ours for remainingMs from when the script ran, which we place (safely) at sentAt. A
         // reply that took more than half of that (a stall) would hand out a lease that is lost
         // at once, or soon: confirm it again first (ACQUIRE of a held id: a full TTL from now).
-        const localExpiry = sentAt + (remainingMs as number);
-        if (localExpiry - receivedAt < (remainingMs as number) / 2) {
+        const localExpiry = sentAt + remainingMs;
+        if (localExpiry - receivedAt < remainingMs / 2) {
           this.late(w, `the grant's reply took ${Math.round(receivedAt - sentAt)} ms of its ${remainingMs} ms TTL`, () => this.startPoll(w, false));
           return;
         }
         this.settle(w, true);
-        w.resolve(this.grant(w, fence as number, grantedAt as number, waitedMs as number, localExpiry));
+        w.resolve(this.grant(w, fence, grantedAt, waitedMs, localExpiry));
         return;
       }
       case 'queued': {
