@@ -21,7 +21,7 @@ if raw or redis.call('ZSCORE', K_WAIT, id) then
 else
   local held = redis.call('HGET', K_HOLD, id)
   if held then
-    endHolder(id, cjson.decode(held))
+    endHolder(id, holderUC(held))
     out = 'released'
   end
 end

@@ -35,10 +35,7 @@ end
 -- off the pool: end it (with its tombstone) before the rest of the prelude is even defined.
 if not K_PMETA and waiting() == 0 and #redis.call('ZRANGEBYSCORE', K_HEXP, '-inf', now, 'LIMIT', 0, 1) == 0 then
   local raw = redis.call('HGET', K_HOLD, token)
-  -- Units and channel read straight from the record's JSON (every '"' inside a JSON string is
-  -- escaped, so '"u":' and '"c":"' match only its own fields); decoded whole when unsure.
-  local info = raw and { u = tonumber(string.match(raw, '"u":(%d+)')), c = string.match(raw, '"c":"([^"\\\\]*)"') }
-  if info and not (info.u and info.c) then info = cjson.decode(raw) end
+  local info = raw and holderUC(raw)
   if info and info.c == caller then
     redis.call('HDEL', K_HOLD, token)
     redis.call('ZREM', K_HEXP, token)
@@ -54,7 +51,7 @@ prune()
 local raw = redis.call('HGET', K_HOLD, token)
 local out
 if raw then
-  local info = cjson.decode(raw)
+  local info = holderUC(raw)
   endHolder(token, info)
   if info.c ~= caller then publish(info.c, 'l|' .. token .. '|revoked:released by token by another client') end
   trimEnded()
