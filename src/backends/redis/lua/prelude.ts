@@ -2,7 +2,14 @@
 // set-resource, inspect): it names the 8 keys of one resource (KEYS[1..8], the order of
 // resourceKeyList() in src/backends/redis/keys.ts), reads the Redis server clock once (`now`:
 // every expiry and deadline is server time, client clocks never matter) and defines the helpers
-// the scripts share:
+// the scripts share. PRELUDE_CORE (what an uncontended acquire or release needs; ACQUIRE and
+// RELEASE run their fast path right after it, before PRELUDE_REST is defined):
+//   meta(), waiting()         the resource's meta {cap, ext, decl, closed} and queue length, read
+//                             once per script; addDeclared(u) and queueChanged(delta) keep them current
+//   holdLease(...)            records a lease: fencing token, holder record, expiry, units
+//   holderUC(raw)             a holder record's units and channel without decoding it whole
+//   nextFence(kFence, kMeta)  the next fencing token (./fence.ts)
+// PRELUDE_REST:
 //   publish(ch, msg)          PUBLISH on a wake-up channel (src/backends/redis/subscriber.ts parses it)
 //   endHolder(token, info)    ends a lease and leaves a tombstone in `ended`
 //   removeWaiter(id, info)    takes a waiter out of the queue (and its queue group count)
@@ -24,7 +31,7 @@
 //                             were freed, its POOL_ACQUIRE places what fits (./pool-acquire.ts)
 //   poolEpoch(known, holdMs)  the pool's epoch, and poolHeld(): grants wait after a data loss
 //                             (./pool-epoch.ts); free() is 0 on every pool GPU while held
-//   nextFence(kFence, kMeta)  the next fencing token (./fence.ts)
+// The fast paths are off the pool only (they skip poolEpoch, poolHeld and the hints).
 import { BACKEND_MAX_PRIORITY } from '../../contract';
 import { FENCE_LUA } from './fence';
 import { POOL_EPOCH_LUA } from './pool-epoch';
