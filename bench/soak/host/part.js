@@ -54,11 +54,12 @@ function startStatusReader(namespace, hangs) {
 }
 
 /**
- * The worker holding the capacity-1 resource, read from the ledger to aim the chaos (polled for
- * up to 300 ms: most holds last microseconds, one in 1024 a few ms), if one runs.
+ * A worker holding the capacity-1 resource for a while, read from the ledger to aim the chaos:
+ * most holds last microseconds (gone before a signal lands), one in 1024 a 5-15 ms timer, so the
+ * controller polls (up to 500 ms) for a hold at least 2 ms old. Undefined if none shows up.
  */
 async function mutexHolder(pool, ledger) {
-  const until = Date.now() + 300;
+  const until = Date.now() + 500;
   while (Date.now() < until) {
     let h;
     try {
@@ -67,7 +68,7 @@ async function mutexHolder(pool, ledger) {
       pool.failures.push(`controller: inspect failed: ${err.code} ${err.message}`);
       return undefined;
     }
-    const inst = h && pool.byPid(h.pid);
+    const inst = h && Date.now() - h.since.getTime() >= 2 ? pool.byPid(h.pid) : undefined;
     if (inst && pool.running().includes(inst)) return inst;
     await sleep(1);
   }
