@@ -20,8 +20,14 @@ const MS = 1e6;
 /** How long after SIGCONT a grant made while stopped may take to be seen (wake-up, event loop). */
 const PICKUP_NS = 2000 * MS;
 
-function analyseHost({ pool, kills, stops, status, cfg, elapsedMs }) {
+function analyseHost({ pool, kills, stops, status, cfg, elapsedMs, hangs }) {
   const failures = [...pool.failures];
+  // A hung status read (bench/soak/repro/host-inspect-hang.js) held the ledger lock: every
+  // worker stood still, so what happened during one is told apart below.
+  if (hangs.length > 0) {
+    failures.push(`${hangs.length} status read(s) (inspectHostNamespace) held the ledger lock for 3 s until killed (bench/soak/repro/host-inspect-hang.js)`);
+  }
+  const duringHang = (from, to) => hangs.some((h) => h.from <= to && h.to >= from);
   const resName = [cfg.mutex, cfg.vram];
   const capacity = { [cfg.mutex]: 1, [cfg.vram]: cfg.vramCapacity };
   const all = [];
@@ -55,7 +61,8 @@ function analyseHost({ pool, kills, stops, status, cfg, elapsedMs }) {
         const until = Math.min(h.end, h.lostAt);
         const stop = [...inst.stops].reverse().find((x) => x.stop < until);
         if (stop === undefined || stop.cont === null || (stop.stop < h.start && h.start - stop.cont > PICKUP_NS)) {
-          failures.push(`${who}: hold of ${h.res} (token ${h.fence}) revoked while its process was running`);
+          const why = duringHang(h.start, until) ? ', its process blocked behind a hung status read' : '';
+          failures.push(`${who}: hold of ${h.res} (token ${h.fence}) revoked while its process was not stopped${why}`);
         } else {
           h.effEnd = Math.max(h.start, Math.min(until, stop.stop));
           h.grantedWhileStopped = stop.stop < h.start;
@@ -94,11 +101,17 @@ function analyseHost({ pool, kills, stops, status, cfg, elapsedMs }) {
     return mutexStarts[lo];
   };
   const reclaim = [];
+  const reclaimBehindHang = [];
   for (const k of kills) {
+    // Held: its process had seen the grant and not ended the work, or the ledger listed it as
+    // the holder just before the kill (granted, not yet seen).
     const open = all.find((h) => h.inst === k.inst && h.res === cfg.mutex && h.end === k.inst.killedAt && h.start < k.inst.killedAt);
-    if (open === undefined) continue;
+    if (open === undefined && !k.heldInLedger) continue;
     const next = nextStartAfter(k.inst.killedAt);
-    if (next !== undefined) reclaim.push((next - k.inst.killedAt) / MS);
+    if (next === undefined) continue;
+    // A reclaim stuck behind a hung status read measures the hang, not the reclaim.
+    if (duringHang(k.inst.killedAt, next)) reclaimBehindHang.push((next - k.inst.killedAt) / MS);
+    else reclaim.push((next - k.inst.killedAt) / MS);
   }
   // A stopped capacity-1 holder: its hold's start -> the next holder's grant (bounded by revokeAfterMs).
   const stoppedHolder = [];
@@ -130,6 +143,8 @@ function analyseHost({ pool, kills, stops, status, cfg, elapsedMs }) {
     revoked,
     wrongReason,
     reclaim: distribution(reclaim),
+    reclaimBehindHang: distribution(reclaimBehindHang),
+    statusHangs: hangs.length,
     staleWindow: distribution(stale),
     stoppedHolder,
     stoppedHolderWait: distribution(stoppedHolder.filter((x) => x.revoked).map((x) => x.holdToNextMs)),

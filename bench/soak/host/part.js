@@ -9,7 +9,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { setTimeout: sleep } = require('node:timers/promises');
 const { HostLedger, removeHostNamespace } = require('../../../dist');
-const { WorkerPool } = require('../lib/pool');
+const { WorkerPool, now } = require('../lib/pool');
 const { analyseHost } = require('./analyse');
 
 const MUTEX = 'soak-mutex';
@@ -24,7 +24,7 @@ function settings(quick) {
 const between = ([lo, hi]) => lo + Math.floor(Math.random() * (hi - lo));
 
 /** The status reader (./status-reader.js), restarted after each hang it reports. */
-function startStatusReader(namespace, hangs) {
+function startStatusReader(namespace, hangs, readerFailures) {
   let child;
   let reads = 0;
   let stopping = false;
@@ -34,8 +34,11 @@ function startStatusReader(namespace, hangs) {
     child.stdout.on('data', (d) => (out += d));
     child.on('message', (m) => (reads += m.reads ?? 0));
     child.on('exit', (code, signal) => {
-      if (out.includes('hang')) hangs.push('a status read (inspectHostNamespace) did not return in 3 s (bench/soak/repro/host-inspect-hang.js)');
-      else if (!stopping) hangs.push(`the status reader exited with ${signal ?? code}`);
+      if (out.includes('hang')) {
+        // It held the ledger lock from about 3 s before its watchdog killed it.
+        const end = now();
+        hangs.push({ from: end - 3.2e9, to: end });
+      } else if (!stopping) readerFailures.push(`the status reader exited with ${signal ?? code}`);
       if (!stopping) spawnReader();
     });
   };
@@ -55,7 +58,7 @@ function startStatusReader(namespace, hangs) {
 
 /**
  * A worker holding the capacity-1 resource for a while, read from the ledger to aim the chaos:
- * most holds last microseconds (gone before a signal lands), one in 1024 a 5-15 ms timer, so the
+ * most holds last microseconds (gone before a signal lands), one in 256 a 5-15 ms timer, so the
  * controller polls (up to 500 ms) for a hold at least 2 ms old. Undefined if none shows up.
  */
 async function mutexHolder(pool, ledger) {
@@ -75,6 +78,14 @@ async function mutexHolder(pool, ledger) {
   return undefined;
 }
 
+function ledgerHolderPid(ledger) {
+  try {
+    return ledger.inspect().holders.find((x) => x.resource === MUTEX)?.pid;
+  } catch {
+    return undefined;
+  }
+}
+
 async function runHostPart({ quick, log }) {
   const s = settings(quick);
   const namespace = `soak-${process.pid}-${Date.now().toString(36)}`;
@@ -87,7 +98,8 @@ async function runHostPart({ quick, log }) {
   // The controller's own handle (registered like any user): aims the chaos, reads leaks at the end.
   const ledger = await HostLedger.open({ namespace, resources: { [MUTEX]: 1, [VRAM]: cfg.vramCapacity } });
   const hangs = [];
-  const reader = startStatusReader(namespace, hangs);
+  const readerFailures = [];
+  const reader = startStatusReader(namespace, hangs, readerFailures);
   pool.start();
   try {
     while (pool.running().length < 4) {
@@ -111,8 +123,11 @@ async function runHostPart({ quick, log }) {
       const victim = aimed ?? running[Math.floor(Math.random() * running.length)];
       const wantKill = kills.length / Math.max(1, kills.length + stops.length) < s.kills / (s.kills + s.stops);
       if (wantKill) {
-        kills.push({ inst: victim, aimed: aimed !== undefined });
+        // Read just before the signal (no await between): the ledger's holder of the
+        // capacity-1 resource, seen or not yet seen by its process, is what a reclaim frees.
+        const heldInLedger = ledgerHolderPid(ledger) === victim.pid;
         pool.kill(victim);
+        kills.push({ inst: victim, aimed: aimed !== undefined, heldInLedger });
       } else if (!pool.instances.some((i) => i.stopped)) {
         const rec = pool.pause(victim, between(s.stopMs));
         stops.push({ inst: victim, rec, aimed: aimed !== undefined });
@@ -122,8 +137,8 @@ async function runHostPart({ quick, log }) {
     await reader.stop();
     const elapsedMs = Date.now() - started;
     const status = ledger.inspect();
-    const result = analyseHost({ pool, kills, stops, status, cfg, elapsedMs });
-    result.failures.push(...hangs);
+    const result = analyseHost({ pool, kills, stops, status, cfg, elapsedMs, hangs });
+    result.failures.push(...readerFailures);
     result.statusReads = reader.reads();
     return result;
   } finally {

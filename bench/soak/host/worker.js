@@ -48,9 +48,9 @@ async function main() {
     if (grant.lost.aborted) onLost();
     else grant.lost.addEventListener('abort', onLost, { once: true });
     // One hold in eight spans a turn of the event loop (other work runs, the lost notice may
-    // land), one in 1024 a timer of 5-15 ms (a job's GPU work: the controller's SIGKILL and
+    // land), one in 256 a timer of 5-15 ms (a job's GPU work: the controller's SIGKILL and
     // SIGSTOP aimed at the holder land there); the rest are as short as the ledger allows.
-    if ((done & 1023) === 0) await sleep(5 + Math.random() * 10);
+    if ((done & 255) === 0) await sleep(5 + Math.random() * 10);
     else if ((done & 7) === 0) await nextTurn();
     log.end(p.res, fence);
     try {
