@@ -31,4 +31,12 @@ function redisLines(r) {
   ];
 }
 
-module.exports = { hostLines, redisLines };
+function targetedLines(results) {
+  return [
+    '## Targeted checks (bench/soak/repro/: faults the chaos meets only by chance, run every time)',
+    '',
+    ...results.map((t) => `- ${t.file}: ${t.outcome}${t.outcome === 'fixed' ? '' : ` (${t.said})`}`),
+  ];
+}
+
+module.exports = { hostLines, redisLines, targetedLines };

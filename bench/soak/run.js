@@ -10,7 +10,8 @@ const { machine, machineHeader } = require('../lib/machine');
 const { runHostPart } = require('./host/part');
 const { runRedisPart } = require('./redis/part');
 const { hasRedis } = require('./redis/server');
-const { hostLines, redisLines } = require('./report');
+const { hostLines, redisLines, targetedLines } = require('./report');
+const { runTargeted } = require('./lib/targeted');
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -28,6 +29,12 @@ async function main() {
     const host = await runHostPart({ quick, log });
     failures = failures.concat(host.failures.map((f) => `host: ${f}`));
     sections.push(hostLines(host));
+  }
+  if (!args.includes('--redis-only')) {
+    log('soak: targeted checks (bench/soak/repro/)');
+    const targeted = runTargeted();
+    for (const t of targeted) if (t.outcome !== 'fixed') failures.push(`targeted: ${t.file} ${t.outcome}: ${t.said}`);
+    sections.push(targetedLines(targeted));
   }
   if (!args.includes('--host-only')) {
     if (hasRedis()) {

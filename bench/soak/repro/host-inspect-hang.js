@@ -37,7 +37,7 @@ async function main() {
     ['-e', `console.log(JSON.stringify(require(${JSON.stringify(dist)}).inspectHostNamespace(${JSON.stringify(namespace)}).holders.length))`],
     {
       encoding: 'utf8',
-      timeout: 10_000,
+      timeout: 5_000,
       killSignal: 'SIGKILL',
     },
   );
@@ -48,7 +48,7 @@ async function main() {
     // gone already
   }
   if (inspect.signal === 'SIGKILL') {
-    console.log('inspectHostNamespace() did not return within 10 s (hung inside the ledger lock)');
+    console.log('inspectHostNamespace() did not return within 5 s (hung inside the ledger lock)');
     process.exitCode = 1;
   } else {
     console.log(`inspectHostNamespace() returned: ${inspect.stdout.trim()} ${inspect.stderr.trim()}`);
