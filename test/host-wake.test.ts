@@ -128,6 +128,35 @@ describe('host handoff: one wake-up', () => {
     expect(after.threadDeliveries - before.threadDeliveries).toBe(0);
     await ledger.close();
   });
+
+  it('a thread with a loop has one consumer: a grant and its revocation made while the loop is blocked arrive through the loop, in order', async () => {
+    // The waiter thread polls (every 10 ms while this process waits) but must leave this
+    // thread's entries to its loop: had it taken the grant (ThreadSafeFunction) and the loop the
+    // revocation, the revocation could arrive first, and the holder never hear of it.
+    const ns = uniqueNamespace('wake-order');
+    const holder = await openWith(ns, []);
+    const waiter = await HostLedger.open({ namespace: ns, resources: { lock: 1 } });
+    try {
+      const first = await holder.acquire('lock');
+      const before = wakeStats();
+      const waiting = waiter.acquire('lock', { revokeAfterMs: 20, timeoutMs: 5000 });
+      first.releaseSync(); // grants `waiting` in the ledger
+      const until = Date.now() + 80; // the loop is blocked; the hold expires; polls run
+      while (Date.now() < until);
+      expect(holder.inspect().holders).toEqual([]); // revoked while we were blocked
+      const grant = await waiting;
+      await waitUntil(() => grant.lost.aborted, 2000, 'the revocation notice');
+      expect((grant.lost.reason as { details?: { reason?: string } }).details?.reason).toBe('expired');
+      const after = wakeStats();
+      expect(after.threadDeliveries - before.threadDeliveries).toBe(0);
+      expect(after.loopDeliveries - before.loopDeliveries).toBe(2); // the grant, then its notice
+      grant.releaseSync(); // already gone: no violation
+      expect(holder.inspect().ownershipViolations).toBe(0);
+    } finally {
+      await waiter.close();
+      await holder.close();
+    }
+  });
 });
 
 describe('host crash reclaim: the kernel wakes the watcher', () => {

@@ -296,9 +296,13 @@ class ProcessLedger : public std::enable_shared_from_this<ProcessLedger> {
   // JS thread of environment `thread` (its loop was woken): picks up that thread's grants and
   // revocation notices and hands them to their sinks.
   void DeliverToLoop(uint32_t thread, const uv_loop_s* loop);
-  // Under the lock: takes the grants and revocation notices of JS thread `thread` (kNone: all)
-  // off this process's lists, in the order they were made, onto `out`.
-  void TakeGrantsLocked(uint32_t thread, std::vector<GrantInfo>* out);
+  // Under the lock: takes the grants and revocation notices of JS thread `thread` (kNone: all
+  // but the threads in `skip`, whose own loops take them) off this process's lists, in the order
+  // they were made, onto `out`. Threads skipped with something waiting go onto `skipped`.
+  void TakeGrantsLocked(uint32_t thread, std::vector<GrantInfo>* out, const std::vector<uint32_t>* skip = nullptr,
+                        std::vector<uint32_t>* skipped = nullptr);
+  // The JS threads whose event loops take their own grants (AttachLoop), now.
+  std::vector<uint32_t> LoopThreads();
   // The holder watcher (holder_watch.cc): while this process has waiters, sleeps on the `alive`
   // words of the processes holding what they wait for, so a holder's death wakes it at once.
   void WatchMain();

@@ -59,6 +59,14 @@ void ProcessLedger::DetachLoop(uint32_t thread) {
   delete gone;  // stops the poll; a grant sent after this wakes the waiter thread instead
 }
 
+std::vector<uint32_t> ProcessLedger::LoopThreads() {
+  std::lock_guard<std::mutex> g(loops_mu_);
+  std::vector<uint32_t> out;
+  out.reserve(loops_.size());
+  for (const auto& [thread, loop] : loops_) out.push_back(thread);
+  return out;
+}
+
 WakeStats ProcessLedger::Stats() {
   const WakeCounterSet& c = WakeCounters();
   return WakeStats{c.loop_deliveries.load(), c.thread_deliveries.load(), c.direct_sends.load(),

@@ -31,8 +31,18 @@ constexpr auto kLinger = std::chrono::seconds(1);
 // Under the lock. Grants are a stack (Schedule pushes in front): newest first. They are handed
 // over in grant order, so promises settle in queue order (priority, then arrival). With
 // `thread` set, entries of other threads stay on the lists for their own loops (or this
-// process's waiter thread).
-void ProcessLedger::TakeGrantsLocked(uint32_t thread, std::vector<GrantInfo>* grants) {
+// process's waiter thread). Each thread's entries have ONE consumer - its loop when it has one
+// (DeliverToLoop), else the waiter thread - so they reach JS in ledger order: a grant taken by
+// the waiter thread (ThreadSafeFunction) and its revocation taken by the loop could otherwise
+// arrive the wrong way round, and the holder would never hear that it lost the hold.
+void ProcessLedger::TakeGrantsLocked(uint32_t thread, std::vector<GrantInfo>* grants, const std::vector<uint32_t>* skip,
+                                     std::vector<uint32_t>* skipped) {
+  auto leave = [&](uint32_t t) {
+    if (thread != kNone) return t != thread;
+    if (skip == nullptr || std::find(skip->begin(), skip->end(), t) == skip->end()) return false;
+    if (skipped != nullptr && std::find(skipped->begin(), skipped->end(), t) == skipped->end()) skipped->push_back(t);
+    return true;
+  };
   Proc& me = hdr_->procs[proc_];
   const size_t first_grant = grants->size();
   uint32_t* link = &me.granted_head;
@@ -41,7 +51,7 @@ void ProcessLedger::TakeGrantsLocked(uint32_t thread, std::vector<GrantInfo>* gr
     Waiter& w = WaiterAt(wi);
     if (w.state != kGranted || w.proc != proc_) Corrupt("a grant list entry that is not this process's");
     uint32_t next = w.next_granted;
-    if (thread != kNone && w.thread != thread) {
+    if (leave(w.thread)) {
       link = &w.next_granted;
       wi = next;
       continue;
@@ -76,7 +86,7 @@ void ProcessLedger::TakeGrantsLocked(uint32_t thread, std::vector<GrantInfo>* gr
     Holder& h = HolderAt(hi);
     if (h.state != kRevoked || h.proc != proc_) Corrupt("a revoke list entry that is not this process's");
     uint32_t next = h.next_revoked;
-    if (thread != kNone && h.thread != thread) {
+    if (leave(h.thread)) {
       link = &h.next_revoked;
       hi = next;
       continue;
@@ -149,6 +159,7 @@ void ProcessLedger::ThreadMain() {
   auto last_sweep = std::chrono::steady_clock::now();
   auto last_pending = last_sweep;
   std::vector<GrantInfo> grants;
+  std::vector<uint32_t> loops, skipped;
   Wakes wake;
   while (!stop_.load()) {
     uint32_t seen = me.wake.load(std::memory_order_acquire);
@@ -158,6 +169,7 @@ void ProcessLedger::ThreadMain() {
     bool poll = !no_poll_ && pending_.load() > 0 && now - last_sweep >= std::chrono::milliseconds(kPollMs);
     // A corrupt ledger (Corrupt()) is never read again: the thread only sleeps until stopped.
     if ((have || poll) && !corrupt_.load()) {
+      loops = LoopThreads();  // before the ledger lock: loops_mu_ is never taken under it
       try {
         Locked lock(this);
         if (poll) {
@@ -165,13 +177,24 @@ void ProcessLedger::ThreadMain() {
           last_sweep = now;
           WakeCounters().poll_sweeps++;
         }
-        TakeGrantsLocked(kNone, &grants);
+        TakeGrantsLocked(kNone, &grants, &loops, &skipped);
       } catch (const LedgerError&) {
         // Corrupt, unrecoverable, or the lock is stuck: JS sees the same error on its next call.
         // Keep the thread alive (it holds `alive`); a corrupt ledger is not read again.
       }
       WakeAll(wake);
       wake.clear();
+      // Entries of threads with a loop of their own: that loop takes them (after a stop, or a
+      // wake-up it missed). One that detached since takes nothing more: we take them ourselves.
+      for (uint32_t t : skipped) {
+        if (sender_ && sender_->Send(wake_key_, t)) continue;
+        try {
+          Locked lock(this);
+          TakeGrantsLocked(t, &grants);
+        } catch (const LedgerError&) {
+        }
+      }
+      skipped.clear();
       if (!grants.empty()) {
         WakeCounters().thread_deliveries += grants.size();
         std::lock_guard<std::mutex> g(sinks_mu_);
