@@ -48,6 +48,18 @@ async function handoffs(ledger: HostLedger, child: HostChild, rounds: number): P
   return fences;
 }
 
+/** The child holds `lock`, we queue behind it, the child is SIGKILLed: our grant, and which path reclaimed it. */
+async function killedHolderReclaimed(ledger: HostLedger, child: HostChild) {
+  expect((await child.send({ cmd: 'acquire', resource: 'lock' })).ok).toBe(true);
+  const waiting = ledger.acquire('lock', { timeoutMs: 10_000 });
+  await waitUntil(() => ledger.inspect().waiters.length === 1, 5000, 'our waiter');
+  const before = wakeStats();
+  child.kill('SIGKILL');
+  const grant = await waiting;
+  const after = wakeStats();
+  return { grant, watchReclaims: after.watchReclaims - before.watchReclaims, pollSweeps: after.pollSweeps - before.pollSweeps };
+}
+
 const increasing = (xs: number[]) => xs.every((x, i) => i === 0 || x > xs[i - 1]);
 
 describe('host handoff: one wake-up', () => {
@@ -165,15 +177,9 @@ describe('host crash reclaim: the kernel wakes the watcher', () => {
     const child = new HostChild();
     const ledger = await openWith(ns, ['GPU_ARBITER_TEST_NO_POLL']);
     await child.open(ns, { lock: 1 });
-    expect((await child.send({ cmd: 'acquire', resource: 'lock' })).ok).toBe(true);
-    const waiting = ledger.acquire('lock', { timeoutMs: 10_000 });
-    await waitUntil(() => ledger.inspect().waiters.length === 1, 5000, 'our waiter');
-    const before = wakeStats();
-    child.kill('SIGKILL');
-    const grant = await waiting;
-    const after = wakeStats();
-    expect(after.watchReclaims - before.watchReclaims).toBe(1);
-    expect(after.pollSweeps - before.pollSweeps).toBe(0);
+    const { grant, watchReclaims, pollSweeps } = await killedHolderReclaimed(ledger, child);
+    expect(watchReclaims).toBe(1);
+    expect(pollSweeps).toBe(0);
     expect(ledger.inspect().holders.map((h) => h.pid)).toEqual([process.pid]);
     grant.releaseSync();
     await ledger.close();
@@ -210,15 +216,9 @@ describe('host crash reclaim: the kernel wakes the watcher', () => {
     const child = new HostChild();
     const ledger = await openWith(ns, ['GPU_ARBITER_TEST_NO_POLL', 'GPU_ARBITER_TEST_NO_WAITV']);
     await child.open(ns, { lock: 1 });
-    expect((await child.send({ cmd: 'acquire', resource: 'lock' })).ok).toBe(true);
-    const waiting = ledger.acquire('lock', { timeoutMs: 10_000 });
-    await waitUntil(() => ledger.inspect().waiters.length === 1, 5000, 'our waiter');
-    const before = wakeStats();
-    child.kill('SIGKILL');
-    const grant = await waiting;
-    const after = wakeStats();
-    expect(after.watchReclaims - before.watchReclaims).toBe(1);
-    expect(after.pollSweeps - before.pollSweeps).toBe(0);
+    const { grant, watchReclaims, pollSweeps } = await killedHolderReclaimed(ledger, child);
+    expect(watchReclaims).toBe(1);
+    expect(pollSweeps).toBe(0);
     grant.releaseSync();
     await ledger.close();
   });
@@ -228,15 +228,9 @@ describe('host crash reclaim: the kernel wakes the watcher', () => {
     const child = new HostChild();
     const ledger = await openWith(ns, ['GPU_ARBITER_TEST_NO_WATCH']);
     await child.open(ns, { lock: 1 });
-    expect((await child.send({ cmd: 'acquire', resource: 'lock' })).ok).toBe(true);
-    const waiting = ledger.acquire('lock', { timeoutMs: 10_000 });
-    await waitUntil(() => ledger.inspect().waiters.length === 1, 5000, 'our waiter');
-    const before = wakeStats();
-    child.kill('SIGKILL');
-    const grant = await waiting;
-    const after = wakeStats();
-    expect(after.watchReclaims - before.watchReclaims).toBe(0);
-    expect(after.pollSweeps - before.pollSweeps).toBeGreaterThan(0);
+    const { grant, watchReclaims, pollSweeps } = await killedHolderReclaimed(ledger, child);
+    expect(watchReclaims).toBe(0);
+    expect(pollSweeps).toBeGreaterThan(0);
     grant.releaseSync();
     await ledger.close();
   });

@@ -6,22 +6,10 @@
 // revoked by the ledger once that old instead of blocking everyone for as long as it is stopped.
 const { setImmediate: nextTurn, setTimeout: sleep } = require('node:timers/promises');
 const { HostLedger } = require('../../../dist');
-const { RecordLog } = require('../lib/record-log');
+const { startWorker } = require('../lib/worker-start');
 
-const cfg = JSON.parse(process.argv[2]);
-const log = new RecordLog(cfg.file);
+const { cfg, log, stopping } = startWorker();
 const expected = {};
-let stopping = false;
-
-for (const ev of ['uncaughtException', 'unhandledRejection']) {
-  process.on(ev, (err) => {
-    log.unexpected(`${ev}: ${err?.stack ?? err}`);
-    process.exit(3);
-  });
-}
-process.on('message', (m) => {
-  if (m === 'stop') stopping = true;
-});
 
 function pick() {
   if (Math.random() < 0.5) return { res: 0, name: cfg.mutex, units: 1 };
@@ -33,7 +21,7 @@ async function main() {
   const ledger = await HostLedger.open({ namespace: cfg.namespace, resources: { [cfg.mutex]: 1, [cfg.vram]: cfg.vramCapacity } });
   process.send({ ready: true });
   let done = 0;
-  while (!stopping) {
+  while (!stopping()) {
     const p = pick();
     let grant;
     try {

@@ -7,24 +7,12 @@
 // an uncaught exception is written as unexpected and fails the run. Config: JSON in argv[2].
 const { setTimeout: sleep } = require('node:timers/promises');
 const { GpuArbiter, SimulatedGpu } = require('../../../dist');
-const { RecordLog } = require('../lib/record-log');
+const { startWorker } = require('../lib/worker-start');
 
-const cfg = JSON.parse(process.argv[2]);
-const log = new RecordLog(cfg.file);
+const { cfg, log, stopping } = startWorker();
 const EXPECTED = new Set(['E_TIMEOUT', 'E_BACKEND_UNAVAILABLE', 'E_LEASE_LOST']);
 const counts = {};
 const count = (code) => (counts[code] = (counts[code] ?? 0) + 1);
-let stopping = false;
-
-for (const ev of ['uncaughtException', 'unhandledRejection']) {
-  process.on(ev, (err) => {
-    log.unexpected(`${ev}: ${err?.stack ?? err}`);
-    process.exit(3);
-  });
-}
-process.on('message', (m) => {
-  if (m === 'stop') stopping = true;
-});
 
 function handle(what, err) {
   if (err && EXPECTED.has(err.code)) count(err.code);
@@ -59,7 +47,7 @@ async function main() {
   arbiter.on('warning', () => count('warning'));
   process.send({ ready: true });
   let done = 0;
-  while (!stopping) {
+  while (!stopping()) {
     // 30% take the whole GPU (exclusive), the rest 1 MiB to 60% of it.
     const units = Math.random() < 0.3 ? cfg.totalMiB : 1 + Math.floor(Math.random() * cfg.totalMiB * 0.6);
     let lease;
