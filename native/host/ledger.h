@@ -383,6 +383,7 @@ class ProcessLedger : public std::enable_shared_from_this<ProcessLedger> {
   void FillWaiter(Waiter& w, const WaiterFields& f);
   void FreeWaiter(uint32_t w);
   void UnlinkGranted(uint32_t w);
+  void Adopt(const std::string& ns, Header* h, const struct stat& st);  // ledger_open.cc
   void SeedTokens();  // ledger_slots.cc: before the first grant of any ProcessLedger
   uint64_t NextToken();
   void WakeAll(const Wakes& wake);

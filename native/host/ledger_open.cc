@@ -306,17 +306,7 @@ std::shared_ptr<ProcessLedger> ProcessLedger::Open(const std::string& ns, bool c
   Header* h = MapValidated(fd, "/dev/shm/gpu-arbiter-" + ns, ns, st);  // closes fd
   // From here a failure destroys `l` with RegistryMutex held: fine, the destructor never takes it.
   std::shared_ptr<ProcessLedger> l(new ProcessLedger());
-  l->path_ = "/dev/shm/gpu-arbiter-" + ns;
-  l->ns_ = ns;
-  l->hdr_ = h;
-  l->size_ = static_cast<size_t>(st.st_size);
-  l->pid_ = getpid();
-  l->start_time_ = ProcessStartTime(l->pid_);
-  l->SeedTokens();
-  {
-    Locked lock(l.get());
-    l->Validate();
-  }
+  l->Adopt(ns, h, st);
   l->ReadTestHooks();
   if (!l->no_direct_) l->sender_ = std::make_unique<DirectWakeSender>();
   l->Register();
@@ -324,6 +314,21 @@ std::shared_ptr<ProcessLedger> ProcessLedger::Open(const std::string& ns, bool c
   if (!l->no_watch_) l->watcher_ = std::thread([raw = l.get()] { raw->WatchMain(); });
   Registry()[key] = l;
   return l;
+}
+
+// Takes over the validated mapping `h` of namespace `ns` (Open() and Peek()): who we are, a
+// seeded token generator (Peek's sweep may grant too: a reclaimed or expired hold frees units for
+// a waiter, and a grant makes a lease token), and the layout checked under the lock.
+void ProcessLedger::Adopt(const std::string& ns, Header* h, const struct stat& st) {
+  path_ = "/dev/shm/gpu-arbiter-" + ns;
+  ns_ = ns;
+  hdr_ = h;
+  size_ = static_cast<size_t>(st.st_size);
+  pid_ = getpid();
+  start_time_ = ProcessStartTime(pid_);
+  SeedTokens();
+  Locked lock(this);
+  Validate();
 }
 
 // A status read that leaves no trace: no process registration, no waiter thread, its own
@@ -336,19 +341,7 @@ LedgerView ProcessLedger::Peek(const std::string& ns, const std::vector<uid_t>& 
   int fd = OpenTrusted(ns, false, access, &st);
   Header* h = MapValidated(fd, "/dev/shm/gpu-arbiter-" + ns, ns, st);
   std::unique_ptr<ProcessLedger> l(new ProcessLedger());
-  l->path_ = "/dev/shm/gpu-arbiter-" + ns;
-  l->ns_ = ns;
-  l->hdr_ = h;
-  l->size_ = static_cast<size_t>(st.st_size);
-  l->pid_ = getpid();
-  l->start_time_ = ProcessStartTime(l->pid_);
-  // Its sweep may grant (a reclaimed or expired hold frees units for a waiter): that makes
-  // lease tokens, so the token generator needs a seed here too.
-  l->SeedTokens();
-  {
-    Locked lock(l.get());
-    l->Validate();
-  }
+  l->Adopt(ns, h, st);
   return l->Inspect();  // ~ProcessLedger unmaps; nothing registered, no thread to stop
 }
 
