@@ -10,6 +10,20 @@ function node(args: string[]) {
 }
 
 describe('package entry points', () => {
+  it("the README's `npx gpu-arbiter status` runs in a checkout: the bin is built executable", () => {
+    // npm 11 runs a project's own bin in place (no link in node_modules/.bin, no chmod): tsc
+    // writes it 0644, so the build scripts chmod it (package.json build:ts, prepare, pretest).
+    const res = spawnSync('npx', ['--no-install', 'gpu-arbiter', 'status', '--json'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, GPU_ARBITER_NVML_LIB: '/nonexistent/libnvidia-ml.so.1' },
+    });
+    expect(res.stderr).not.toContain('Permission denied');
+    expect(res.status).toBe(0);
+    expect(JSON.parse(res.stdout)).toHaveProperty('nvmlProblem');
+  });
+
   it('require("gpu-arbiter") works from CommonJS', () => {
     const res = node([
       '-e',
