@@ -385,6 +385,7 @@ class ProcessLedger : public std::enable_shared_from_this<ProcessLedger> {
   void UnlinkGranted(uint32_t w);
   void Adopt(const std::string& ns, Header* h, const struct stat& st);  // ledger_open.cc
   void SeedTokens();  // ledger_slots.cc: before the first grant of any ProcessLedger
+  uint32_t ClaimProcSlot(int32_t pid, uint64_t start_time, uint64_t wake_key);  // ledger_slots.cc
   uint64_t NextToken();
   void WakeAll(const Wakes& wake);
 

@@ -68,20 +68,12 @@ void ProcessLedger::TestParkInLock() {
 uint32_t ProcessLedger::TestInjectHolder(uint32_t r, uint64_t units, int32_t pid, uint64_t start_time) {
   Locked lock(this);
   if (r >= kMaxResources || hdr_->resources[r].state != kHeld) return kNone;
-  for (uint32_t i = 0; i < kMaxProcs; i++) {
-    Proc& p = hdr_->procs[i];
-    if (p.state != kFree) continue;
-    p.pid = pid;
-    p.start_time = start_time;
-    p.generation++;
-    p.granted_head = kNone;
-    p.revoked_head = kNone;
-    InitRobustMutex(&p.alive);  // never locked: liveness falls back to pid + start time
-    __atomic_store_n(&p.state, kHeld, __ATOMIC_RELEASE);
-    static const char kInjected[kLabelMax] = "injected";
-    return NewHolder(r, units, 0, i, pid, 0, 0, kInjected, 0);
-  }
-  return kNone;
+  // Its `alive` mutex is never locked: liveness falls back to pid + start time. No wake key: no
+  // loop listens for it.
+  const uint32_t i = ClaimProcSlot(pid, start_time, 0);
+  if (i == kNone) return kNone;
+  static const char kInjected[kLabelMax] = "injected";
+  return NewHolder(r, units, 0, i, pid, 0, 0, kInjected, 0);
 }
 
 }  // namespace gpu_arbiter::host

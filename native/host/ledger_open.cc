@@ -365,20 +365,7 @@ void ProcessLedger::Register() {
   {
     Locked lock(this);
     Sweep(&wake);  // a dead process's slot is freed here, so slots do not run out
-    for (uint32_t i = 0; i < kMaxProcs; i++) {
-      Proc& p = hdr_->procs[i];
-      if (p.state != kFree) continue;
-      p.pid = pid_;
-      p.start_time = start_time_;
-      p.generation++;
-      p.granted_head = kNone;
-      p.revoked_head = kNone;
-      p.wake_key = wake_key_;
-      InitRobustMutex(&p.alive);  // free slot: nobody holds it (see ReclaimProc)
-      __atomic_store_n(&p.state, kHeld, __ATOMIC_RELEASE);
-      proc_ = i;
-      break;
-    }
+    proc_ = ClaimProcSlot(pid_, start_time_, wake_key_);
   }
   WakeAll(wake);
   if (proc_ == kNone) {

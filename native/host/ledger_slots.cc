@@ -105,6 +105,25 @@ void ProcessLedger::FreeHolder(uint32_t i) {
   }
 }
 
+// A free process slot for (pid, start_time), its lists empty and its `alive` mutex fresh (a
+// free slot's is held by nobody, see ReclaimProc); kNone when all are taken.
+uint32_t ProcessLedger::ClaimProcSlot(int32_t pid, uint64_t start_time, uint64_t wake_key) {
+  for (uint32_t i = 0; i < kMaxProcs; i++) {
+    Proc& p = hdr_->procs[i];
+    if (p.state != kFree) continue;
+    p.pid = pid;
+    p.start_time = start_time;
+    p.generation++;
+    p.granted_head = kNone;
+    p.revoked_head = kNone;
+    p.wake_key = wake_key;
+    InitRobustMutex(&p.alive);
+    __atomic_store_n(&p.state, kHeld, __ATOMIC_RELEASE);
+    return i;
+  }
+  return kNone;
+}
+
 void ProcessLedger::FreeWaiter(uint32_t i) {
   __atomic_store_n(&WaiterAt(i).state, kFree, __ATOMIC_RELEASE);
   // Keep the scan bound tight: after a burst of waiters, Schedule() must not keep scanning it.
